@@ -1,0 +1,155 @@
+"""`cmtl`: run the pipeline or any single flow from the shell. Bad input exits 2 with a plain message."""
+from __future__ import annotations
+
+import logging
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.workspace import prepare, tracking_uri
+from mtl_core.errors import CmtlError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="clinical-mtl: multi-outcome clinical prediction pipeline.")
+console = Console()
+err = Console(stderr=True)
+DEFAULT_CONFIG = "configs/default.yaml"
+ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="pipeline config (YAML)")
+
+
+class _NoUserErrorTraceback(logging.Filter):
+    """Prefect logs a failed task's traceback; for bad input the one-line message is the whole story."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], CmtlError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_user_errors() -> None:
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()  # later calls are no-ops, so the filters stay on these handlers
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for handler in lg.handlers:
+            handler.addFilter(_NoUserErrorTraceback())
+
+
+def _guard(fn):
+    """Run a command: CmtlError -> message on stderr and exit code 2, no traceback."""
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CmtlError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    return wrapper
+
+
+def _setup(config: str):
+    cfg, ws = prepare(config)  # sets PREFECT_HOME before prefect is imported
+    _quiet_user_errors()
+    return cfg, ws
+
+
+@app.command()
+@_guard
+def ingest(config: str = ConfigOpt):
+    """Read the source, validate it against data_contracts/, write a lake snapshot."""
+    _setup(config)
+    from flows.ingest import ingest as flow
+    console.print(f"lake snapshot: {flow(config)}")
+
+
+@app.command()
+@_guard
+def features(config: str = ConfigOpt,
+             snapshot: Optional[str] = typer.Option(None, help="lake snapshot folder (default: latest)")):
+    """Build cohort features, labels and the patient-level split."""
+    _setup(config)
+    from flows.features import build_features
+    console.print(f"feature set: {build_features(config, snapshot)}")
+
+
+@app.command()
+@_guard
+def train(config: str = ConfigOpt,
+          features_dir: Optional[str] = typer.Option(None, "--features", help="feature set (default: latest)")):
+    """Train the multi-task model (its own MLflow run)."""
+    _setup(config)
+    from flows.train import train as flow
+    console.print(f"model: {flow(config, features_dir)}")
+
+
+@app.command()
+@_guard
+def evaluate(config: str = ConfigOpt,
+             model_dir: Optional[str] = typer.Option(None, "--model", help="model folder (default: latest)")):
+    """Per-outcome test AUROC of a trained model."""
+    _setup(config)
+    from flows.evaluate import evaluate as flow
+    _print_report(flow(config, model_dir=model_dir))
+
+
+@app.command()
+@_guard
+def promote(config: str = ConfigOpt,
+            model_dir: Optional[str] = typer.Option(None, "--model", help="model folder (default: latest)")):
+    """Register an evaluated model as challenger and promote it to champion if it passes the gate."""
+    _setup(config)
+    from flows.promote import register_and_promote
+    _print_verdict(register_and_promote(config, model_dir))
+
+
+@app.command()
+@_guard
+def run(config: str = ConfigOpt):
+    """The whole pipeline: ingest, features, train, evaluate, register and promote."""
+    cfg, ws = _setup(config)
+    from flows.pipeline import pipeline
+    result = pipeline(config)
+    _print_report(result["report"])
+    _print_verdict(result)
+    bin_dir = Path(sys.executable).parent
+    console.print("\n[bold]Review[/]")
+    console.print(f"  MLflow UI:  {bin_dir / 'mlflow'} ui --backend-store-uri {tracking_uri(ws)} --port 5000",
+                  soft_wrap=True, highlight=False)
+    console.print(f"  Prefect UI: PREFECT_HOME={ws / 'prefect'} {bin_dir / 'prefect'} server start",
+                  soft_wrap=True, highlight=False)
+
+
+def _fmt(x, spec=".3f"):
+    return "not estimable" if x is None else format(x, spec)
+
+
+def _print_report(report: list[dict]) -> None:
+    table = Table(title="Per-outcome test results")
+    for col in ("outcome", "prevalence", "labelled n", "test AUROC", "ceiling AUROC"):
+        table.add_column(col, justify="left" if col == "outcome" else "right")
+    for r in report:
+        ceiling = _fmt(r["bayes_auroc"]) if "bayes_auroc" in r else "n/a"
+        table.add_row(r["outcome"], _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]), ceiling)
+    console.print(table)
+
+
+def _print_verdict(result: dict) -> None:
+    name, v = result["model_name"], result["version"]
+    if result["promoted"]:
+        console.print(f"[bold green]{name} v{v} is now champion[/] (models:/{name}@champion)",
+                      soft_wrap=True)
+    else:
+        console.print(f"[bold yellow]{name} v{v} stays challenger[/]; champion unchanged")
+    for reason in result["reasons"]:
+        console.print(f"  - {reason}", highlight=False)
+
+
+def main() -> None:
+    app()

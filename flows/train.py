@@ -1,0 +1,79 @@
+"""Flow `train`: feature set -> fitted multi-task model in the workspace, logged to the MLflow run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import tracking
+from flows.progress import bar
+from flows.workspace import prepare
+from mtl_core import lake
+from mtl_core.errors import DataError
+from mtl_core.estimator import estimator_from_config
+from mtl_core.features import model_columns, typical_row
+
+
+def latest_features(ws: Path) -> str:
+    found = lake.latest(ws / "features")
+    if found is None:
+        raise DataError(f"no feature set in {ws / 'features'}: run `cmtl features` first")
+    return str(found)
+
+
+@task(name="Fit multi-task model", cache_policy=NO_CACHE)
+def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
+    cfg, _ = prepare(config_path)
+    frames = lake.read_tables(Path(features_dir), ["features", "labels"])
+    f, y = frames["features"], frames["labels"][cfg.outcomes]
+    cols = model_columns(f)
+    train, val = (f["split"] == "train").to_numpy(), (f["split"] == "val").to_numpy()
+    est = estimator_from_config(cfg)
+    with bar("Training (epochs)", total=cfg.train.epochs) as update:
+        est.fit(f.loc[train, cols], y[train], f.loc[val, cols], y[val],
+                callbacks=[lambda e, logs: update(e, info=f"val mean AUROC {logs['val_mean_auroc']:.3f}")])
+    out = Path(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    joblib.dump(est, out / "estimator.joblib")
+    typical_row(f.loc[train, cols]).to_parquet(out / "input_example.parquet", index=False)
+    meta = {"features_dir": features_dir, "outcomes": est.outcomes_, "feature_columns": cols,
+            "best_epoch": est.best_epoch_, "epochs_run": len(est.history_),
+            "n_train": int(train.sum()), "n_val": int(val.sum())}
+    (out / "history.json").write_text(json.dumps(est.history_, indent=1))
+    (out / "model.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+@task(name="Log model to MLflow", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def log_model(config_path: str, model_dir: str, run_id: str) -> str:
+    import pandas as pd
+
+    cfg, ws = prepare(config_path)
+    out = Path(model_dir)
+    meta = json.loads((out / "model.json").read_text())
+    tracking.log_history(cfg, ws, run_id, json.loads((out / "history.json").read_text()))
+    tracking.log_metrics(cfg, ws, run_id, {"train/best_epoch": meta["best_epoch"],
+                                           "train/n_train": meta["n_train"], "train/n_val": meta["n_val"]})
+    example = pd.read_parquet(out / "input_example.parquet")
+    uri = tracking.log_pyfunc(cfg, ws, run_id, out / "estimator.joblib", example)
+    meta.update(run_id=run_id, model_uri=uri)
+    (out / "model.json").write_text(json.dumps(meta, indent=2))
+    return uri
+
+
+@flow(name="train", log_prints=True)
+def train(config_path: str, features_dir: str | None = None, run_id: str | None = None) -> str:
+    """Fit the configured model on the train split (early stopping on val); returns the model folder."""
+    cfg, ws = prepare(config_path)
+    features_dir = features_dir or latest_features(ws)
+    own_run = run_id is None
+    run_id = run_id or tracking.start_run(cfg, ws, run_name=f"train-{cfg.name}")
+    model_dir = str(ws / "models" / run_id)
+    fit(config_path, features_dir, model_dir)
+    log_model(config_path, model_dir, run_id)
+    if own_run:
+        tracking.end_run(cfg, ws, run_id, ok=True)
+    return model_dir

@@ -1,0 +1,34 @@
+"""Where a run writes: one workspace folder holds the lake, features, models, MLflow store and PREFECT_HOME.
+
+Imported before prefect, so PREFECT_HOME can still take effect; it imports neither prefect nor mlflow.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mtl_core.config import Config, load_config
+from mtl_core.contracts import outcome_definitions
+from mtl_core.outcomes import check_outcomes
+
+
+def workspace_dir(cfg: Config) -> Path:
+    """CMTL_WORKSPACE wins over the config's `workspace`; relative paths are taken from the cwd."""
+    return Path(os.environ.get("CMTL_WORKSPACE") or cfg.workspace).expanduser().resolve()
+
+
+def tracking_uri(ws: Path) -> str:
+    """MLFLOW_TRACKING_URI wins; otherwise a SQLite store inside the workspace."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ws / 'mlflow.db'}"
+
+
+def prepare(config_path: str | Path) -> tuple[Config, Path]:
+    """Load the config, create the workspace and point Prefect at it (before prefect is imported)."""
+    cfg = load_config(config_path)
+    check_outcomes(cfg.outcomes, outcome_definitions())
+    ws = workspace_dir(cfg)
+    for sub in ("lake", "features", "models", "prefect", "mlartifacts"):
+        (ws / sub).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(ws / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    return cfg, ws

@@ -1,0 +1,1 @@
+"""clinical-mtl core: pure multi-task library (no prefect, no mlflow)."""

@@ -1,0 +1,78 @@
+"""Load the pandera YAML contracts in data_contracts/ and validate tables against them.
+
+A violation raises DataError naming the table, column, check and how many rows fail, so a data engineer
+can fix the export without reading a traceback.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+import yaml
+from pandera import extensions
+
+from mtl_core.errors import DataError
+
+CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "data_contracts"
+
+
+@extensions.register_check_method(statistics=["earlier", "later"], supported_types=pd.DataFrame)
+def ordered(df: pd.DataFrame, *, earlier: str, later: str) -> pd.Series:
+    """Row-wise: `later` is not before `earlier` (missing values pass; nullability is checked apart)."""
+    return df[later].isna() | df[earlier].isna() | (df[later] >= df[earlier])
+
+
+@lru_cache(maxsize=None)
+def schema(table: str, contracts_dir: Path = CONTRACTS_DIR) -> pa.DataFrameSchema:
+    path = contracts_dir / f"{table}.yaml"
+    if not path.is_file():
+        raise DataError(f"no contract for table '{table}' (expected {path})")
+    return pa.DataFrameSchema.from_yaml(path)
+
+
+def outcome_definitions(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, dict]:
+    return yaml.safe_load((contracts_dir / "outcomes.yaml").read_text())
+
+
+def _summary(table: str, cases: pd.DataFrame) -> str:
+    lines = []
+    for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
+        idx = group["index"].dropna()
+        n = idx.nunique() if len(idx) else len(group)
+        what = f"column '{column}'" if group["schema_context"].iloc[0] == "Column" else "table"
+        if str(check).startswith("column_in_dataframe"):
+            lines.append(f"  - column '{group['failure_case'].iloc[0]}' is missing")
+            continue
+        lines.append(f"  - {what}: check {check} failed in {n} row{'s' * (n != 1)}")
+    return f"table '{table}' breaks its contract (data_contracts/{table}.yaml):\n" + "\n".join(lines)
+
+
+def validate(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Return df if it meets the contract of `table`, else raise DataError listing every violation."""
+    if df.empty:
+        raise DataError(f"table '{table}' is empty")
+    try:
+        return schema(table).validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        raise DataError(_summary(table, exc.failure_cases)) from None
+
+
+def check_references(tables: dict[str, pd.DataFrame]) -> None:
+    """Cross-table integrity: every admission has a patient, every event/diagnosis an admission."""
+    problems = []
+    known_subjects = tables["patients"]["subject_id"]
+    bad = ~tables["admissions"]["subject_id"].isin(known_subjects)
+    if bad.any():
+        problems.append(f"table 'admissions': column 'subject_id' references unknown patients "
+                        f"in {int(bad.sum())} rows")
+    known_hadm = tables["admissions"]["hadm_id"]
+    for name in ("events", "diagnoses"):
+        if name in tables:
+            bad = ~tables[name]["hadm_id"].isin(known_hadm)
+            if bad.any():
+                problems.append(f"table '{name}': column 'hadm_id' references unknown admissions "
+                                f"in {int(bad.sum())} rows")
+    if problems:
+        raise DataError("referential integrity broken:\n  - " + "\n  - ".join(problems))

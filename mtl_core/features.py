@@ -1,0 +1,97 @@
+"""Feature matrix at the index time: window aggregates of labs/vitals, demographics, prior diagnoses.
+
+Only data charted before each admission's index time may enter a feature: events in
+[admittime, index_time), and diagnoses of earlier admissions already discharged at admittime
+(codes are assigned at discharge, so the current stay's codes are never available).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from mtl_core.config import Config
+from mtl_core.cohort import build_cohort
+from mtl_core.outcomes import build_labels
+from mtl_core.splits import assign_splits
+
+ID_COLUMNS = ["hadm_id", "subject_id", "split"]
+CATEGORICAL = ["gender", "admission_type", "insurance"]
+
+
+def window_aggregates(cohort: pd.DataFrame, events: pd.DataFrame, items: dict[str, int],
+                      aggregates: list[str]) -> pd.DataFrame:
+    """One column per (item, aggregate), e.g. creatinine_last; count is 0 when never measured."""
+    ev = events.loc[events["itemid"].isin(items.values()), ["hadm_id", "itemid", "charttime", "valuenum"]]
+    ev = ev.dropna(subset=["valuenum"]).merge(cohort[["hadm_id", "admittime", "index_time"]], on="hadm_id")
+    ev = ev[(ev["charttime"] >= ev["admittime"]) & (ev["charttime"] < ev["index_time"])]
+    ev = ev.sort_values(["hadm_id", "itemid", "charttime"], kind="stable")
+    stats = ev.groupby(["hadm_id", "itemid"])["valuenum"].agg(aggregates)
+    wide = stats.unstack("itemid")
+    name_of = {v: k for k, v in items.items()}
+    wide.columns = [f"{name_of[itemid]}_{agg}" for agg, itemid in wide.columns]
+    wanted = [f"{name}_{agg}" for name in items for agg in aggregates]
+    out = wide.reindex(index=cohort["hadm_id"], columns=wanted).astype(float)
+    counts = [c for c in wanted if c.endswith("_count")]
+    out[counts] = out[counts].fillna(0.0)
+    return out.reset_index(drop=True)
+
+
+def prior_history(cohort: pd.DataFrame, admissions: pd.DataFrame, diagnoses: pd.DataFrame,
+                  groups: dict[str, list[str]]) -> pd.DataFrame:
+    """Flags of diagnosis groups coded on earlier admissions, prior admission count, days since last."""
+    adm = admissions[["subject_id", "hadm_id", "dischtime"]].copy()
+    codes = diagnoses["icd_code"].astype(str)
+    for g, prefixes in groups.items():
+        adm[g] = adm["hadm_id"].isin(diagnoses.loc[codes.str.startswith(tuple(prefixes)), "hadm_id"])
+    adm = adm.sort_values(["subject_id", "dischtime"], kind="stable")
+    by_subject = adm.groupby("subject_id")
+    hist = adm[["subject_id", "dischtime"]].copy()
+    if groups:
+        hist[list(groups)] = by_subject[list(groups)].cummax()
+    hist["n_prior_admissions"] = by_subject.cumcount() + 1.0
+    left = cohort[["hadm_id", "subject_id", "admittime"]].sort_values("admittime", kind="stable")
+    merged = pd.merge_asof(left, hist.sort_values("dischtime", kind="stable"), left_on="admittime",
+                           right_on="dischtime", by="subject_id", direction="backward")
+    merged = merged.set_index("hadm_id").reindex(cohort["hadm_id"])
+    out = pd.DataFrame({f"prior_{g}": merged[g].fillna(False).astype(float).to_numpy() for g in groups})
+    out["n_prior_admissions"] = merged["n_prior_admissions"].fillna(0.0).to_numpy()
+    out["days_since_last_discharge"] = ((merged["admittime"] - merged["dischtime"])
+                                        / pd.Timedelta(days=1)).to_numpy()
+    return out
+
+
+def build_dataset(tables: dict[str, pd.DataFrame], cfg: Config, definitions: dict
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(features, labels) for the cohort; features carry hadm_id, subject_id and split for bookkeeping."""
+    cohort = build_cohort(tables, cfg.cohort)
+    base = pd.DataFrame({
+        "hadm_id": cohort["hadm_id"].to_numpy(),
+        "subject_id": cohort["subject_id"].to_numpy(),
+        "split": assign_splits(cohort["subject_id"], cfg.split),
+        "age": cohort["age"].to_numpy(dtype=float),
+    })
+    for col in CATEGORICAL:
+        if col in cohort:
+            base[col] = cohort[col].astype(str).to_numpy()
+    parts = [base,
+             window_aggregates(cohort, tables["events"], cfg.features.items, cfg.features.aggregates),
+             prior_history(cohort, tables["admissions"], tables["diagnoses"], cfg.features.prior_diagnoses)]
+    features = pd.concat(parts, axis=1)
+    labels = build_labels(cohort, tables, cfg.outcomes, definitions)
+    return features, labels
+
+
+def model_columns(features: pd.DataFrame) -> list[str]:
+    """The columns a model sees: everything but identifiers and the split."""
+    return [c for c in features.columns if c not in ID_COLUMNS]
+
+
+def typical_row(X: pd.DataFrame) -> pd.DataFrame:
+    """One made-up row (medians and modes) with X's columns: an input example that describes no patient."""
+    row = {}
+    for c in X.columns:
+        if pd.api.types.is_numeric_dtype(X[c]):
+            row[c] = [float(X[c].median())] if X[c].notna().any() else [float("nan")]
+        else:
+            mode = X[c].mode()
+            row[c] = [str(mode.iloc[0]) if len(mode) else "missing"]
+    return pd.DataFrame(row)

@@ -1,0 +1,93 @@
+"""Outcome labels from the canonical tables, one small rule function each, chosen by name in outcomes.yaml.
+
+Every rule returns a float Series aligned to the cohort: 1.0, 0.0, or NaN where the outcome is
+undefined for that admission (NaN labels are masked out of training and evaluation).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from mtl_core.errors import ConfigError
+
+Rule = Callable[..., pd.Series]
+RULES: dict[str, Rule] = {}
+
+
+def rule(fn: Rule) -> Rule:
+    RULES[fn.__name__] = fn
+    return fn
+
+
+def _died(cohort: pd.DataFrame) -> pd.Series:
+    return cohort["deathtime"].notna()
+
+
+@rule
+def died_in_hospital(cohort: pd.DataFrame, tables: dict) -> pd.Series:
+    return _died(cohort).astype(float)
+
+
+@rule
+def length_of_stay_over(cohort: pd.DataFrame, tables: dict, days: float) -> pd.Series:
+    los = (cohort["dischtime"] - cohort["admittime"]) / pd.Timedelta(days=1)
+    return (los > days).astype(float)
+
+
+@rule
+def readmission_within(cohort: pd.DataFrame, tables: dict, days: float) -> pd.Series:
+    """Any later admission of the same patient within `days` of discharge; NaN after death in hospital."""
+    adm = tables["admissions"][["subject_id", "hadm_id", "admittime"]].sort_values(
+        ["subject_id", "admittime"], kind="stable")
+    nxt = adm.groupby("subject_id")["admittime"].shift(-1)
+    next_admit = pd.Series(nxt.to_numpy(), index=adm["hadm_id"].to_numpy())
+    gap = cohort["hadm_id"].map(next_admit) - cohort["dischtime"]
+    label = (gap <= pd.Timedelta(days=days)).astype(float)
+    return label.where(~_died(cohort), np.nan)
+
+
+@rule
+def lab_rise_after_index(cohort: pd.DataFrame, tables: dict, itemid: int, hours: float,
+                         ratio: float, delta: float) -> pd.Series:
+    """KDIGO-style rise of a lab after the index time over its last value before it."""
+    ev = tables["events"]
+    ev = ev.loc[ev["itemid"] == itemid, ["hadm_id", "charttime", "valuenum"]].dropna(subset=["valuenum"])
+    ev = ev.merge(cohort[["hadm_id", "admittime", "index_time"]], on="hadm_id")
+    before = ev[(ev["charttime"] >= ev["admittime"]) & (ev["charttime"] < ev["index_time"])]
+    base = before.sort_values("charttime", kind="stable").groupby("hadm_id")["valuenum"].last()
+    horizon = ev["index_time"] + pd.Timedelta(hours=hours)
+    after = ev[(ev["charttime"] > ev["index_time"]) & (ev["charttime"] <= horizon)]
+    peak = after.groupby("hadm_id")["valuenum"].max()
+    b, p = cohort["hadm_id"].map(base), cohort["hadm_id"].map(peak)
+    label = ((p >= ratio * b) | (p - b >= delta - 1e-9)).astype(float)
+    return label.where(b.notna() & p.notna(), np.nan)
+
+
+@rule
+def diagnosis_in_admission(cohort: pd.DataFrame, tables: dict, icd_prefixes: list[str]) -> pd.Series:
+    dx = tables["diagnoses"]
+    hit = dx["icd_code"].astype(str).str.startswith(tuple(icd_prefixes))
+    return cohort["hadm_id"].isin(dx.loc[hit, "hadm_id"]).astype(float)
+
+
+def check_outcomes(names: list[str], definitions: dict) -> None:
+    """Fail early, before any work, when a config asks for an outcome with no usable definition."""
+    for name in names:
+        if name not in definitions:
+            raise ConfigError(f"outcome '{name}' is not defined in data_contracts/outcomes.yaml "
+                              f"(known: {', '.join(definitions)})")
+        if definitions[name].get("rule") not in RULES:
+            raise ConfigError(f"outcome '{name}': unknown rule '{definitions[name].get('rule')}' "
+                              f"(known: {', '.join(RULES)})")
+
+
+def build_labels(cohort: pd.DataFrame, tables: dict, names: list[str], definitions: dict) -> pd.DataFrame:
+    """Labels frame: hadm_id plus one float column per requested outcome, in the order asked."""
+    check_outcomes(names, definitions)
+    out = pd.DataFrame({"hadm_id": cohort["hadm_id"].to_numpy()})
+    for name in names:
+        params = {k: v for k, v in definitions[name].items() if k not in ("rule", "description")}
+        out[name] = RULES[definitions[name]["rule"]](cohort, tables, **params).to_numpy(dtype=float)
+    return out
