@@ -31,7 +31,7 @@ def judge(config_path: str, model_dir: str, version: str) -> tuple[Verdict, str 
     challenger = {r["outcome"]: r["auroc"]
                   for r in json.loads((Path(model_dir) / "metrics.json").read_text())}
     champ = tracking.version_by_alias(cfg, ws, "champion")
-    if champ is None or champ.version == version:
+    if champ is None or str(champ.version) == version:
         return decide(challenger, None, cfg.registry.auroc_margin), None
     f, Y, _ = test_split(meta["features_dir"], meta["outcomes"])
     try:
@@ -39,10 +39,10 @@ def judge(config_path: str, model_dir: str, version: str) -> tuple[Verdict, str 
         P = model.predict(f[meta["feature_columns"]])
     except Exception as exc:  # the champion cannot read this feature set: never replace it blindly
         reason = f"champion v{champ.version} could not score this test set ({type(exc).__name__}: {exc})"
-        return Verdict(False, [reason[:500]]), champ.version
+        return Verdict(False, [reason[:500]]), str(champ.version)
     champion = {o: (auroc(Y[:, k], P[o].to_numpy()) if o in P else None)
                 for k, o in enumerate(meta["outcomes"])}
-    return decide(challenger, champion, cfg.registry.auroc_margin), champ.version
+    return decide(challenger, champion, cfg.registry.auroc_margin), str(champ.version)
 
 
 @task(name="Move aliases and record verdict", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

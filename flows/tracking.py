@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 import warnings
 from pathlib import Path
 
@@ -23,9 +24,17 @@ REQUIREMENTS = ("torch", "scikit-learn", "pandas", "numpy", "pyarrow", "joblib",
 def client(cfg: Config, ws: Path) -> MlflowClient:
     """Point MLflow at the workspace store (unless MLFLOW_TRACKING_URI says otherwise)."""
     uri = tracking_uri(ws)
+    user_choice = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    return MlflowClient(uri)
+    # The setters also export these variables; undo that so they keep meaning "the user's choice"
+    # and the next config's workspace is honoured within the same process.
+    for key, value in user_choice.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    return MlflowClient(uri, registry_uri=uri)
 
 
 def experiment_id(c: MlflowClient, cfg: Config, ws: Path) -> str:
@@ -97,7 +106,7 @@ def register(cfg: Config, ws: Path, model_uri: str, run_id: str) -> str:
     except MlflowException:
         pass  # already exists
     mv = c.create_model_version(cfg.registry.model_name, model_uri, run_id=run_id)
-    return mv.version
+    return str(mv.version)
 
 
 def version_by_alias(cfg: Config, ws: Path, alias: str):

@@ -1,0 +1,80 @@
+"""The CLI end to end, as a data engineer runs it, on a small cohort; then the registry is checked."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from typer.testing import CliRunner
+
+from tests.conftest import write_config
+
+CMTL = str(Path(sys.executable).parent / "cmtl")
+
+
+def _cmtl(args: list[str], api_url: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PREFECT_API_URL": api_url, "COLUMNS": "120"}
+    return subprocess.run([CMTL, *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_cmtl_run_twice_registers_and_keeps_versions(prefect_server, small_config):
+    first = _cmtl(["run", "--config", str(small_config)], prefect_server)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = first.stdout
+    for word in ("outcome", "prevalence", "test AUROC", "ceiling AUROC", "sepsis", "v1 is now champion",
+                 "mlflow", "ui", "prefect", "server start"):
+        assert word in out, word
+
+    second = _cmtl(["run", "--config", str(small_config)], prefect_server)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "v2" in second.stdout
+
+    ws = small_config.parent / "workspace"
+    uri = f"sqlite:///{ws / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    versions = client.search_model_versions("name='clinical-multi-outcome'")
+    assert sorted(str(v.version) for v in versions) == ["1", "2"]
+    model = mlflow.pyfunc.load_model("models:/clinical-multi-outcome@champion")
+    features = pd.read_parquet(next((ws / "features").glob("*/features.parquet")))
+    pred = model.predict(features.drop(columns=["hadm_id", "subject_id", "split"]).head(20))
+    assert pred.shape[1] >= 5 and pred.notna().all().all()
+    # Version 1 stays loadable whatever the verdict on version 2.
+    assert mlflow.pyfunc.load_model("models:/clinical-multi-outcome/1").predict(
+        features.drop(columns=["hadm_id", "subject_id", "split"]).head(3)).shape == (3, 5)
+
+
+def test_cli_bad_config_exits_2_without_traceback(tmp_path, prefect_server):
+    cfg = write_config(tmp_path / "bad.yaml", tmp_path / "ws", outcomes=["in_hospital_mortality", "nope"])
+    result = _cmtl(["run", "--config", str(cfg)], prefect_server)
+    assert result.returncode == 2
+    assert "outcome 'nope' is not defined" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+    missing = _cmtl(["ingest", "--config", str(tmp_path / "absent.yaml")], prefect_server)
+    assert missing.returncode == 2 and "config file not found" in missing.stderr
+
+    typo = write_config(tmp_path / "typo.yaml", tmp_path / "ws", train={"epochz": 3})
+    result = _cmtl(["train", "--config", str(typo)], prefect_server)
+    assert result.returncode == 2 and "train.epochz" in result.stderr
+
+
+def test_cli_contract_violation_exits_2_and_writes_nothing(prefect_server, small_config, small_tables,
+                                                           monkeypatch):
+    from flows.cli import app
+    from mtl_core import sources
+
+    _, tables = small_tables
+    bad = {k: v.copy() for k, v in tables.items()}
+    bad["patients"].loc[bad["patients"].index[:3], "anchor_age"] = -5
+    monkeypatch.setitem(sources.SOURCES, "synthetic", lambda cfg, progress=None: bad)
+    result = CliRunner().invoke(app, ["ingest", "--config", str(small_config)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "patients" in text and "anchor_age" in text and "in_range" in text and "3 rows" in text
+    assert "Traceback" not in result.output
+    assert not any((small_config.parent / "workspace" / "lake").iterdir())
