@@ -43,3 +43,10 @@ def test_outcome_without_champion_score_cannot_regress():
     v = decide({"a": 0.8, "new": 0.51, "c": None}, {"a": 0.8, "c": None}, 0.01)
     assert v.promote is True
     assert any(r.startswith("new") for r in v.reasons)
+
+
+def test_drop_just_beyond_margin_rejects():
+    # drop 0.15 > margin 0.125 (values exact in binary), every other outcome improves
+    v = decide({"a": 0.6, "b": 0.99}, {"a": 0.75, "b": 0.5}, 0.125)
+    assert v.promote is False
+    assert any(r.startswith("a:") and "drop" in r for r in v.reasons)

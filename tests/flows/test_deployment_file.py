@@ -1,0 +1,38 @@
+"""deployment.yaml stays in step with the flows it points at."""
+from __future__ import annotations
+
+import importlib
+import inspect
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+from cronsim import CronSim
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _deployments() -> list[dict]:
+    return yaml.safe_load((ROOT / "deployment.yaml").read_text())["deployments"]
+
+
+def test_nightly_retraining_is_scheduled_on_a_valid_cron():
+    nightly = next(d for d in _deployments() if d["name"] == "nightly-retrain")
+    cron = nightly["schedules"][0]["cron"]
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    runs = CronSim(cron, start)
+    first, second = next(runs), next(runs)
+    assert (second - first).total_seconds() == 24 * 3600  # once a day
+
+
+def test_every_entrypoint_is_a_flow_whose_parameters_exist():
+    for dep in _deployments():
+        path, name = dep["entrypoint"].split(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        fn = getattr(module, name)
+        assert hasattr(fn, "fn"), f"{dep['entrypoint']} is not a Prefect flow"
+        accepted = set(inspect.signature(fn.fn).parameters)
+        assert set(dep.get("parameters", {})) <= accepted, dep["name"]
+        for value in dep.get("parameters", {}).values():
+            if str(value).endswith(".yaml"):
+                assert (ROOT / value).is_file(), value
