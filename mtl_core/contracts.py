@@ -38,15 +38,28 @@ def outcome_definitions(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, dict]:
 
 def _summary(table: str, cases: pd.DataFrame) -> str:
     lines = []
-    for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
-        idx = group["index"].dropna()
-        n = idx.nunique() if len(idx) else len(group)
-        what = f"column '{column}'" if group["schema_context"].iloc[0] == "Column" else "table"
-        if str(check).startswith("column_in_dataframe"):
+    for (context, column, check), group in cases.groupby(
+            ["schema_context", "column", "check"], sort=False, dropna=False):
+        check = str(check)
+        if check.startswith("column_in_dataframe"):
             lines.append(f"  - column '{group['failure_case'].iloc[0]}' is missing")
-            continue
-        lines.append(f"  - {what}: check {check} failed in {n} row{'s' * (n != 1)}")
+        elif check.startswith("dtype("):
+            found = ", ".join(sorted({str(x) for x in group["failure_case"]}))
+            expected = check[len("dtype("):-1].strip("'")
+            lines.append(f"  - column '{column}': wrong dtype, expected {expected}, found {found}")
+        elif context == "Column":
+            lines.append(f"  - column '{column}': check {check} failed in {_rows(group)}")
+    # table-level checks are reported by pandera once per column involved: count rows once per check
+    table_level = cases[cases["schema_context"] != "Column"]
+    for check, group in table_level.groupby("check", sort=False):
+        lines.append(f"  - table: check {check} failed in {_rows(group)}")
     return f"table '{table}' breaks its contract (data_contracts/{table}.yaml):\n" + "\n".join(lines)
+
+
+def _rows(group: pd.DataFrame) -> str:
+    idx = group["index"].dropna()
+    n = idx.nunique() if len(idx) else len(group)
+    return f"{n} row{'s' * (n != 1)}"
 
 
 def validate(df: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -54,7 +67,8 @@ def validate(df: pd.DataFrame, table: str) -> pd.DataFrame:
     if df.empty:
         raise DataError(f"table '{table}' is empty")
     try:
-        return schema(table).validate(df, lazy=True)
+        # a fresh index, so failing rows are counted once even when the input's index repeats
+        return schema(table).validate(df.reset_index(drop=True), lazy=True)
     except pa.errors.SchemaErrors as exc:
         raise DataError(_summary(table, exc.failure_cases)) from None
 

@@ -25,7 +25,7 @@ def build_preprocessor(X: pd.DataFrame) -> ColumnTransformer:
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     categorical = [c for c in X.columns if c not in numeric]
     num = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
-                    ("scale", StandardScaler()), ("clip", FunctionTransformer(_clip))])
+                    ("scale", StandardScaler()), ("clip", FunctionTransformer(_clip, feature_names_out="one-to-one"))])
     cat = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="missing")),
                     ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=10,
                                              sparse_output=False))])

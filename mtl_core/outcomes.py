@@ -61,7 +61,8 @@ def lab_rise_after_index(cohort: pd.DataFrame, tables: dict, itemid: int, hours:
     after = ev[(ev["charttime"] > ev["index_time"]) & (ev["charttime"] <= horizon)]
     peak = after.groupby("hadm_id")["valuenum"].max()
     b, p = cohort["hadm_id"].map(base), cohort["hadm_id"].map(peak)
-    label = ((p >= ratio * b) | (p - b >= delta - 1e-9)).astype(float)
+    # tolerance: 0.4 -> 0.6 is a 1.5x rise even though 1.5 * 0.4 == 0.6000000000000001
+    label = ((p >= ratio * b - 1e-9) | (p - b >= delta - 1e-9)).astype(float)
     return label.where(b.notna() & p.notna(), np.nan)
 
 

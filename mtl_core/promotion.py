@@ -24,6 +24,10 @@ def decide(challenger: dict[str, float | None], champion: dict[str, float | None
     if champion is None:
         return Verdict(True, ["no champion yet"])
     reasons, ok = [], True
+    for name in champion:
+        if name not in challenger:
+            ok = False
+            reasons.append(f"{name}: predicted by the champion but not by the challenger")
     for name, new in challenger.items():
         old = champion.get(name)
         if old is None:

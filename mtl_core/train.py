@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtl_core.errors import DataError
 from mtl_core.losses import masked_bce
 from mtl_core.metrics import auroc, mean_auroc
 
@@ -50,6 +51,9 @@ def predict_logits(net: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.
 def fit_network(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray,
                 s: TrainSettings, outcomes: list[str], callbacks: list[Callback] = ()) -> TrainResult:
     """Train `net` in place; on return it holds the weights of the best validation epoch."""
+    if not any(auroc(Y_val[:, k], np.zeros(len(Y_val))) is not None for k in range(Y_val.shape[1])):
+        raise DataError("validation split has no outcome with both classes labelled: early stopping "
+                        "has nothing to measure (more data, or a larger val fraction in `split`)")
     torch.manual_seed(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
     x, y, m = _tensors(X, Y)

@@ -68,8 +68,8 @@ def _window_events(rng, n, level, slope, window_h):
         frac = rng.random(adm.size)
         noise = rng.normal(size=adm.size) * 0.25 * item.scale
         val = level[item.name][adm] + slope[item.name][adm] * (frac - 0.5) + noise
-        val = np.round(np.clip(val, item.normal * 0.05, 100.0 if item.name == "spo2" else None),
-                       item.decimals)
+        val = np.round(np.clip(val, max(item.floor, item.normal * 0.05),
+                               100.0 if item.name == "spo2" else None), item.decimals)
         stats[item.name] = _window_stats(adm, frac, val, n)
         rows.append((adm, item.itemid, frac * window_h[adm], val))
     return rows, stats
@@ -194,7 +194,7 @@ class _Generator:
         calm = base + rng.uniform(-0.2, 0.2, adm.size) * np.minimum(base, 1.0)
         peak = base + np.maximum(0.5 * base, 0.3) + rng.uniform(0.05, 0.6, adm.size) * np.maximum(base, 0.5)
         first = np.r_[True, adm[1:] != adm[:-1]]
-        crea = np.round(np.where(aki[adm] & first, peak, np.maximum(calm, 0.2)), 2)
+        crea = np.round(np.where(aki[adm] & first, peak, calm), 2)
         hr_adm = np.repeat(elig, 2)
         hr_t = obs + rng.random(hr_adm.size) * (los_h[hr_adm] - obs)
         hr = np.round(level["heart_rate"][hr_adm] + 15 * died[hr_adm] + rng.normal(0, 4, hr_adm.size))

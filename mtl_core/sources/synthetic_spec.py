@@ -19,10 +19,11 @@ class Item:
     rate: float          # expected measurements in the observation window
     p_measured: float    # chance the item is measured at all in the window
     decimals: int = 1
+    floor: float = 0.0   # smallest value a real lab reports (keeps KDIGO ratios meaningful)
 
 
 ITEMS: tuple[Item, ...] = (
-    Item("creatinine", 50912, 1.0, 0.45, 0.5, {"ckd": 2.2}, 1.5, 0.92, 2),
+    Item("creatinine", 50912, 1.0, 0.45, 0.5, {"ckd": 2.2}, 1.5, 0.92, 2, floor=0.3),
     Item("lactate", 50813, 1.6, 0.9, 0.9, {}, 1.2, 0.60),
     Item("wbc", 51301, 8.5, 3.5, 0.6, {"cancer": 0.4}, 1.3, 0.90),
     Item("hemoglobin", 51222, 12.5, 1.8, -0.4, {"ckd": -0.9, "cancer": -0.6}, 1.3, 0.90),

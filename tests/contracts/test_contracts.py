@@ -200,3 +200,21 @@ def test_check_references_without_optional_tables(small_tables):
     t = {"patients": tables["patients"].iloc[:0], "admissions": tables["admissions"]}
     with pytest.raises(DataError, match=f"{len(tables['admissions'])} rows"):
         check_references(t)
+
+
+def test_table_level_violation_is_listed_once(small_tables):
+    # regression: pandera reports a dataframe check once per column; the message said it 7 times
+    _, tables = small_tables
+    a = tables["admissions"].copy()
+    rows = a.index[[1, 2]]
+    a.loc[rows, "dischtime"] = a.loc[rows, "admittime"] - pd.Timedelta(hours=1)
+    msg = _error(a, "admissions")
+    assert msg.count("ordered(") == 1, msg
+
+
+def test_repeated_index_labels_do_not_undercount_rows(small_tables):
+    _, tables = small_tables
+    p = tables["patients"].head(8).copy()
+    p.index = [0, 0, 1, 1, 2, 2, 3, 3]
+    p["anchor_age"] = -1
+    assert "8 rows" in _error(p, "patients")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from typer.testing import CliRunner
 
 from tests.conftest import write_config
 
@@ -63,18 +62,33 @@ def test_cli_bad_config_exits_2_without_traceback(tmp_path, prefect_server):
     assert result.returncode == 2 and "train.epochz" in result.stderr
 
 
-def test_cli_contract_violation_exits_2_and_writes_nothing(prefect_server, small_config, small_tables,
-                                                           monkeypatch):
-    from flows.cli import app
-    from mtl_core import sources
+BROKEN_SOURCE = """
+import sys, pandas as pd
+from pathlib import Path
+from mtl_core import sources
+folder = Path(sys.argv.pop(1))
+tables = {p.stem: pd.read_parquet(p) for p in folder.glob("*.parquet")}
+sources.SOURCES["synthetic"] = lambda cfg, progress=None: tables
+from flows.cli import main
+main()
+"""
 
+
+def test_cli_contract_violation_exits_2_and_writes_nothing(prefect_server, small_config, small_tables,
+                                                           tmp_path):
     _, tables = small_tables
-    bad = {k: v.copy() for k, v in tables.items()}
-    bad["patients"].loc[bad["patients"].index[:3], "anchor_age"] = -5
-    monkeypatch.setitem(sources.SOURCES, "synthetic", lambda cfg, progress=None: bad)
-    result = CliRunner().invoke(app, ["ingest", "--config", str(small_config)])
-    assert result.exit_code == 2, result.output
-    text = " ".join(result.output.split())
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, df in tables.items():
+        df = df.copy()
+        if name == "patients":
+            df.loc[df.index[:3], "anchor_age"] = -5
+        df.to_parquet(raw / f"{name}.parquet")
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "COLUMNS": "200"}
+    result = subprocess.run([sys.executable, "-c", BROKEN_SOURCE, str(raw), "ingest", "--config",
+                             str(small_config)], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    text = " ".join(result.stderr.split())
     assert "patients" in text and "anchor_age" in text and "in_range" in text and "3 rows" in text
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.stderr + result.stdout
     assert not any((small_config.parent / "workspace" / "lake").iterdir())

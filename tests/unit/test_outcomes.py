@@ -208,3 +208,9 @@ def test_build_labels_keeps_requested_order_and_raises_on_unknown():
     assert labels["los"].tolist() == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     with pytest.raises(ConfigError):
         build_labels(cohort, tables, ["dead", "nope"], defs)
+
+
+def test_lab_rise_exact_ratio_with_float_rounding_triggers():
+    # regression: 1.5 * 0.4 == 0.6000000000000001, so 0.4 -> 0.6 was missed
+    cohort, tables = _lab_case({1: [(2, 0.4), (30, 0.6)], 2: [(2, 0.2), (30, 0.3)], 3: [(2, 0.4), (30, 0.59)]})
+    assert _rise(cohort, tables) == {1: 1.0, 2: 1.0, 3: 0.0}

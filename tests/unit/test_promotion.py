@@ -50,3 +50,8 @@ def test_drop_just_beyond_margin_rejects():
     v = decide({"a": 0.6, "b": 0.99}, {"a": 0.75, "b": 0.5}, 0.125)
     assert v.promote is False
     assert any(r.startswith("a:") and "drop" in r for r in v.reasons)
+
+
+def test_challenger_missing_a_champion_outcome_rejects():
+    verdict = decide({"a": 0.9}, {"a": 0.8, "b": 0.7}, margin=0.01)
+    assert not verdict.promote and any(r.startswith("b:") for r in verdict.reasons)
