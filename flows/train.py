@@ -24,7 +24,7 @@ def latest_features(ws: Path) -> str:
     return str(found)
 
 
-@task(name="Fit multi-task model", cache_policy=NO_CACHE)
+@task(name="Fit multi-task model", retries=1, cache_policy=NO_CACHE)
 def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
     cfg, _ = prepare(config_path)
     frames = lake.read_tables(Path(features_dir), ["features", "labels"])
@@ -32,12 +32,15 @@ def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
     cols = model_columns(f)
     train, val = (f["split"] == "train").to_numpy(), (f["split"] == "val").to_numpy()
     est = estimator_from_config(cfg)
-    with bar("Training (epochs)", total=cfg.train.epochs) as update:
-        est.fit(f.loc[train, cols], y[train], f.loc[val, cols], y[val],
-                callbacks=[lambda e, logs: update(e, info=f"val mean AUROC {logs['val_mean_auroc']:.3f}")])
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "checkpoint.pt"  # a retried task resumes from the last finished epoch
+    with bar("Training (epochs)", total=cfg.train.epochs) as update:
+        est.fit(f.loc[train, cols], y[train], f.loc[val, cols], y[val],
+                callbacks=[lambda e, logs: update(e, info=f"val mean AUROC {logs['val_mean_auroc']:.3f}")],
+                checkpoint_path=str(checkpoint), resume=True)
     joblib.dump(est, out / "estimator.joblib")
+    checkpoint.unlink(missing_ok=True)
     typical_row(f.loc[train, cols]).to_parquet(out / "input_example.parquet", index=False)
     meta = {"features_dir": features_dir, "outcomes": est.outcomes_, "feature_columns": cols,
             "best_epoch": est.best_epoch_, "epochs_run": len(est.history_),

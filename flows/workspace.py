@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mtl_core.config import Config, load_config
 from mtl_core.contracts import outcome_definitions
+from mtl_core.estimator import check_choices
 from mtl_core.outcomes import check_outcomes
 
 
@@ -26,6 +27,7 @@ def prepare(config_path: str | Path) -> tuple[Config, Path]:
     """Load the config, create the workspace and point Prefect at it (before prefect is imported)."""
     cfg = load_config(config_path)
     check_outcomes(cfg.outcomes, outcome_definitions())
+    check_choices(cfg.model.sharing, cfg.train.weighting, cfg.train.mode, cfg.train.calibration)
     ws = workspace_dir(cfg)
     for sub in ("lake", "features", "models", "prefect", "mlartifacts"):
         (ws / sub).mkdir(parents=True, exist_ok=True)

@@ -52,10 +52,20 @@ class SplitConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    sharing: Literal["hard"] = "hard"
+    sharing: str = Field("hard", description="hard | soft | mmoe (mtl_core/sharing/)")
     hidden: list[int] = [128, 64]
     head_hidden: int = Field(0, ge=0, description="0 = a linear head per outcome")
     dropout: float = Field(0.1, ge=0, lt=1)
+    head_dropout: float = Field(0.0, ge=0, lt=1)
+    soft_lambda: float = Field(1e-3, ge=0, description="soft sharing: pull between towers")
+    n_experts: int = Field(4, gt=0, description="mmoe: number of shared experts")
+
+
+class OutcomeOverride(_Strict):
+    """Task-specific regularisation for one outcome; unset fields follow the global settings."""
+    head_dropout: float | None = Field(None, ge=0, lt=1)
+    head_weight_decay: float | None = Field(None, ge=0)
+    pos_weight: float | None = Field(None, gt=0)
 
 
 class TrainConfig(_Strict):
@@ -65,6 +75,11 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(1e-4, ge=0)
     patience: int = Field(8, gt=0)
     seed: int = 0
+    weighting: str = Field("equal", description="equal | uncertainty | gradnorm | dwa | pcgrad")
+    mode: str = Field("joint", description="joint | alternating")
+    pos_weight: Literal["none", "auto"] = "none"
+    calibration: str = Field("platt", description="none | temperature | platt (fitted on val)")
+    outcome_overrides: dict[str, OutcomeOverride] = {}
 
 
 class RegistryConfig(_Strict):
@@ -84,6 +99,13 @@ class Config(_Strict):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     registry: RegistryConfig = RegistryConfig()
+
+    @model_validator(mode="after")
+    def _overrides_name_outcomes(self) -> "Config":
+        unknown = set(self.train.outcome_overrides) - set(self.outcomes)
+        if unknown:
+            raise ValueError(f"train.outcome_overrides names outcomes not in `outcomes`: {sorted(unknown)}")
+        return self
 
     def digest(self, *sections: str) -> str:
         """Short stable hash of the named sections (all when none), for cache keys."""

@@ -10,9 +10,12 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from mtl_core.calibration import CALIBRATION, fit_calibration
 from mtl_core.config import Config
-from mtl_core.model import SHARING
-from mtl_core.train import Callback, TrainSettings, fit_network, predict_logits
+from mtl_core.errors import ConfigError
+from mtl_core.sharing import SHARING
+from mtl_core.train import MODES, Callback, TrainSettings, fit_network, predict_logits
+from mtl_core.weighting import WEIGHTING
 
 
 def _clip(z: np.ndarray) -> np.ndarray:
@@ -25,7 +28,8 @@ def build_preprocessor(X: pd.DataFrame) -> ColumnTransformer:
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     categorical = [c for c in X.columns if c not in numeric]
     num = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
-                    ("scale", StandardScaler()), ("clip", FunctionTransformer(_clip, feature_names_out="one-to-one"))])
+                    ("scale", StandardScaler()),
+                    ("clip", FunctionTransformer(_clip, feature_names_out="one-to-one"))])
     cat = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="missing")),
                     ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=10,
                                              sparse_output=False))])
@@ -33,56 +37,107 @@ def build_preprocessor(X: pd.DataFrame) -> ColumnTransformer:
                              sparse_threshold=0.0, verbose_feature_names_out=False)
 
 
+def check_choices(sharing: str, weighting: str, mode: str, calibration: str) -> None:
+    """Unknown scheme names fail before any data is touched, listing what exists."""
+    for what, name, known in (("model.sharing", sharing, SHARING), ("train.weighting", weighting, WEIGHTING),
+                              ("train.mode", mode, MODES), ("train.calibration", calibration, CALIBRATION)):
+        if name not in known:
+            raise ConfigError(f"{what}: unknown '{name}' (known: {', '.join(known)})")
+
+
+def _per_outcome(value, outcomes: list[str], default):
+    """A scalar, or a dict outcome -> value (missing outcomes get the default), as a list."""
+    if isinstance(value, dict):
+        return [value.get(o, default) for o in outcomes]
+    return [default if value is None else value] * len(outcomes)
+
+
 class MultiOutcomeClassifier(BaseEstimator):
     """Predicts several binary outcomes at once; labels may be missing (NaN) per outcome.
 
     fit(X, Y) takes a feature DataFrame and a DataFrame of 0/1/NaN labels, one column per outcome;
     predict_proba(X) returns an (n, n_outcomes) array in the order of Y's columns (`outcomes_`).
+    Per-outcome settings (head_dropout, head_weight_decay, pos_weight) take a scalar or a dict keyed
+    by outcome; pos_weight="auto" uses sqrt(negatives / positives) of the training labels.
     """
 
     def __init__(self, sharing: str = "hard", hidden: tuple[int, ...] = (128, 64), head_hidden: int = 0,
-                 dropout: float = 0.1, epochs: int = 60, batch_size: int = 256, lr: float = 1e-3,
-                 weight_decay: float = 1e-4, patience: int = 8, validation_fraction: float = 0.15,
+                 dropout: float = 0.1, head_dropout=0.0, soft_lambda: float = 1e-3, n_experts: int = 4,
+                 weighting: str = "equal", mode: str = "joint", epochs: int = 60, batch_size: int = 256,
+                 lr: float = 1e-3, weight_decay: float = 1e-4, head_weight_decay=None, pos_weight=None,
+                 calibration: str = "platt", patience: int = 8, validation_fraction: float = 0.15,
                  seed: int = 0):
         self.sharing = sharing
         self.hidden = hidden
         self.head_hidden = head_hidden
         self.dropout = dropout
+        self.head_dropout = head_dropout
+        self.soft_lambda = soft_lambda
+        self.n_experts = n_experts
+        self.weighting = weighting
+        self.mode = mode
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.head_weight_decay = head_weight_decay
+        self.pos_weight = pos_weight
+        self.calibration = calibration
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.seed = seed
 
+    def _network(self, n_features: int) -> torch.nn.Module:
+        extra = {"soft": {"soft_lambda": self.soft_lambda}, "mmoe": {"n_experts": self.n_experts}}
+        return SHARING[self.sharing](n_features, len(self.outcomes_), hidden=tuple(self.hidden),
+                                     dropout=self.dropout, head_hidden=self.head_hidden,
+                                     head_dropout=_per_outcome(self.head_dropout, self.outcomes_, 0.0),
+                                     **extra.get(self.sharing, {}))
+
+    def _pos_weight(self, Y: np.ndarray) -> list[float] | None:
+        if self.pos_weight is None:
+            return None
+        if self.pos_weight == "auto":
+            pos = np.nansum(Y, 0)
+            neg = np.sum(~np.isnan(Y), 0) - pos
+            return [float(np.sqrt(n / p)) if p > 0 else 1.0 for p, n in zip(pos, neg)]
+        return [float(v) for v in _per_outcome(self.pos_weight, self.outcomes_, 1.0)]
+
     def fit(self, X: pd.DataFrame, Y: pd.DataFrame, X_val: pd.DataFrame | None = None,
-            Y_val: pd.DataFrame | None = None, callbacks: list[Callback] = ()) -> "MultiOutcomeClassifier":
+            Y_val: pd.DataFrame | None = None, callbacks: list[Callback] = (),
+            checkpoint_path: str | None = None, resume: bool = False) -> "MultiOutcomeClassifier":
+        check_choices(self.sharing, self.weighting, self.mode, self.calibration)
         Y = pd.DataFrame(Y)
-        if X_val is None:  # carve a validation set for early stopping
-            rng = np.random.default_rng(self.seed)
-            hold = rng.random(len(X)) < self.validation_fraction
+        if X_val is None:  # carve a validation set for early stopping and calibration
+            hold = np.random.default_rng(self.seed).random(len(X)) < self.validation_fraction
             X, X_val, Y, Y_val = X[~hold], X[hold], Y[~hold], Y[hold]
         self.outcomes_ = [str(c) for c in Y.columns]
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.preprocessor_ = build_preprocessor(X).fit(X)
-        torch.manual_seed(self.seed)  # weight initialisation is part of determinism
         Xt, Xv = self._transform(X), self._transform(X_val)
-        self.network_ = SHARING[self.sharing](Xt.shape[1], len(self.outcomes_), hidden=tuple(self.hidden),
-                                              dropout=self.dropout, head_hidden=self.head_hidden)
-        settings = TrainSettings(self.epochs, self.batch_size, self.lr, self.weight_decay, self.patience,
-                                 self.seed)
-        result = fit_network(self.network_, Xt, Y.to_numpy(float), Xv, pd.DataFrame(Y_val).to_numpy(float),
-                             settings, self.outcomes_, callbacks)
+        Yt, Yv = Y.to_numpy(float), pd.DataFrame(Y_val).to_numpy(float)
+        torch.manual_seed(self.seed)  # weight initialisation is part of determinism
+        self.network_ = self._network(Xt.shape[1])
+        settings = TrainSettings(
+            self.epochs, self.batch_size, self.lr, self.weight_decay, self.patience, self.seed,
+            weighting=self.weighting, mode=self.mode,
+            head_weight_decay=_per_outcome(self.head_weight_decay, self.outcomes_, self.weight_decay),
+            pos_weight=self._pos_weight(Yt), checkpoint_path=checkpoint_path, resume=resume)
+        result = fit_network(self.network_, Xt, Yt, Xv, Yv, settings, self.outcomes_, callbacks)
         self.history_, self.best_epoch_ = result.history, result.best_epoch
+        self.calibration_scale_, self.calibration_bias_ = fit_calibration(
+            self.calibration, predict_logits(self.network_, Xv), Yv)
         return self
 
     def _transform(self, X: pd.DataFrame) -> np.ndarray:
         return self.preprocessor_.transform(X[list(self.feature_names_in_)]).astype(np.float32)
 
+    def predict_logits(self, X: pd.DataFrame, calibrated: bool = True) -> np.ndarray:
+        z = predict_logits(self.network_, self._transform(X))
+        return z * self.calibration_scale_ + self.calibration_bias_ if calibrated else z
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        logits = predict_logits(self.network_, self._transform(X))
-        return 1.0 / (1.0 + np.exp(-logits))
+        return 1.0 / (1.0 + np.exp(-self.predict_logits(X)))
 
     def predict_proba_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(self.predict_proba(X), columns=self.outcomes_, index=X.index)
@@ -90,6 +145,15 @@ class MultiOutcomeClassifier(BaseEstimator):
 
 def estimator_from_config(cfg: Config) -> MultiOutcomeClassifier:
     m, t = cfg.model, cfg.train
-    return MultiOutcomeClassifier(sharing=m.sharing, hidden=tuple(m.hidden), head_hidden=m.head_hidden,
-                                  dropout=m.dropout, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
-                                  weight_decay=t.weight_decay, patience=t.patience, seed=t.seed)
+    over = t.outcome_overrides
+    pick = lambda key: {o: getattr(v, key) for o, v in over.items() if getattr(v, key) is not None}  # noqa: E731
+    pos = t.pos_weight if t.pos_weight != "none" else None
+    if pick("pos_weight"):
+        pos = pick("pos_weight")
+    return MultiOutcomeClassifier(
+        sharing=m.sharing, hidden=tuple(m.hidden), head_hidden=m.head_hidden, dropout=m.dropout,
+        head_dropout=pick("head_dropout") or m.head_dropout, soft_lambda=m.soft_lambda,
+        n_experts=m.n_experts, weighting=t.weighting, mode=t.mode, epochs=t.epochs,
+        batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
+        head_weight_decay=pick("head_weight_decay") or None, pos_weight=pos,
+        calibration=t.calibration, patience=t.patience, seed=t.seed)

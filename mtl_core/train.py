@@ -1,10 +1,12 @@
-"""Joint training of a multi-task network with masked losses and early stopping on validation AUROC.
+"""Training loop for multi-task networks: masked losses, a weighting strategy, joint or alternating
+steps, early stopping on validation mean AUROC, and a checkpoint each epoch to resume from.
 
 The loop reports through callbacks (`callback(epoch, logs)`); it never talks to a tracker itself.
 """
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -15,8 +17,26 @@ from torch import nn
 from mtl_core.errors import DataError
 from mtl_core.losses import masked_bce
 from mtl_core.metrics import auroc, mean_auroc
+from mtl_core.weighting import WEIGHTING, Weighting
 
 Callback = Callable[[int, dict], None]
+
+
+def joint(present: torch.Tensor, step: int) -> torch.Tensor:
+    """Every outcome with labels in the batch trains on every step."""
+    return present
+
+
+def alternating(present: torch.Tensor, step: int) -> torch.Tensor:
+    """Outcomes take turns, one per step; an outcome without labels in the batch passes its turn."""
+    idx = torch.nonzero(present).flatten()
+    turn = torch.zeros_like(present)
+    if len(idx):
+        turn[idx[step % len(idx)]] = True
+    return turn
+
+
+MODES: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {"joint": joint, "alternating": alternating}
 
 
 @dataclass
@@ -27,6 +47,12 @@ class TrainSettings:
     weight_decay: float = 1e-4
     patience: int = 8
     seed: int = 0
+    weighting: str = "equal"
+    mode: str = "joint"
+    head_weight_decay: list[float] | None = None   # per outcome; None = weight_decay
+    pos_weight: list[float] | None = None          # per outcome; None = 1
+    checkpoint_path: str | None = None
+    resume: bool = False
 
 
 @dataclass
@@ -36,11 +62,6 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-def _tensors(X: np.ndarray, Y: np.ndarray):
-    y = torch.tensor(Y, dtype=torch.float32)
-    return torch.tensor(X, dtype=torch.float32), y, ~torch.isnan(y)
-
-
 @torch.no_grad()
 def predict_logits(net: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     net.eval()
@@ -48,41 +69,83 @@ def predict_logits(net: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.
     return torch.cat([net(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
 
 
-def fit_network(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray,
-                s: TrainSettings, outcomes: list[str], callbacks: list[Callback] = ()) -> TrainResult:
-    """Train `net` in place; on return it holds the weights of the best validation epoch."""
+def _optimizer(net: nn.Module, weighting: Weighting, s: TrainSettings, k: int) -> torch.optim.Optimizer:
+    decay = s.head_weight_decay or [s.weight_decay] * k
+    groups = [{"params": net.shared_parameters(), "weight_decay": s.weight_decay}]
+    groups += [{"params": net.task_parameters(i), "weight_decay": decay[i]} for i in range(k)]
+    groups += [{"params": list(weighting.parameters()), "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=s.lr)
+
+
+def _check_validation(Y_val: np.ndarray) -> None:
     if not any(auroc(Y_val[:, k], np.zeros(len(Y_val))) is not None for k in range(Y_val.shape[1])):
         raise DataError("validation split has no outcome with both classes labelled: early stopping "
                         "has nothing to measure (more data, or a larger val fraction in `split`)")
+
+
+def _save(path: str, state: dict) -> None:
+    tmp = f"{path}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves a torn checkpoint
+
+
+def fit_network(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray,
+                s: TrainSettings, outcomes: list[str], callbacks: list[Callback] = ()) -> TrainResult:
+    """Train `net` in place; on return it holds the weights of the best validation epoch."""
+    _check_validation(Y_val)
+    k = len(outcomes)
     torch.manual_seed(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
-    x, y, m = _tensors(X, Y)
-    opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    best = TrainResult(best_epoch=-1, best_score=-np.inf)
+    x, y = torch.tensor(X, dtype=torch.float32), torch.tensor(Y, dtype=torch.float32)
+    m = ~torch.isnan(y)
+    pos_weight = torch.tensor(s.pos_weight, dtype=torch.float32) if s.pos_weight else None
+    weighting = WEIGHTING[s.weighting](k)
+    opt = _optimizer(net, weighting, s, k)
+    step_of = MODES[s.mode]
+    best = TrainResult(best_epoch=0, best_score=-np.inf)
     best_state = copy.deepcopy(net.state_dict())
-    for epoch in range(1, s.epochs + 1):
+    start = 1
+    if s.resume and s.checkpoint_path and os.path.exists(s.checkpoint_path):
+        ck = torch.load(s.checkpoint_path, weights_only=False)
+        net.load_state_dict(ck["net"]), opt.load_state_dict(ck["opt"]), weighting.load_state_dict(ck["weighting"])
+        torch.set_rng_state(ck["rng"]), gen.set_state(ck["gen"])
+        best, best_state, start = ck["best"], ck["best_state"], ck["epoch"] + 1
+    weights = torch.zeros(k)
+    step = 0 if start == 1 else (start - 1) * ((len(x) + s.batch_size - 1) // s.batch_size)
+    for epoch in range(start, s.epochs + 1):
+        if best.best_epoch and epoch - best.best_epoch > s.patience:
+            break  # resumed after early stopping had already triggered
         net.train()
-        total, batches = torch.zeros(len(outcomes)), 0
+        total, batches = torch.zeros(k), 0
         for idx in torch.randperm(len(x), generator=gen).split(s.batch_size):
-            per_outcome = masked_bce(net(x[idx]), y[idx], m[idx])
-            loss = per_outcome.sum()  # equal weighting
+            losses = masked_bce(net(x[idx]), y[idx], m[idx], pos_weight)
+            active = step_of(m[idx].any(0), step)
+            step += 1
+            if not active.any():
+                continue
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            weights = weighting.backward(losses, active, net, net.penalty())
             opt.step()
-            total += per_outcome.detach()
+            total += losses.detach()
             batches += 1
+        weighting.epoch_end(total / max(batches, 1))
         P_val = 1 / (1 + np.exp(-predict_logits(net, X_val)))
         score = mean_auroc(Y_val, P_val)
-        logs = {"train_loss": float(total.sum() / batches), "val_mean_auroc": score}
-        for k, name in enumerate(outcomes):
-            logs[f"train_loss/{name}"] = float(total[k] / batches)
-            a = auroc(Y_val[:, k], P_val[:, k])
+        logs = {"train_loss": float(total.sum() / max(batches, 1)), "val_mean_auroc": score}
+        for j, name in enumerate(outcomes):
+            logs[f"train_loss/{name}"] = float(total[j] / max(batches, 1))
+            logs[f"loss_weight/{name}"] = float(weights[j])
+            a = auroc(Y_val[:, j], P_val[:, j])
             if a is not None:
                 logs[f"val_auroc/{name}"] = a
         best.history.append({"epoch": epoch, **logs})
         if score > best.best_score:
             best.best_score, best.best_epoch = score, epoch
             best_state = copy.deepcopy(net.state_dict())
+        if s.checkpoint_path:
+            _save(s.checkpoint_path, {"epoch": epoch, "net": net.state_dict(), "opt": opt.state_dict(),
+                                      "weighting": weighting.state_dict(), "rng": torch.get_rng_state(),
+                                      "gen": gen.get_state(), "best": best, "best_state": best_state})
         for cb in callbacks:
             cb(epoch, logs)
         if epoch - best.best_epoch >= s.patience:
