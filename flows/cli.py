@@ -16,7 +16,8 @@ from mtl_core.errors import CmtlError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="clinical-mtl: multi-outcome clinical prediction pipeline.")
-console = Console()
+# Piped output (CI logs, files) gets room for the results table instead of rich's 80 columns.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err = Console(stderr=True)
 DEFAULT_CONFIG = "configs/default.yaml"
 ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="pipeline config (YAML)")
@@ -116,7 +117,7 @@ def run(config: str = ConfigOpt):
     cfg, ws = _setup(config)
     from flows.pipeline import pipeline
     result = pipeline(config)
-    _print_report(result["report"])
+    _print_report(result)
     _print_verdict(result)
     bin_dir = Path(sys.executable).parent
     console.print("\n[bold]Review[/]")
@@ -130,13 +131,21 @@ def _fmt(x, spec=".3f"):
     return "not estimable" if x is None else format(x, spec)
 
 
-def _print_report(report: list[dict]) -> None:
+def _print_report(result: dict) -> None:
+    transfer = {t["outcome"]: t for t in result.get("transfer", [])}
     table = Table(title="Per-outcome test results")
-    for col in ("outcome", "prevalence", "labelled n", "test AUROC", "ceiling AUROC"):
-        table.add_column(col, justify="left" if col == "outcome" else "right")
-    for r in report:
+    for col in ("outcome", "prevalence", "labelled n", "test AUROC (95% CI)", "ceiling AUROC",
+                "best single-task", "MTL - best (95% CI)", "sharing"):
+        table.add_column(col, justify="left" if col in ("outcome", "best single-task", "sharing") else "right")
+    for r in result["report"]:
         ceiling = _fmt(r["bayes_auroc"]) if "bayes_auroc" in r else "n/a"
-        table.add_row(r["outcome"], _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]), ceiling)
+        ci = f" ({_fmt(r['auroc_ci_low'])}-{_fmt(r['auroc_ci_high'])})" if r.get("auroc_ci_low") else ""
+        t = transfer.get(r["outcome"], {})
+        best = f"{t['best_baseline']} {_fmt(t['best_baseline_auroc'])}" if t.get("best_baseline") else "n/a"
+        delta = (f"{t['delta']:+.3f} ({t['lo']:+.3f}, {t['hi']:+.3f})" if t.get("delta") is not None
+                 else "n/a")
+        table.add_row(r["outcome"], _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]) + ci,
+                      ceiling, best, delta, t.get("verdict", "n/a"))
     console.print(table)
 
 

@@ -1,4 +1,5 @@
-"""Flow `evaluate`: per-outcome test AUROC of a trained model (and the ceiling, where truth exists)."""
+"""Flow `evaluate`: per-outcome clinical metrics of a trained model, its single-task baselines and
+whether sharing helps each outcome; everything logged to the model's MLflow run."""
 from __future__ import annotations
 
 import json
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -13,7 +15,8 @@ from flows import tracking
 from flows.workspace import prepare
 from mtl_core import lake
 from mtl_core.errors import DataError
-from mtl_core.metrics import outcome_report
+from mtl_core.metrics import age_bands, clinical_report
+from mtl_core.transfer import gradient_affinity, transfer_report
 
 
 def latest_model(ws: Path) -> str:
@@ -36,37 +39,85 @@ def test_split(features_dir: str, outcomes: list[str]):
     return f.loc[test].reset_index(drop=True), Y, truth
 
 
-@task(name="Score the test split", cache_policy=NO_CACHE)
-def score(features_dir: str, model_dir: str) -> list[dict]:
+def subgroup_frame(f: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    out = {}
+    for c in columns:
+        if c == "age_band":
+            out[c] = age_bands(f["age"].to_numpy())
+        elif c in f:
+            out[c] = f[c].to_numpy()
+        else:
+            raise DataError(f"evaluation.subgroups: column '{c}' is not in the feature set")
+    return pd.DataFrame(out)
+
+
+@task(name="Score test split: metrics, baselines, transfer", cache_policy=NO_CACHE)
+def score(config_path: str, features_dir: str, model_dir: str) -> dict:
+    cfg, _ = prepare(config_path)
+    e = cfg.evaluation
     est = joblib.load(Path(model_dir) / "estimator.joblib")
-    f, Y, truth = test_split(features_dir, est.outcomes_)
-    return outcome_report(Y, est.predict_proba(f), est.outcomes_, truth)
+    outcomes = est.outcomes_
+    f, Y, truth = test_split(features_dir, outcomes)
+    P = est.predict_proba(f)
+    report = clinical_report(Y, P, outcomes, truth=truth, groups=subgroup_frame(f, e.subgroups),
+                             n_boot=e.n_boot, seed=cfg.train.seed, ece_bins=e.ece_bins, ci_level=e.ci_level)
+    out = {"report": report, "transfer": [], "affinity": None}
+    base_file = Path(model_dir) / "baselines.parquet"
+    if base_file.is_file():
+        table = pd.read_parquet(base_file)
+        preds = {}
+        for col in table.columns:
+            kind, o = col.split("/", 1)
+            p = table[col].to_numpy(float)
+            preds.setdefault(kind, {})[o] = None if np.isnan(p).all() else p
+        out["transfer"] = transfer_report(Y, P, preds, outcomes, n_boot=e.n_boot, seed=cfg.train.seed,
+                                          margin=e.transfer_margin)
+    if getattr(est.network_, "trunk", None) is not None:
+        out["affinity"] = gradient_affinity(est.network_, est._transform(f), Y).round(4).tolist()
+    return out
 
 
-@task(name="Log evaluation metrics", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def log_report(config_path: str, run_id: str, report: list[dict]) -> None:
-    cfg, ws = prepare(config_path)
+def metric_values(result: dict) -> dict[str, float | None]:
+    """Flat MLflow metrics: test/<metric>/<outcome>, subgroups, baselines and transfer."""
     values = {}
-    for row in report:
-        o = row["outcome"]
-        values.update({f"test/auroc/{o}": row["auroc"], f"test/prevalence/{o}": row["prevalence"],
-                       f"test/n/{o}": row["n"], f"test/bayes_auroc/{o}": row.get("bayes_auroc")})
-    estimable = [r["auroc"] for r in report if r["auroc"] is not None]
+    for r in result["report"]:
+        o = r["outcome"]
+        for key in ("auroc", "auprc", "brier", "ece", "calibration_slope", "calibration_intercept",
+                    "prevalence", "n", "bayes_auroc", "auroc_ci_low", "auroc_ci_high", "auprc_ci_low",
+                    "auprc_ci_high"):
+            values[f"test/{key}/{o}"] = r.get(key)
+        for g in r.get("subgroups", []):
+            values[f"test/subgroup_auroc/{g['column']}:{g['group']}/{o}"] = g["auroc"]
+    for t in result["transfer"]:
+        o = t["outcome"]
+        for kind, a in t["baseline_auroc"].items():
+            values[f"test/baseline_auroc/{kind}/{o}"] = a
+        values[f"test/mtl_minus_best_baseline/{o}"] = t["delta"]
+    estimable = [r["auroc"] for r in result["report"] if r["auroc"] is not None]
     values["test/mean_auroc"] = float(np.mean(estimable)) if estimable else None
-    tracking.log_metrics(cfg, ws, run_id, values)
+    return values
+
+
+@task(name="Log evaluation to MLflow", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def log_result(config_path: str, run_id: str, model_dir: str) -> None:
+    cfg, ws = prepare(config_path)
+    result = json.loads((Path(model_dir) / "evaluation.json").read_text())
+    tracking.log_metrics(cfg, ws, run_id, metric_values(result))
+    tracking.log_artifact(cfg, ws, run_id, Path(model_dir) / "evaluation.json", "evaluation")
 
 
 @flow(name="evaluate", log_prints=True)
 def evaluate(config_path: str, features_dir: str | None = None, model_dir: str | None = None,
-             run_id: str | None = None) -> list[dict]:
-    """Score the model's test split; writes metrics.json beside the model and logs to its MLflow run."""
+             run_id: str | None = None) -> dict:
+    """Score the model's test split; writes metrics.json and evaluation.json beside the model."""
     cfg, ws = prepare(config_path)
     model_dir = model_dir or latest_model(ws)
     meta = json.loads((Path(model_dir) / "model.json").read_text())
     features_dir = features_dir or meta["features_dir"]
-    report = score(features_dir, model_dir)
-    (Path(model_dir) / "metrics.json").write_text(json.dumps(report, indent=2))
+    result = score(config_path, features_dir, model_dir)
+    (Path(model_dir) / "metrics.json").write_text(json.dumps(result["report"], indent=2))
+    (Path(model_dir) / "evaluation.json").write_text(json.dumps(result, indent=2))
     run_id = run_id or meta.get("run_id")
     if run_id:
-        log_report(config_path, run_id, report)
-    return report
+        log_result(config_path, run_id, model_dir)
+    return result

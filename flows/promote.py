@@ -23,9 +23,22 @@ def register(config_path: str, model_dir: str) -> str:
     return version
 
 
+def recorded_aurocs(cfg, ws, champ, outcomes: list[str], feature_set: str) -> dict | None:
+    """The champion's logged test AUROCs, if its run was evaluated on this very feature set."""
+    run = tracking.client(cfg, ws).get_run(champ.run_id)
+    if run.data.tags.get("cmtl.feature_set") != feature_set:
+        return None
+    return {o: run.data.metrics.get(f"test/auroc/{o}") for o in outcomes}
+
+
 @task(name="Compare challenger with champion", cache_policy=NO_CACHE)
 def judge(config_path: str, model_dir: str, version: str) -> tuple[Verdict, str | None]:
-    """Score the current champion on the challenger's own test rows, then apply the gate."""
+    """Score the current champion on the challenger's own test rows, then apply the gate.
+
+    A champion that cannot be loaded by this code (e.g. pickled by an older release) is compared
+    through its recorded test AUROCs instead, but only when those came from the same feature set
+    (same snapshot, cohort, features and split); otherwise the challenger is not promoted.
+    """
     cfg, ws = prepare(config_path)
     meta = json.loads((Path(model_dir) / "model.json").read_text())
     challenger = {r["outcome"]: r["auroc"]
@@ -37,11 +50,14 @@ def judge(config_path: str, model_dir: str, version: str) -> tuple[Verdict, str 
     try:
         model = tracking.load_model(cfg, ws, f"models:/{cfg.registry.model_name}/{champ.version}")
         P = model.predict(f[meta["feature_columns"]])
-    except Exception as exc:  # the champion cannot read this feature set: never replace it blindly
-        reason = f"champion v{champ.version} could not score this test set ({type(exc).__name__}: {exc})"
-        return Verdict(False, [reason[:500]]), str(champ.version)
-    champion = {o: (auroc(Y[:, k], P[o].to_numpy()) if o in P else None)
-                for k, o in enumerate(meta["outcomes"])}
+        champion = {o: (auroc(Y[:, k], P[o].to_numpy()) if o in P else None)
+                    for k, o in enumerate(meta["outcomes"])}
+    except Exception as exc:  # never replace a champion we cannot compare with
+        champion = recorded_aurocs(cfg, ws, champ, meta["outcomes"], Path(meta["features_dir"]).name)
+        if champion is None:
+            reason = (f"champion v{champ.version} could not score this test set "
+                      f"({type(exc).__name__}: {exc}) and has no recorded AUROCs on it")
+            return Verdict(False, [reason[:500]]), str(champ.version)
     return decide(challenger, champion, cfg.registry.auroc_margin), str(champ.version)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -65,8 +66,13 @@ def end_run(cfg: Config, ws: Path, run_id: str, ok: bool) -> None:
     client(cfg, ws).set_terminated(run_id, "FINISHED" if ok else "FAILED")
 
 
+def metric_name(name: str) -> str:
+    """MLflow accepts letters, digits and _ - . / : and spaces; subgroup values may hold others (80+)."""
+    return re.sub(r"[^\w.\- /:]", "_", name.replace("+", "plus"))
+
+
 def log_metrics(cfg: Config, ws: Path, run_id: str, values: dict[str, float], step: int = 0) -> None:
-    ms = [Metric(k, float(v), 0, step) for k, v in values.items() if v is not None]
+    ms = [Metric(metric_name(k), float(v), 0, step) for k, v in values.items() if v is not None]
     for i in range(0, len(ms), 1000):
         client(cfg, ws).log_batch(run_id, metrics=ms[i:i + 1000])
 

@@ -12,6 +12,7 @@ from flows import tracking
 from flows.progress import bar
 from flows.workspace import prepare
 from mtl_core import lake
+from mtl_core.baselines import fit_baselines
 from mtl_core.errors import DataError
 from mtl_core.estimator import estimator_from_config
 from mtl_core.features import model_columns, typical_row
@@ -50,6 +51,33 @@ def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
     return meta
 
 
+@task(name="Fit single-task baselines", cache_policy=NO_CACHE)
+def baselines(config_path: str, features_dir: str, model_dir: str) -> None:
+    """Logistic regression, HistGradientBoosting and a same-size single-task network per outcome,
+    on the same split: the bar the multi-task model has to clear (predictions on the test rows)."""
+    import pandas as pd
+
+    cfg, _ = prepare(config_path)
+    kinds = cfg.evaluation.baselines
+    if not kinds:
+        return
+    frames = lake.read_tables(Path(features_dir), ["features", "labels"])
+    f, y = frames["features"], frames["labels"][cfg.outcomes]
+    cols = model_columns(f)
+    rows = {s: (f["split"] == s).to_numpy() for s in ("train", "val", "test")}
+    params = estimator_from_config(cfg).get_params()
+    with bar("Single-task baselines", total=len(kinds) * len(cfg.outcomes)) as update:
+        done = iter(range(1, 10_000))
+        preds = fit_baselines(f.loc[rows["train"], cols], y[rows["train"]], f.loc[rows["val"], cols],
+                              y[rows["val"]], f.loc[rows["test"], cols], cfg.outcomes, network_params=params,
+                              kinds=kinds, seed=cfg.train.seed,
+                              progress=lambda kind, o, info: update(next(done), info=f"{kind}: {o}"))
+    n_test = int(rows["test"].sum())
+    table = pd.DataFrame({f"{kind}/{o}": (p if p is not None else [float("nan")] * n_test)
+                          for kind, per in preds.items() for o, p in per.items()})
+    table.to_parquet(Path(model_dir) / "baselines.parquet", index=False)
+
+
 @task(name="Log model to MLflow", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def log_model(config_path: str, model_dir: str, run_id: str) -> str:
     import pandas as pd
@@ -75,7 +103,9 @@ def train(config_path: str, features_dir: str | None = None, run_id: str | None 
     own_run = run_id is None
     run_id = run_id or tracking.start_run(cfg, ws, run_name=f"train-{cfg.name}")
     model_dir = str(ws / "models" / run_id)
+    tracking.client(cfg, ws).set_tag(run_id, "cmtl.feature_set", Path(features_dir).name)
     fit(config_path, features_dir, model_dir)
+    baselines(config_path, features_dir, model_dir)
     log_model(config_path, model_dir, run_id)
     if own_run:
         tracking.end_run(cfg, ws, run_id, ok=True)

@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from mtl_core.errors import ConfigError, DataError
 from mtl_core.estimator import MultiOutcomeClassifier, build_preprocessor
@@ -44,18 +45,28 @@ class Task:
         return self.y_val is not None and auroc(self.y_val, np.zeros(len(self.y_val))) is not None
 
 
+def _one_thread():
+    # One BLAS/OpenMP thread for the sklearn baselines: at cohort size their parallel regions cost more
+    # than they save, and on a busy 2-core machine spinning threads made fits 2-15x slower (measured).
+    return threadpool_limits(1)
+
+
 def _positive_column(model) -> Predictor:
-    return lambda X: model.predict_proba(X)[:, 1]
+    def predict(X: pd.DataFrame) -> np.ndarray:
+        with _one_thread():
+            return model.predict_proba(X)[:, 1]
+    return predict
 
 
 def fit_logistic(task: Task) -> Predictor:
     """Standardised features + L2 logistic regression; C picked on validation AUROC from a small grid."""
     grid = LOGISTIC_C if task.val_ranks else (DEFAULT_C,)
-    fits = [Pipeline([("pre", build_preprocessor(task.X)),
-                      ("model", LogisticRegression(C=c, solver="lbfgs", max_iter=5000))]).fit(task.X, task.y)
-            for c in grid]
+    with _one_thread():
+        fits = [Pipeline([("pre", build_preprocessor(task.X)),
+                          ("model", LogisticRegression(C=c, solver="lbfgs", max_iter=5000))]).fit(task.X, task.y)
+                for c in grid]
     if task.val_ranks:
-        scores = [auroc(task.y_val, pipe.predict_proba(task.X_val)[:, 1]) for pipe in fits]
+        scores = [auroc(task.y_val, predict(task.X_val)) for predict in map(_positive_column, fits)]
         return _positive_column(fits[int(np.argmax(scores))])
     return _positive_column(fits[0])
 
@@ -70,13 +81,16 @@ def fit_hist_gb(task: Task) -> Predictor:
         learning_rate=0.1, max_iter=300 if early else 100, max_leaf_nodes=15, min_samples_leaf=40,
         l2_regularization=1.0, early_stopping=early, validation_fraction=0.15, n_iter_no_change=15,
         random_state=task.seed)
-    pipe = Pipeline([("pre", build_preprocessor(task.X)), ("model", model)]).fit(task.X, task.y)
+    with _one_thread():
+        pipe = Pipeline([("pre", build_preprocessor(task.X)), ("model", model)]).fit(task.X, task.y)
     return _positive_column(pipe)
 
 
 def fit_single_task_net(task: Task) -> Predictor:
-    """The multi-task network's own architecture and training settings, with a single head."""
-    params = {"seed": task.seed, **task.network_params}
+    """The multi-task network's own trunk, head and training settings, with a single head: a plain
+    network whatever sharing scheme or weighting the multi-task model uses."""
+    params = {"seed": task.seed, **task.network_params, "sharing": "hard", "weighting": "equal",
+              "mode": "joint"}
     Y = pd.DataFrame({task.outcome: task.y}, index=task.X.index)
     if task.val_ranks:
         est = MultiOutcomeClassifier(**params).fit(

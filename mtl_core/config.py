@@ -82,6 +82,17 @@ class TrainConfig(_Strict):
     outcome_overrides: dict[str, OutcomeOverride] = {}
 
 
+class EvaluationConfig(_Strict):
+    n_boot: int = Field(1000, ge=0, description="bootstrap resamples for CIs (0 = no CIs)")
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    ece_bins: int = Field(10, gt=1)
+    # feature columns to report AUROC by; "age_band" is derived from age
+    subgroups: list[str] = ["gender", "age_band", "admission_type"]
+    baselines: list[str] = Field(["logistic", "hist_gb", "single_task_net"],
+                                 description="single-task baselines fitted on the same split")
+    transfer_margin: float = Field(0.0, ge=0, description="AUROC margin for the negative-transfer flag")
+
+
 class RegistryConfig(_Strict):
     experiment: str = "clinical-mtl"
     model_name: str = "clinical-multi-outcome"
@@ -98,6 +109,7 @@ class Config(_Strict):
     split: SplitConfig = SplitConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
 
     @model_validator(mode="after")

@@ -109,7 +109,7 @@ def delong_test(y, p_a, p_b) -> dict:
     if m < 2 or n < 2:  # the covariance of the components needs two of each
         return {"diff": None, "se": None, "z": None, "p_value": None}
     aucs, v10, v01 = delong_components(y, np.vstack([a, b]))
-    cov = np.atleast_2d(np.cov(v10)) / n + np.atleast_2d(np.cov(v01)) / n
+    cov = np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
     var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
     diff = float(aucs[0] - aucs[1])
     se = math.sqrt(max(var, 0.0))
@@ -174,14 +174,14 @@ def gradient_affinity(net: nn.Module, X: np.ndarray, Y: np.ndarray, shared_param
                       batch_size: int = 1024, n_batches: int = 5, seed: int = 0) -> np.ndarray:
     """(K, K) mean cosine similarity between outcomes' masked-BCE gradients on the shared parameters.
 
+    Shared parameters default to `net.trunk` (hard sharing), else `net.shared_parameters()`.
+
     Positive: the outcomes pull the trunk the same way; negative: they fight over it. Averaged over
     `n_batches` random batches; an outcome without labels (or with a zero gradient) in a batch sits that
     batch out. Pairs never seen together are NaN; the diagonal is 1. Dropout is off while measuring, so
     the answer depends only on the weights and the sampled rows; the network's mode is restored.
     """
-    if shared_params is None and not hasattr(net, "trunk"):
-        raise ValueError(f"{type(net).__name__} has no `trunk`: pass shared_params explicitly")
-    params = list(net.trunk.parameters()) if shared_params is None else list(shared_params)
+    params = _shared(net) if shared_params is None else list(shared_params)
     Y = np.asarray(Y, dtype=np.float32)
     K = Y.shape[1]
     total, count = np.zeros((K, K)), np.zeros((K, K))
@@ -202,6 +202,15 @@ def gradient_affinity(net: nn.Module, X: np.ndarray, Y: np.ndarray, shared_param
     out = (out + out.T) / 2
     np.fill_diagonal(out, 1.0)
     return out
+
+
+def _shared(net: nn.Module) -> list[nn.Parameter]:
+    """The trunk of a hard-shared net; otherwise whatever the scheme declares shared."""
+    if hasattr(net, "trunk"):
+        return list(net.trunk.parameters())
+    if hasattr(net, "shared_parameters"):
+        return list(net.shared_parameters())
+    raise ValueError(f"{type(net).__name__} has no `trunk` or `shared_parameters()`: pass shared_params")
 
 
 def _batch_cosines(net: nn.Module, X: np.ndarray, Y: np.ndarray, params: list[nn.Parameter]):

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -46,8 +47,9 @@ def test_pipeline_registers_champion_then_keeps_history(prefect_server, small_co
     run = client.get_run(first["run_id"])
     assert run.info.status == "FINISHED"
     for outcome in ("aki", "sepsis"):
-        assert f"test/auroc/{outcome}" in run.data.metrics
-        assert f"test/bayes_auroc/{outcome}" in run.data.metrics
+        for metric in ("auroc", "bayes_auroc", "auprc", "brier", "ece", "auroc_ci_low", "calibration_slope",
+                       "baseline_auroc/hist_gb", "mtl_minus_best_baseline", "subgroup_auroc/gender:F"):
+            assert f"test/{metric}/{outcome}" in run.data.metrics, metric
     assert run.data.params["model.sharing"] == "hard"
     assert "epoch/val_mean_auroc" in run.data.metrics
 
@@ -76,8 +78,19 @@ def test_flows_run_one_by_one(prefect_server, small_config):
     assert feats.groupby("subject_id")["split"].nunique().max() == 1
 
     model_dir = train(str(small_config), features_dir)
-    report = evaluate(str(small_config), model_dir=model_dir)
-    assert len(report) == 5 and (Path(model_dir) / "metrics.json").is_file()
+    result = evaluate(str(small_config), model_dir=model_dir)
+    assert len(result["report"]) == 5 and (Path(model_dir) / "metrics.json").is_file()
+    transfer = {t["outcome"]: t for t in result["transfer"]}
+    assert set(transfer) == set(r["outcome"] for r in result["report"])
+    for t in transfer.values():
+        assert set(t["baseline_auroc"]) == {"logistic", "hist_gb", "single_task_net"}
+        assert t["verdict"] in {"sharing helps", "no clear difference", "negative transfer"}
+        assert t["lo"] <= t["delta"] <= t["hi"]
+    affinity = np.array(result["affinity"])
+    assert affinity.shape == (5, 5) and np.allclose(np.diag(affinity), 1.0)
+    for r in result["report"]:
+        assert r["auroc_ci_low"] <= r["auroc"] <= r["auroc_ci_high"]
+        assert {s["column"] for s in r["subgroups"]} == {"gender", "age_band", "admission_type"}
     verdict = register_and_promote(str(small_config), model_dir)
     assert verdict["promoted"] and verdict["version"] == "1"
 

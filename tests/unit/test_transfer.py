@@ -288,3 +288,16 @@ def test_gradient_affinity_respects_explicit_shared_params():
     assert A.shape == (2, 2) and A[0, 1] != B[0, 1]
     with pytest.raises(ValueError, match="shared_params"):
         gradient_affinity(torch.nn.Linear(6, 2), X, Y)
+
+
+def test_gradient_affinity_defaults_to_the_schemes_shared_parameters_without_a_trunk():
+    from mtl_core.model import SHARING
+
+    torch.manual_seed(0)
+    net = SHARING["mmoe"](6, 2, hidden=(8,), dropout=0.0, n_experts=2)
+    _, X, Y = _net_and_data(2)
+    A = gradient_affinity(net, X, Y, batch_size=300, n_batches=2)
+    B = gradient_affinity(net, X, Y, shared_params=list(net.experts.parameters()), batch_size=300, n_batches=2)
+    np.testing.assert_array_equal(A, B)
+    C = gradient_affinity(net, X, Y, shared_params=list(net.parameters()), batch_size=300, n_batches=2)
+    assert C[0, 1] != A[0, 1]

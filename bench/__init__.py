@@ -1,0 +1,1 @@
+"""Benchmarks with recorded results (bench/results/); run with `make bench` or `python -m bench.NAME`."""

@@ -1,0 +1,80 @@
+"""Shared set-up for benchmarks: the default synthetic cohort, split into model-ready frames."""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mtl_core.config import Config, load_config
+from mtl_core.contracts import outcome_definitions
+from mtl_core.features import build_dataset, model_columns
+from mtl_core.sources.synthetic import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass
+class Data:
+    cfg: Config
+    X: dict[str, pd.DataFrame]      # split -> model features
+    Y: dict[str, pd.DataFrame]      # split -> labels (NaN = undefined)
+    truth: np.ndarray               # test split true probabilities, (n_test, K)
+
+
+def load(config: str = "configs/default.yaml") -> Data:
+    cfg = load_config(ROOT / config)
+    tables = generate(cfg.source, cfg.cohort.observation_hours)
+    features, labels = build_dataset(tables, cfg, outcome_definitions())
+    cols = model_columns(features)
+    X, Y = {}, {}
+    for split in ("train", "val", "test"):
+        rows = (features["split"] == split).to_numpy()
+        X[split] = features.loc[rows, cols].reset_index(drop=True)
+        Y[split] = labels.loc[rows, cfg.outcomes].reset_index(drop=True)
+    test_ids = features.loc[features["split"] == "test", "hadm_id"]
+    truth = tables["truth"].set_index("hadm_id").reindex(test_ids)[cfg.outcomes].to_numpy(float)
+    return Data(cfg, X, Y, truth)
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def machine() -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
+            "python": platform.python_version(), "torch": torch.__version__,
+            "cpus": torch.get_num_threads(), "platform": platform.platform()}
+
+
+def write(name: str, command: str, markdown: str, data: dict) -> None:
+    """bench/results/NAME.md (human) and NAME.json (machine), both naming the command that made them."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = machine()
+    header = (f"# {name}\n\nCommand: `{command}`  \nRecorded: {meta['date']} at commit {meta['commit']}, "
+              f"Python {meta['python']}, torch {meta['torch']}, {meta['cpus']} threads.\n\n")
+    (RESULTS / f"{name}.md").write_text(header + markdown.rstrip() + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps({"command": command, "machine": meta, **data}, indent=2))
+    print(header + markdown)
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("n/a" if v is None else str(v))  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
