@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test env clean
+.PHONY: run test bench env clean
 
 env: $(STAMP)
 
@@ -21,6 +21,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
 
 clean:
 	rm -rf workspace .pytest_cache

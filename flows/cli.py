@@ -17,7 +17,7 @@ from mtl_core.errors import CmtlError
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="clinical-mtl: multi-outcome clinical prediction pipeline.")
 # Piped output (CI logs, files) gets room for the results table instead of rich's 80 columns.
-console = Console() if sys.stdout.isatty() else Console(width=160)
+console = Console() if sys.stdout.isatty() else Console(width=180)
 err = Console(stderr=True)
 DEFAULT_CONFIG = "configs/default.yaml"
 ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="pipeline config (YAML)")
@@ -142,7 +142,7 @@ def _print_report(result: dict) -> None:
         ci = f" ({_fmt(r['auroc_ci_low'])}-{_fmt(r['auroc_ci_high'])})" if r.get("auroc_ci_low") else ""
         t = transfer.get(r["outcome"], {})
         best = f"{t['best_baseline']} {_fmt(t['best_baseline_auroc'])}" if t.get("best_baseline") else "n/a"
-        delta = (f"{t['delta']:+.3f} ({t['lo']:+.3f}, {t['hi']:+.3f})" if t.get("delta") is not None
+        delta = (f"{t['delta']:+.3f} ({t['lo']:+.3f},{t['hi']:+.3f})" if t.get("delta") is not None
                  else "n/a")
         table.add_row(r["outcome"], _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]) + ci,
                       ceiling, best, delta, t.get("verdict", "n/a"))

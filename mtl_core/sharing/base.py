@@ -19,7 +19,7 @@ def mlp(n_in: int, hidden: Sequence[int], dropout: float) -> tuple[nn.Sequential
 def head(width: int, head_hidden: int, dropout: float) -> nn.Module:
     """One outcome's output layer: linear, or a small MLP when head_hidden > 0."""
     if head_hidden <= 0:
-        return nn.Sequential(nn.Dropout(dropout), nn.Linear(width, 1))
+        return nn.Linear(width, 1) if dropout == 0 else nn.Sequential(nn.Dropout(dropout), nn.Linear(width, 1))
     return nn.Sequential(nn.Linear(width, head_hidden), nn.ReLU(), nn.Dropout(dropout),
                          nn.Linear(head_hidden, 1))
 

@@ -29,4 +29,10 @@ class HardSharedMTL(MultiTaskNet):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.trunk(x)
+        if all(isinstance(h, torch.nn.Linear) for h in self.towers):
+            # Linear heads as one matmul: the heads stay separate parameters (per-outcome weight
+            # decay, gradients), but the step costs about what a single-task network's does.
+            w = torch.cat([h.weight for h in self.towers])
+            b = torch.cat([h.bias for h in self.towers])
+            return torch.nn.functional.linear(z, w, b)
         return torch.cat([h(z) for h in self.towers], dim=1)  # (n, n_outcomes) logits
