@@ -18,6 +18,9 @@ class PCGradWeighting(Weighting):
 
     def backward(self, losses, present, net, extra) -> torch.Tensor:
         shared = net.shared_parameters()
+        if not shared:  # e.g. soft sharing: no parameter two outcomes both move, nothing to project
+            ((losses * present).sum() + extra).backward()
+            return present.float()
         tasks = [k for k in range(self.n_tasks) if present[k]]
         grads = []
         for k in tasks:

@@ -76,6 +76,16 @@ def test_gradnorm_needs_shared_layers():
         WEIGHTING["gradnorm"](3).backward(masked_bce(net(x), y, m), m.any(0), net, net.penalty())
 
 
+def test_pcgrad_on_soft_sharing_is_plain_sum():
+    # soft sharing has no shared parameters: nothing conflicts, PCGrad reduces to the summed loss
+    net_a, net_b = _net("soft"), _net("soft")
+    x, y, m = _batch()
+    WEIGHTING["pcgrad"](3).backward(masked_bce(net_a(x), y, m), m.any(0), net_a, net_a.penalty())
+    WEIGHTING["equal"](3).backward(masked_bce(net_b(x), y, m), m.any(0), net_b, net_b.penalty())
+    for pa, pb in zip(net_a.parameters(), net_b.parameters()):
+        assert torch.equal(pa.grad, pb.grad)
+
+
 def test_uncertainty_weights_are_learnable():
     w = WEIGHTING["uncertainty"](3)
     assert [n for n, _ in w.named_parameters()] == ["log_var"]
