@@ -2,5 +2,7 @@
 import subprocess
 import sys
 
-for name in ("quality", "cost", "data_efficiency", "strategies"):
-    subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)
+RUNS = (["quality"], ["cost"], ["data_efficiency", "--seeds", "5"], ["strategies", "--modes", "joint,alternating"])
+
+for name, *args in RUNS:
+    subprocess.run([sys.executable, "-m", f"bench.{name}", *args], check=True)
