@@ -2,7 +2,8 @@
 import subprocess
 import sys
 
-RUNS = (["quality"], ["cost"], ["data_efficiency", "--seeds", "5"], ["strategies", "--modes", "joint,alternating"])
+RUNS = (["quality"], ["cost"], ["data_efficiency", "--seeds", "5"], ["strategies", "--modes", "joint,alternating"],
+        ["scale"])
 
 for name, *args in RUNS:
     subprocess.run([sys.executable, "-m", f"bench.{name}", *args], check=True)

@@ -26,7 +26,7 @@ def tracking_uri(ws: Path) -> str:
 def prepare(config_path: str | Path) -> tuple[Config, Path]:
     """Load the config, create the workspace and point Prefect at it (before prefect is imported)."""
     cfg = load_config(config_path)
-    check_outcomes(cfg.outcomes, outcome_definitions())
+    check_outcomes(cfg.outcomes, outcome_definitions(kind=cfg.source.kind), cfg.source.layout)
     check_choices(cfg.model.sharing, cfg.train.weighting, cfg.train.mode, cfg.train.calibration)
     ws = workspace_dir(cfg)
     for sub in ("lake", "features", "models", "prefect", "mlartifacts"):

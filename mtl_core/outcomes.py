@@ -45,7 +45,21 @@ def readmission_within(cohort: pd.DataFrame, tables: dict, days: float) -> pd.Se
     next_admit = pd.Series(nxt.to_numpy(), index=adm["hadm_id"].to_numpy())
     gap = cohort["hadm_id"].map(next_admit) - cohort["dischtime"]
     label = (gap <= pd.Timedelta(days=days)).astype(float)
-    return label.where(~_died(cohort), np.nan)
+    return _unobserved_to_nan(label.where(~_died(cohort), np.nan), cohort, tables, days)
+
+
+def _unobserved_to_nan(label: pd.Series, cohort: pd.DataFrame, tables: dict, days: float) -> pd.Series:
+    """A negative label after discharge is only known if the patient stayed observed for `days`: with an
+    `observation_periods` table (OMOP), negatives whose period ends sooner (or that lie outside every
+    period) become NaN. Sources without the table are taken as fully observed."""
+    periods = tables.get("observation_periods")
+    if periods is None:
+        return label
+    spans = cohort[["hadm_id", "subject_id", "dischtime"]].merge(periods, on="subject_id")
+    spans = spans[(spans["start_time"] <= spans["dischtime"]) & (spans["dischtime"] <= spans["end_time"])]
+    until = cohort["hadm_id"].map(spans.groupby("hadm_id")["end_time"].max())
+    short = ~(until >= cohort["dischtime"] + pd.Timedelta(days=days))  # NaT (no period) counts as short
+    return label.where(~((label == 0) & short.to_numpy()), np.nan)
 
 
 @rule
@@ -73,15 +87,58 @@ def diagnosis_in_admission(cohort: pd.DataFrame, tables: dict, icd_prefixes: lis
     return cohort["hadm_id"].isin(dx.loc[hit, "hadm_id"]).astype(float)
 
 
-def check_outcomes(names: list[str], definitions: dict) -> None:
-    """Fail early, before any work, when a config asks for an outcome with no usable definition."""
+@rule
+def diagnosis_code_in_admission(cohort: pd.DataFrame, tables: dict, codes: list) -> pd.Series:
+    """Any of `codes` (exact, e.g. OMOP condition concept ids) coded on this admission."""
+    dx = tables["diagnoses"]
+    hit = dx["icd_code"].astype(str).isin([str(c) for c in codes])
+    return cohort["hadm_id"].isin(dx.loc[hit, "hadm_id"]).astype(float)
+
+
+@rule
+def diagnosis_within_after_discharge(cohort: pd.DataFrame, tables: dict, codes: list, days: float
+                                     ) -> pd.Series:
+    """Any of `codes` (exact) diagnosed in (discharge, discharge + `days`], in hospital or not.
+
+    Dated conditions come from the `conditions` table (OMOP); other sources date each diagnosis at its
+    admission's admittime. NaN after an in-hospital death, and for unobserved negatives.
+    """
+    cond = tables.get("conditions")
+    if cond is None:
+        cond = tables["diagnoses"].merge(tables["admissions"][["hadm_id", "admittime"]], on="hadm_id")
+        cond = cond.rename(columns={"icd_code": "code", "admittime": "charttime"})
+    cond = cond.loc[cond["code"].astype(str).isin([str(c) for c in codes]), ["subject_id", "charttime"]]
+    hits = cohort[["hadm_id", "subject_id", "dischtime"]].merge(cond, on="subject_id")
+    after = hits["charttime"] - hits["dischtime"]
+    found = hits.loc[(after > pd.Timedelta(0)) & (after <= pd.Timedelta(days=days)), "hadm_id"]
+    label = cohort["hadm_id"].isin(found).astype(float)
+    return _unobserved_to_nan(label.where(~_died(cohort), np.nan), cohort, tables, days)
+
+
+def check_outcomes(names: list[str], definitions: dict, layout: str = "canonical") -> None:
+    """Fail early, before any work, when a config asks for an outcome with no usable definition.
+
+    Outcomes of a flat table are its own columns, not rules: they are checked when the table is read.
+    """
+    OUTCOME_CHECKS[layout](names, definitions)
+
+
+def _check_rules(names: list[str], definitions: dict) -> None:
     for name in names:
         if name not in definitions:
-            raise ConfigError(f"outcome '{name}' is not defined in data_contracts/outcomes.yaml "
+            raise ConfigError(f"outcome '{name}' is not defined in data_contracts/outcomes.yaml or the "
+                              f"source kind's outcomes_<kind>.yaml "
                               f"(known: {', '.join(definitions)})")
         if definitions[name].get("rule") not in RULES:
             raise ConfigError(f"outcome '{name}': unknown rule '{definitions[name].get('rule')}' "
                               f"(known: {', '.join(RULES)})")
+
+
+# source layout -> check of the requested outcome names against what that layout can label
+OUTCOME_CHECKS: dict[str, Callable[[list[str], dict], None]] = {
+    "canonical": _check_rules,
+    "flat": lambda names, definitions: None,
+}
 
 
 def build_labels(cohort: pd.DataFrame, tables: dict, names: list[str], definitions: dict) -> pd.DataFrame:

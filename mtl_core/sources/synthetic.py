@@ -1,18 +1,20 @@
 """Seeded, vectorised generator of a MIMIC-IV-shaped cohort whose outcomes are caused by pre-index data.
 
 Admissions are drawn in rounds (a patient's first stay, then each return), so prior diagnoses and
-30-day readmissions arise from the data itself. Each outcome's true probability is a function of what
+30-day readmissions arise from the data itself. Large cohorts come out in partitions of whole patients,
+each with its own seed, so memory holds one partition at a time. Each outcome's true probability is a function of what
 is charted before the index time only (window means, trends, demographics, prior codes), written to a
 separate truth table: the AUROC of those probabilities is the ceiling any model can reach.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from mtl_core.config import SourceConfig
+from mtl_core.partitions import concat
 from mtl_core.sources import synthetic_spec as spec
 
 Progress = Callable[[int, int], None]
@@ -20,6 +22,8 @@ HOUR = np.timedelta64(3600, "s")
 MAX_ROUNDS = 12
 SHORT_STAY_SHARE = 0.03   # stays shorter than the observation window: outside the cohort
 RETURN_SHARE = 0.30       # survivors without a 30-day readmission who come back later
+PARTITION_PATIENTS = 25_000  # patients per partition; a cohort up to this size is one partition
+HADM_BASE = 20_000_000
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -30,12 +34,11 @@ def _hours(h: np.ndarray) -> np.ndarray:
     return (np.asarray(h) * 3600).astype("timedelta64[s]")
 
 
-def _patients(rng: np.random.Generator, cfg: SourceConfig) -> pd.DataFrame:
-    n = cfg.n_patients
+def _patients(rng: np.random.Generator, cfg: SourceConfig, first: int, n: int) -> pd.DataFrame:
     age = np.round(18 + rng.beta(2.2, 1.6, n) * 73).astype(np.int64)
     frailty = rng.normal(size=n)
     out = {
-        "subject_id": 10_000_000 + np.arange(n, dtype=np.int64),
+        "subject_id": 10_000_000 + first + np.arange(n, dtype=np.int64),
         "gender": np.where(rng.random(n) < 0.5, "F", "M"),
         "anchor_age": age,
         "anchor_year": cfg.start_year + rng.integers(0, cfg.years, n),
@@ -58,12 +61,12 @@ def _window_stats(adm: np.ndarray, frac: np.ndarray, val: np.ndarray, n: int):
     return mean, last
 
 
-def _window_events(rng, n, level, slope, window_h):
+def _window_events(rng, n, level, slope, window_h, density):
     """Measurements of every item in [admittime, admittime + window): rows plus per-admission stats."""
     rows, stats = [], {}
     for item in spec.ITEMS:
         measured = rng.random(n) < item.p_measured
-        count = np.where(measured, 1 + rng.poisson(max(item.rate - 1, 0), n), 0)
+        count = np.where(measured, 1 + rng.poisson(max(item.rate * density - 1, 0), n), 0)
         adm = np.repeat(np.arange(n), count)
         frac = rng.random(adm.size)
         noise = rng.normal(size=adm.size) * 0.25 * item.scale
@@ -109,15 +112,18 @@ def _calibrate(logits: dict, eligible: np.ndarray) -> dict:
 
 
 class _Generator:
-    def __init__(self, cfg: SourceConfig, observation_hours: int):
+    """One partition: patients first .. first + n - 1 (by position), their admissions and events."""
+
+    def __init__(self, cfg: SourceConfig, observation_hours: int, rng: np.random.Generator,
+                 first: int, n: int, intercepts: dict | None):
         self.cfg, self.obs_h = cfg, float(observation_hours)
-        self.rng = np.random.default_rng(cfg.seed)
-        self.patients = _patients(self.rng, cfg)
-        self.intercepts: dict | None = None
-        self.next_hadm = 20_000_000
+        self.rng = rng
+        self.patients = _patients(self.rng, cfg, first, n)
+        self.intercepts = intercepts  # calibrated on the first partition, then shared
+        self.next_hadm = HADM_BASE + first * MAX_ROUNDS  # disjoint, increasing id ranges per partition
         self.out = {k: [] for k in ("admissions", "events", "diagnoses", "truth")}
 
-    def run(self, progress: Progress | None) -> dict[str, pd.DataFrame]:
+    def run(self) -> dict[str, pd.DataFrame]:
         rng, pat = self.rng, self.patients
         n_pat = len(pat)
         start = np.datetime64(f"{self.cfg.start_year}-01-01T00:00:00", "s")
@@ -131,8 +137,6 @@ class _Generator:
             nxt = self._round(active, admit[active], prior, n_prior, last=r == MAX_ROUNDS - 1)
             active, admit_next = nxt
             admit[active] = admit_next
-            if progress:
-                progress(r + 1, MAX_ROUNDS)
         return self._frames()
 
     def _round(self, idx, admit, prior, n_prior, last):
@@ -155,7 +159,7 @@ class _Generator:
             shift = sum(s * chronic[c] for c, s in it.chronic.items())
             level[it.name] = it.normal + it.scale * (it.severity * sev + shift + 0.6 * rng.normal(size=n))
             slope[it.name] = it.scale * 0.8 * traj * it.severity
-        rows, stats = _window_events(rng, n, level, slope, window_h)
+        rows, stats = _window_events(rng, n, level, slope, window_h, self.cfg.chart_density)
         x = _observed(batch, stats, prior[idx], n_prior[idx])
         logits = _logits(x)
         if self.intercepts is None:
@@ -251,7 +255,27 @@ class _Generator:
         return out
 
 
-def generate(cfg: SourceConfig, observation_hours: int, progress: Progress | None = None
-             ) -> dict[str, pd.DataFrame]:
-    """Tables patients, admissions, events, diagnoses (raw) and truth (true outcome probabilities)."""
-    return _Generator(cfg, observation_hours).run(progress)
+def partitions(cfg: SourceConfig, observation_hours: int, progress: Progress | None = None,
+               patients_per_partition: int = PARTITION_PATIENTS) -> Iterator[dict[str, pd.DataFrame]]:
+    """The cohort as partitions of whole patients (consecutive subject ids, balanced sizes), each a dict
+    of tables patients, admissions, events, diagnoses (raw) and truth (true outcome probabilities).
+
+    The first partition uses the config's seed, so a cohort that fits in one is what it always was.
+    """
+    k = -(-cfg.n_patients // patients_per_partition)
+    intercepts = None
+    for i in range(k):
+        first, end = cfg.n_patients * i // k, cfg.n_patients * (i + 1) // k
+        rng = np.random.default_rng(cfg.seed if i == 0 else [cfg.seed, i])
+        gen = _Generator(cfg, observation_hours, rng, first, end - first, intercepts)
+        tables = gen.run()
+        intercepts = gen.intercepts
+        if progress:
+            progress(i + 1, k)
+        yield tables
+
+
+def generate(cfg: SourceConfig, observation_hours: int, progress: Progress | None = None,
+             patients_per_partition: int = PARTITION_PATIENTS) -> dict[str, pd.DataFrame]:
+    """The whole cohort in memory: every partition's tables, concatenated."""
+    return concat(partitions(cfg, observation_hours, progress, patients_per_partition))

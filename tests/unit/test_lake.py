@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pandas.testing as pdt
+import pyarrow.parquet as pq
 import pytest
 
 from mtl_core import lake
@@ -80,7 +81,7 @@ def test_table_hash_ignores_index_but_not_dtype_or_names():
 
 def test_failure_while_writing_leaves_nothing_behind(tmp_path, monkeypatch):
     root = tmp_path / "raw"
-    real = pd.DataFrame.to_parquet
+    real = pq.ParquetWriter.write_table
     calls = []
 
     def flaky(self, *args, **kwargs):
@@ -89,14 +90,14 @@ def test_failure_while_writing_leaves_nothing_behind(tmp_path, monkeypatch):
             raise OSError("disk full")
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", flaky)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", flaky)
     with pytest.raises(OSError, match="disk full"):
         lake.write_snapshot(_tables(), root)
     assert len(calls) == 2
     assert list(root.iterdir()) == []        # no snapshot folder, no hidden temp folder
     assert lake.latest(root) is None
     # once the fault is gone the same content is written normally (not mistaken for a reuse)
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", real)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", real)
     path, reused = lake.write_snapshot(_tables(), root)
     assert reused is False and (path / "manifest.json").is_file()
     assert [p.name for p in root.iterdir()] == [path.name]
