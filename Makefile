@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test bench env clean
+.PHONY: run test bench env clean up down browser screenshots
 
 env: $(STAMP)
 
@@ -19,11 +19,28 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/cmtl run --config $(CONFIG)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
+
+# Local services for the data engineer: Prefect server + work pool cmtl-process + worker, MLflow server
+# (PostgreSQL database cmtl_mlflow on 127.0.0.1:5432 when reachable, else SQLite), then deployment.yaml.
+# PIDs and logs in workspace/run/; `make down` stops exactly those processes.
+up: $(STAMP)
+	$(BIN)/python -m flows.services up
+
+down:
+	$(BIN)/python -m flows.services down
+
+# Debian's chromium for the MLflow UI browser test (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# Refresh docs/*.png from the browser test (a finished run in the MLflow UI).
+screenshots: $(STAMP) browser
+	CMTL_UPDATE_DOCS=1 $(BIN)/python -m pytest -q tests/integration/test_mlflow_ui.py
 
 clean:
 	rm -rf workspace .pytest_cache

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from functools import wraps
 from pathlib import Path
@@ -103,11 +104,30 @@ def evaluate(config: str = ConfigOpt,
 @app.command()
 @_guard
 def promote(config: str = ConfigOpt,
-            model_dir: Optional[str] = typer.Option(None, "--model", help="model folder (default: latest)")):
+            model_dir: Optional[str] = typer.Option(None, "--model", help="model folder (default: latest)"),
+            version: Optional[str] = typer.Option(None, "--version",
+                                                  help="judge this registered version instead of registering"),
+            dry_run: bool = typer.Option(False, "--dry-run", help="print the verdict; register, tag and move nothing"),
+            force: bool = typer.Option(False, "--force",
+                                       help="promote whatever the gate says (audit-tagged with $USER and time)")):
     """Register an evaluated model as challenger and promote it to champion if it passes the gate."""
     _setup(config)
     from flows.promote import register_and_promote
-    _print_verdict(register_and_promote(config, model_dir))
+    _print_verdict(register_and_promote(config, model_dir, version=version, dry_run=dry_run, force=force,
+                                        actor=os.environ.get("USER")))
+
+
+@app.command()
+@_guard
+def rollback(config: str = ConfigOpt):
+    """Move the champion alias back to the previous champion (audit-tagged with $USER and time)."""
+    _setup(config)
+    from flows.promote import rollback as flow
+    result = flow(config, actor=os.environ.get("USER"))
+    name = result["model_name"]
+    console.print(f"[bold green]{name}: champion moved back from v{result['from']} to v{result['to']}[/] "
+                  f"(models:/{name}@champion), by {result['by']} at {result['at']}", soft_wrap=True,
+                  highlight=False)
 
 
 @app.command()
@@ -125,6 +145,37 @@ def run(config: str = ConfigOpt):
                   soft_wrap=True, highlight=False)
     console.print(f"  Prefect UI: PREFECT_HOME={ws / 'prefect'} {bin_dir / 'prefect'} server start",
                   soft_wrap=True, highlight=False)
+
+
+@app.command()
+@_guard
+def score(config: str = ConfigOpt,
+          model: str = typer.Option("champion", "--model", help="alias (champion, challenger) or version number"),
+          input_path: str = typer.Option(..., "--input", help="feature file to score (.csv or .parquet)"),
+          output_path: str = typer.Option(..., "--output", help="predictions file (.csv or .parquet)")):
+    """Batch scoring: one probability per outcome for every row of a feature file."""
+    _setup(config)
+    from flows.score import score as flow
+    result = flow(config, input_path, output_path, model)
+    console.print(f"wrote {result['rows']:,} predictions of {result['model_uri']} "
+                  f"({', '.join(result['outcomes'])}) to {result['output']}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def up(prefect_port: int = typer.Option(4200, help="Prefect server (and UI) port"),
+       mlflow_port: int = typer.Option(5000, help="MLflow tracking server (and UI) port"),
+       backend: str = typer.Option("auto", help="MLflow store: auto (PostgreSQL if reachable), postgres, sqlite")):
+    """Start a Prefect server, work pool + worker and an MLflow server, then deploy deployment.yaml."""
+    from flows import services
+    services.main(["up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port),
+                   "--backend", backend])
+
+
+@app.command()
+def down():
+    """Stop exactly the processes `cmtl up` / `make up` started (by their recorded PIDs)."""
+    from flows import services
+    services.main(["down"])
 
 
 def _fmt(x, spec=".3f"):
@@ -151,13 +202,22 @@ def _print_report(result: dict) -> None:
 
 def _print_verdict(result: dict) -> None:
     name, v = result["model_name"], result["version"]
-    if result["promoted"]:
+    if result.get("dry_run"):
+        who = f"{name} v{v}" if v else f"model {result.get('model_dir')} (not registered)"
+        state = "would be promoted" if result.get("gate_passed") else "would stay challenger"
+        console.print(f"[bold]dry run:[/] {who} {state}; nothing was registered, tagged or moved",
+                      soft_wrap=True, highlight=False)
+    elif result.get("forced"):
+        gate = "passed" if result.get("gate_passed") else "rejected it"
+        console.print(f"[bold magenta]{name} v{v} is now champion, forced[/] (the gate {gate}; audit tag "
+                      "cmtl.audit.force-promote)", soft_wrap=True)
+    elif result["promoted"]:
         console.print(f"[bold green]{name} v{v} is now champion[/] (models:/{name}@champion)",
                       soft_wrap=True)
     else:
         console.print(f"[bold yellow]{name} v{v} stays challenger[/]; champion unchanged")
     for reason in result["reasons"]:
-        console.print(f"  - {reason}", highlight=False)
+        console.print(f"  - {reason}", highlight=False, markup=False, emoji=False)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import tracking
+from flows import policy, tracking
 from flows.workspace import prepare
 from mtl_core import lake
 from mtl_core.errors import DataError
@@ -51,7 +51,7 @@ def subgroup_frame(f: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-@task(name="Score test split: metrics, baselines, transfer", cache_policy=NO_CACHE)
+@task(name="Score test split: metrics, baselines, transfer", cache_policy=NO_CACHE, **policy.FIT)
 def score(config_path: str, features_dir: str, model_dir: str) -> dict:
     cfg, _ = prepare(config_path)
     e = cfg.evaluation
@@ -98,7 +98,7 @@ def metric_values(result: dict) -> dict[str, float | None]:
     return values
 
 
-@task(name="Log evaluation to MLflow", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="Log evaluation to MLflow", cache_policy=NO_CACHE, **policy.TRACKING)
 def log_result(config_path: str, run_id: str, model_dir: str) -> None:
     cfg, ws = prepare(config_path)
     result = json.loads((Path(model_dir) / "evaluation.json").read_text())

@@ -1,20 +1,35 @@
-"""Flow `pipeline`: ingest -> features -> train -> evaluate -> register and promote, as one MLflow run."""
+"""Flow `pipeline`: ingest -> features -> train -> evaluate -> register and promote, as one MLflow run that
+also holds its dataset inputs, plots and model card; the Prefect run gets a metrics table and a run link."""
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
+import joblib
+import numpy as np
+import pandas as pd
 from prefect import flow, task
+from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
-from flows import tracking
-from flows.evaluate import evaluate
+from flows import policy, tracking
+from flows.evaluate import evaluate, test_split
 from flows.features import build_features
 from flows.ingest import ingest
-from flows.promote import register_and_promote
+from flows.model_card import cohort_summary, model_card
+from flows.plots import write_plots
+from flows.promote import check_subgroup_columns, register_and_promote
 from flows.train import train
 from flows.workspace import prepare
+from mtl_core import contracts, lake
+from mtl_core.promotion import Rules, check_rules
+from mtl_core.quarantine import report_metrics
+
+CONTEXT = {"train": "training", "val": "validation", "test": "testing"}
 
 
-@task(name="Open MLflow run", retries=2, retry_delay_seconds=5)
+@task(name="Open MLflow run", **policy.TRACKING)
 def open_run(config_path: str, snapshot_dir: str) -> str:
     cfg, ws = prepare(config_path)
     run_id = tracking.start_run(cfg, ws, run_name=f"pipeline-{cfg.name}")
@@ -22,19 +37,111 @@ def open_run(config_path: str, snapshot_dir: str) -> str:
     return run_id
 
 
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+@task(name="Log dataset inputs (snapshot and splits)", cache_policy=NO_CACHE, **policy.TRACKING)
+def log_inputs(config_path: str, run_id: str, snapshot_dir: str, features_dir: str) -> None:
+    """The lake snapshot and each split as MLflow dataset inputs: source = workspace path, digest = hash
+    of the manifest's table hashes (and, per split, of which admissions it holds); the profile is built
+    from a frame of counts and prevalences only."""
+    cfg, ws = prepare(config_path)
+    tables = lake.read_manifest(Path(snapshot_dir))["tables"]
+    inputs = [{"name": f"lake-{Path(snapshot_dir).name}", "source": snapshot_dir, "context": "source",
+               "digest": _digest(json.dumps(tables, sort_keys=True)),
+               "summary": pd.DataFrame([{"table": t, "rows": float(v["rows"]), "columns": float(len(v["columns"]))}
+                                        for t, v in tables.items()])}]
+    frames = lake.read_tables(Path(features_dir), ["features", "labels"])
+    f = frames["features"]
+    check_subgroup_columns(cfg, f.columns)
+    summary = cohort_summary(f, frames["labels"], cfg.outcomes).set_index("split")
+    fs_tables = json.dumps(lake.read_manifest(Path(features_dir))["tables"], sort_keys=True)
+    for split, context in CONTEXT.items():
+        rows = f.loc[f["split"] == split, ["hadm_id", "subject_id"]]
+        inputs.append({"name": f"features-{Path(features_dir).name}-{split}", "source": features_dir,
+                       "context": context, "digest": _digest(fs_tables, split, lake.table_hash(rows)),
+                       "summary": summary.loc[[split]].reset_index()})
+    tracking.log_datasets(cfg, ws, run_id, inputs)
+    rejects = Path(snapshot_dir) / "rejects.json"
+    if rejects.is_file():  # quarantine mode: counts and shares only, never the rejected rows
+        tracking.log_metrics(cfg, ws, run_id, report_metrics(json.loads(rejects.read_text())))
+
+
+@task(name="Plots and model card", cache_policy=NO_CACHE, **policy.TRACKING)
+def review_files(config_path: str, run_id: str, model_dir: str, registry: dict) -> list[str]:
+    """ROC / precision-recall / calibration PNGs per outcome, the AUROC chart and model_card.md, written
+    beside the model and logged to the run (aggregates only)."""
+    cfg, ws = prepare(config_path)
+    out = Path(model_dir)
+    meta = json.loads((out / "model.json").read_text())
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    outcomes = meta["outcomes"]
+    f, Y, _ = test_split(meta["features_dir"], outcomes)
+    P = joblib.load(out / "estimator.joblib").predict_proba(f)
+    baselines: dict = {}
+    if (out / "baselines.parquet").is_file():
+        for col, values in pd.read_parquet(out / "baselines.parquet").items():
+            kind, o = col.split("/", 1)
+            baselines.setdefault(kind, {})[o] = None if np.isnan(values).all() else values.to_numpy(float)
+    plots = write_plots(out / "plots", outcomes, Y, P, baselines, evaluation["report"], evaluation["transfer"],
+                        cfg.evaluation.ece_bins)
+    frames = lake.read_tables(Path(meta["features_dir"]), ["features", "labels"])
+    definitions = contracts.outcome_definitions(kind=cfg.source.kind)
+    card = model_card(cfg, meta, evaluation, cohort_summary(frames["features"], frames["labels"], outcomes),
+                      definitions, lake.read_manifest(Path(meta["features_dir"])).get(
+                          "snapshot", "unknown"), registry)
+    (out / "model_card.md").write_text(card)
+    tracking.log_artifacts(cfg, ws, run_id, out / "plots", "plots")
+    tracking.log_artifact(cfg, ws, run_id, out / "model_card.md")
+    return [str(p) for p in plots]
+
+
+@task(name="Publish Prefect artifacts (metrics table, MLflow link)", cache_policy=NO_CACHE,
+      **policy.TRACKING)
+def publish(config_path: str, run_id: str, evaluation: dict, verdict: dict) -> None:
+    cfg, ws = prepare(config_path)
+    transfer = {t["outcome"]: t for t in evaluation.get("transfer", [])}
+    gate = verdict.get("outcome_status", {})
+
+    def r(x):
+        return None if x is None else round(float(x), 4)
+
+    rows = [{"outcome": e["outcome"], "n": e["n"], "prevalence": r(e.get("prevalence")), "auroc": r(e.get("auroc")),
+             "auroc_ci_low": r(e.get("auroc_ci_low")), "auroc_ci_high": r(e.get("auroc_ci_high")),
+             "auprc": r(e.get("auprc")), "brier": r(e.get("brier")), "ece": r(e.get("ece")),
+             "best_baseline": transfer.get(e["outcome"], {}).get("best_baseline"),
+             "mtl_minus_best": r(transfer.get(e["outcome"], {}).get("delta")),
+             "gate": gate.get(e["outcome"], "n/a")} for e in evaluation["report"]]
+    name, v = verdict["model_name"], verdict["version"]
+    state = "promoted to champion" if verdict["promoted"] else "rejected, stays challenger"
+    description = (f"**{name} v{v}: {state}**" + (f" (compared with v{verdict['compared_to']})"
+                                                    if verdict.get("compared_to") else "") + "\n\n"
+                   + "\n".join(f"- {line}" for line in verdict["reasons"]))
+    create_table_artifact(table=rows, key="cmtl-test-metrics", description=description)
+    url, text = tracking.run_link(cfg, ws, run_id)
+    create_link_artifact(link=url, link_text=text, key="cmtl-mlflow-run",
+                         description=f"MLflow run of this pipeline ({name} v{v}): metrics, plots, model card, "
+                                     "promotion.md")
+
+
 @flow(name="pipeline", log_prints=True)
 def pipeline(config_path: str) -> dict:
     """The whole job on one config; returns run id, the evaluation (report, transfer, affinity) and the
     promotion verdict."""
     cfg, ws = prepare(config_path)
+    check_rules(Rules.from_config(cfg.registry), cfg.outcomes)
     snapshot_dir = ingest(config_path)
     features_dir = build_features(config_path, snapshot_dir)
     run_id = open_run(config_path, snapshot_dir)
     ok = False
     try:
+        log_inputs(config_path, run_id, snapshot_dir, features_dir)
         model_dir = train(config_path, features_dir, run_id)
         evaluation = evaluate(config_path, features_dir, model_dir, run_id)
         verdict = register_and_promote(config_path, model_dir)
+        review_files(config_path, run_id, model_dir, verdict)
+        publish(config_path, run_id, evaluation, verdict)
         ok = True
     finally:
         tracking.end_run(cfg, ws, run_id, ok)

@@ -1,25 +1,82 @@
-"""Flow `register_and_promote`: register the model, alias it challenger, and gate the champion alias."""
+"""Flows `register_and_promote` and `rollback`: register a model version (alias challenger), gate the
+champion alias, and record every verdict and manual action as version tags, promotion.md and an audit trail.
+
+The champion alias is only ever overwritten, never deleted, so the registry always has a champion once it
+has had one. The order of the registry writes keeps the champion history right if a step fails midway:
+a promotion moves the alias before it appends to the history, a rollback rewrites the history first.
+"""
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 
+import joblib
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import tracking
-from flows.evaluate import latest_model, test_split
+from flows import policy, tracking
+from flows.evaluate import latest_model, subgroup_frame, test_split
+from flows.model_card import promotion_markdown
 from flows.workspace import prepare
-from mtl_core.metrics import auroc
-from mtl_core.promotion import Verdict, decide
+from mtl_core.errors import CmtlError, ConfigError
+from mtl_core.metrics import auroc, expected_calibration_error
+from mtl_core.promotion import (Rules, Verdict, check_rules, decide, gather, gate, parse_history,
+                                push_history, rollback_target)
+
+HISTORY = "cmtl.champion_history"
+LAST_ACTION = "cmtl.audit.last_action"
 
 
-@task(name="Register model version", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def _actor(actor: str | None) -> str:
+    return actor or os.environ.get("USER") or "unknown"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def resolve_model(cfg, ws: Path, model_dir: str | None, version: str | None) -> str:
+    """The model folder to judge: a registered version's own folder, the one given, or the latest."""
+    if version is None:
+        return model_dir or latest_model(ws)
+    if model_dir:
+        raise CmtlError("give either a model folder or a registered version, not both")
+    mv = tracking.model_version(cfg, ws, version)
+    if mv is None:
+        raise CmtlError(f"{cfg.registry.model_name} has no version {version}")
+    folder = ws / "models" / str(mv.run_id)
+    if not (folder / "model.json").is_file():
+        raise CmtlError(f"{cfg.registry.model_name} v{version}: its model folder {folder} is not in this workspace")
+    return str(folder)
+
+
+def check_subgroup_columns(cfg, columns) -> None:
+    """registry.subgroup_margins must name feature columns (or age_band, derived from age)."""
+    unknown = [c for c in cfg.registry.subgroup_margins if c not in columns and c != "age_band"]
+    if unknown:
+        raise ConfigError(f"registry.subgroup_margins: columns {unknown} are not in the feature set")
+
+
+def champion_history(cfg, ws: Path, current: str | None) -> list[str]:
+    """Versions that became champion, oldest first, ending with the current champion. Registries from
+    before the history tag existed are read from the versions' verdict tags."""
+    history = parse_history(tracking.model_tags(cfg, ws).get(HISTORY))
+    if not history:
+        promoted = [v for v in tracking.model_versions(cfg, ws)
+                    if str(v.tags.get("cmtl.verdict", "")).startswith("promoted")]
+        history = [str(v.version) for v in sorted(promoted, key=lambda v: int(v.version))]
+    return push_history(history, current) if current else history
+
+
+@task(name="Register model version", cache_policy=NO_CACHE, **policy.TRACKING)
 def register(config_path: str, model_dir: str) -> str:
     cfg, ws = prepare(config_path)
     meta = json.loads((Path(model_dir) / "model.json").read_text())
     version = tracking.register(cfg, ws, meta["model_uri"], meta["run_id"])
     tracking.set_alias(cfg, ws, "challenger", version)
+    tracking.tag_version(cfg, ws, version, {"cmtl.challenger_at": _now()})
     return version
 
 
@@ -31,55 +88,159 @@ def recorded_aurocs(cfg, ws, champ, outcomes: list[str], feature_set: str) -> di
     return {o: run.data.metrics.get(f"test/auroc/{o}") for o in outcomes}
 
 
-@task(name="Compare challenger with champion", cache_policy=NO_CACHE)
-def judge(config_path: str, model_dir: str, version: str) -> tuple[Verdict, str | None]:
-    """Score the current champion on the challenger's own test rows, then apply the gate.
+@task(name="Compare challenger with champion", cache_policy=NO_CACHE, **policy.TRACKING)
+def judge(config_path: str, model_dir: str, version: str | None) -> tuple[Verdict, str | None]:
+    """Score challenger and champion on the challenger's test rows, then apply the gate.
 
     A champion that cannot be loaded by this code (e.g. pickled by an older release) is compared
-    through its recorded test AUROCs instead, but only when those came from the same feature set
-    (same snapshot, cohort, features and split); otherwise the challenger is not promoted.
+    through its recorded test AUROCs instead (point estimates, no paired CI), but only when those came
+    from the same feature set (same snapshot, cohort, features and split); otherwise the challenger is
+    not promoted.
     """
     cfg, ws = prepare(config_path)
+    rules, e = Rules.from_config(cfg.registry), cfg.evaluation
     meta = json.loads((Path(model_dir) / "model.json").read_text())
-    challenger = {r["outcome"]: r["auroc"]
-                  for r in json.loads((Path(model_dir) / "metrics.json").read_text())}
+    outcomes = meta["outcomes"]
+    f, Y, _ = test_split(meta["features_dir"], outcomes)
+    P = joblib.load(Path(model_dir) / "estimator.joblib").predict_proba(f)
+    evidence = dict(rules=rules, n_boot=e.n_boot, seed=cfg.train.seed, ci_level=e.ci_level, ece_bins=e.ece_bins)
     champ = tracking.version_by_alias(cfg, ws, "champion")
-    if champ is None or str(champ.version) == version:
-        return decide(challenger, None, cfg.registry.auroc_margin), None
-    f, Y, _ = test_split(meta["features_dir"], meta["outcomes"])
+    if champ is None or str(champ.version) == version or champ.run_id == meta.get("run_id"):
+        heading = None if champ is None else f"v{champ.version} is already champion"
+        return gate(gather(Y, P, outcomes, None, **evidence), rules, None, heading), None
     try:
         model = tracking.load_model(cfg, ws, f"models:/{cfg.registry.model_name}/{champ.version}")
-        P = model.predict(f[meta["feature_columns"]])
-        champion = {o: (auroc(Y[:, k], P[o].to_numpy()) if o in P else None)
-                    for k, o in enumerate(meta["outcomes"])}
+        Pc = model.predict(f[meta["feature_columns"]])
+        champion = {o: Pc[o].to_numpy(float) for o in Pc.columns}
     except Exception as exc:  # never replace a champion we cannot compare with
-        champion = recorded_aurocs(cfg, ws, champ, meta["outcomes"], Path(meta["features_dir"]).name)
-        if champion is None:
+        recorded = recorded_aurocs(cfg, ws, champ, outcomes, Path(meta["features_dir"]).name)
+        if recorded is None:
             reason = (f"champion v{champ.version} could not score this test set "
                       f"({type(exc).__name__}: {exc}) and has no recorded AUROCs on it")
             return Verdict(False, [reason[:500]]), str(champ.version)
-    return decide(challenger, champion, cfg.registry.auroc_margin), str(champ.version)
+        mine = {o: auroc(Y[:, k], P[:, k]) for k, o in enumerate(outcomes)}
+        ece = {o: expected_calibration_error(Y[:, k], P[:, k], e.ece_bins) for k, o in enumerate(outcomes)}
+        return decide(mine, recorded, rules.auroc_margin, rules, ece), str(champ.version)
+    check_subgroup_columns(cfg, f.columns)
+    groups = subgroup_frame(f, list(rules.subgroup_margins)) if rules.subgroup_margins else None
+    verdict = gate(gather(Y, P, outcomes, champion, groups, **evidence), rules, list(champion))
+    return verdict, str(champ.version)
 
 
-@task(name="Move aliases and record verdict", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def record(config_path: str, version: str, verdict: Verdict, compared_to: str | None) -> None:
+def verdict_tags(verdict: Verdict, compared_to: str | None) -> dict[str, str]:
+    """Version tags: overall verdict and reasons, one tag per outcome and one per gated subgroup."""
+    tags = {"cmtl.verdict": "promoted" if verdict.promote else "rejected",
+            "cmtl.reasons": "\n".join(verdict.reasons), "cmtl.compared_to": compared_to or "none",
+            "cmtl.judged_at": _now()}
+    for outcome, status in verdict.outcome_status().items():
+        mine = [c for c in verdict.checks if c.outcome == outcome and c.subgroup is None]
+        shown = [c for c in mine if c.passed is False] or [c for c in mine if c.gate == "champion"] or mine
+        tags[tracking.metric_name(f"cmtl.gate.{outcome}")] = f"{status}: " + "; ".join(c.detail for c in shown)
+        small = [c for c in verdict.checks if c.outcome == outcome and c.subgroup and c.passed is None]
+        if small:
+            tags[tracking.metric_name(f"cmtl.gate.{outcome}.not_gated")] = ", ".join(c.subgroup for c in small)
+    for c in verdict.checks:
+        if c.subgroup and c.passed is not None:
+            key = tracking.metric_name(f"cmtl.gate.{c.outcome}.{c.subgroup.replace('=', ':', 1)}")
+            tags[key] = ("pass: " if c.passed else "fail: ") + c.detail
+    return tags
+
+
+@task(name="Record verdict and move the champion alias", cache_policy=NO_CACHE, **policy.TRACKING)
+def record(config_path: str, version: str, verdict: Verdict, compared_to: str | None, run_id: str,
+           force: bool = False, actor: str | None = None) -> bool | None:
+    """Tag the version, log promotion.md to its run, and move the champion alias if it passed (or is
+    forced). Every step is safe to repeat, so a retry after a transient failure finishes the job.
+    None: the verdict is stale (judged against another champion); nothing was written."""
     cfg, ws = prepare(config_path)
-    tracking.tag_version(cfg, ws, version, {
-        "cmtl.verdict": "promoted" if verdict.promote else "rejected",
-        "cmtl.reasons": "\n".join(verdict.reasons),
-        "cmtl.compared_to": compared_to or "none"})
-    if verdict.promote:
-        tracking.set_alias(cfg, ws, "champion", version)
-    get_run_logger().info("version %s %s", version, verdict.summary)
+    before = tracking.version_by_alias(cfg, ws, "champion")
+    before = None if before is None else str(before.version)
+    if not force and before not in (compared_to, version):
+        return None  # the champion moved while this version was judged: the flow judges it again
+    history = champion_history(cfg, ws, before)  # read before this version's verdict tag exists
+    promote = verdict.promote or force
+    tags = verdict_tags(verdict, compared_to)
+    action = None
+    if force:
+        action = (f"force-promote v{version} by {_actor(actor)} at {_now()} (gate verdict: "
+                  f"{'pass' if verdict.promote else 'rejected'}; champion before: v{before or 'none'})")
+        tags.update({"cmtl.verdict": "promoted (forced)", "cmtl.audit.force-promote": action})
+    tracking.tag_version(cfg, ws, version, tags)
+    text = promotion_markdown(cfg.registry.model_name, version, verdict, compared_to, Rules.from_config(cfg.registry),
+                              action=action)
+    tracking.log_text(cfg, ws, run_id, text, "promotion.md")
+    if promote:
+        if before != version:
+            tracking.set_alias(cfg, ws, "champion", version)  # overwrites the old alias in one write
+        tracking.set_model_tags(cfg, ws, {HISTORY: ",".join(push_history(history, version)),
+                                          LAST_ACTION: action or f"promote v{version} at {_now()} (gate passed)"})
+    get_run_logger().info("version %s %s", version, ("forced " if force else "") + verdict.summary)
+    return promote
 
 
 @flow(name="register_and_promote", log_prints=True)
-def register_and_promote(config_path: str, model_dir: str | None = None) -> dict:
-    """Register the evaluated model as a new version (alias challenger) and promote it if it passes."""
+def register_and_promote(config_path: str, model_dir: str | None = None, version: str | None = None,
+                         dry_run: bool = False, force: bool = False, actor: str | None = None) -> dict:
+    """Register the evaluated model as a new version (alias challenger) and promote it if it passes.
+
+    version: judge an already registered version instead of registering the model folder.
+    dry_run: judge and report only; nothing is registered, tagged or moved.
+    force: promote whatever the gate says; the version gets an audit tag naming the action, user
+    (actor, default $USER) and time.
+    """
     cfg, ws = prepare(config_path)
-    model_dir = model_dir or latest_model(ws)
-    version = register(config_path, model_dir)
-    verdict, compared_to = judge(config_path, model_dir, version)
-    record(config_path, version, verdict, compared_to)
-    return {"model_name": cfg.registry.model_name, "version": version, "promoted": verdict.promote,
-            "reasons": verdict.reasons, "compared_to": compared_to}
+    check_rules(Rules.from_config(cfg.registry), cfg.outcomes)
+    if dry_run and force:
+        raise CmtlError("--dry-run and --force exclude each other: a dry run changes nothing")
+    model_dir = resolve_model(cfg, ws, model_dir, None if version is None else str(version))
+    version = None if version is None else str(version)
+    run_id = json.loads((Path(model_dir) / "model.json").read_text()).get("run_id")
+    if version is None and dry_run:  # a dry run names the version if this model is registered already
+        version = next((str(v.version) for v in tracking.model_versions(cfg, ws) if v.run_id == run_id), None)
+    elif version is None:
+        version = register(config_path, model_dir)
+    for _ in range(3):  # concurrent pipelines: the verdict must be on the champion the alias moves from
+        verdict, compared_to = judge(config_path, model_dir, version)
+        if dry_run:
+            break
+        with tracking.registry_lock(cfg, ws):  # one check-and-move at a time across processes
+            promoted = record(config_path, version, verdict, compared_to, run_id, force, actor)
+        if promoted is not None:
+            break
+    promoted = bool(promoted) if not dry_run else False
+    return {"model_name": cfg.registry.model_name, "version": version, "model_dir": model_dir,
+            "promoted": promoted, "gate_passed": verdict.promote, "dry_run": dry_run, "forced": force,
+            "reasons": verdict.reasons, "compared_to": compared_to,
+            "outcome_status": verdict.outcome_status(),
+            "checks": [c.__dict__ for c in verdict.checks]}
+
+
+@task(name="Move the champion back to the previous champion", cache_policy=NO_CACHE, **policy.TRACKING)
+def move_back(config_path: str, actor: str | None = None) -> dict:
+    cfg, ws = prepare(config_path)
+    name = cfg.registry.model_name
+    current = tracking.version_by_alias(cfg, ws, "champion")
+    if current is None:
+        raise CmtlError(f"{name} has no champion to roll back")
+    now, who, cur = _now(), _actor(actor), str(current.version)
+    target, history = rollback_target(champion_history(cfg, ws, cur), cur)
+    if tracking.model_version(cfg, ws, target) is None:
+        raise CmtlError(f"the previous champion v{target} of {name} no longer exists in the registry")
+    action = f"rollback: champion v{cur} -> v{target} by {who} at {now}"
+    tracking.set_model_tags(cfg, ws, {HISTORY: ",".join(history), LAST_ACTION: action})
+    tracking.set_alias(cfg, ws, "champion", target)  # overwrites: never a moment without a champion
+    tracking.tag_version(cfg, ws, cur, {"cmtl.audit.rollback": f"rolled back from this version to v{target} "
+                                                               f"by {who} at {now}"})
+    tracking.tag_version(cfg, ws, target, {"cmtl.audit.restored": f"champion again after rollback from v{cur} "
+                                                                  f"by {who} at {now}"})
+    get_run_logger().info(action)
+    return {"model_name": name, "from": cur, "to": target, "by": who, "at": now, "history": history}
+
+
+@flow(name="rollback", log_prints=True)
+def rollback(config_path: str, actor: str | None = None) -> dict:
+    """Move the champion alias back to the previous champion (the champion history, a registered-model
+    tag, is popped, so repeated rollbacks walk further back); audit tags name the user and time."""
+    cfg, ws = prepare(config_path)
+    with tracking.registry_lock(cfg, ws):  # not while a promotion reads and moves the champion
+        return move_back(config_path, actor)

@@ -1,10 +1,15 @@
-"""The only module that talks to MLflow: runs, metrics, the pyfunc model and the registry."""
+"""The only module that talks to MLflow: runs, metrics, dataset inputs, artifacts, the pyfunc model and the
+registry (versions, aliases, tags)."""
 from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import random
 import re
+import socket
+import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -111,8 +116,46 @@ def register(cfg: Config, ws: Path, model_uri: str, run_id: str) -> str:
                                   description="Multi-outcome clinical risk model (one probability per outcome).")
     except MlflowException:
         pass  # already exists
-    mv = c.create_model_version(cfg.registry.model_name, model_uri, run_id=run_id)
+    # A tracking server (REST store) accepts a `models:/m-...` source only with its logged model id.
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    mv = c.create_model_version(cfg.registry.model_name, model_uri, run_id=run_id, model_id=model_id)
     return str(mv.version)
+
+
+@contextmanager
+def registry_lock(cfg: Config, ws: Path, timeout: float = 900, stale_after: float = 1800):
+    """Mutual exclusion between promotions in any process or machine sharing the registry: a registered
+    model named `<model>.promotion-lock` exists while one is held (model names are unique in every
+    store, so creating it is an atomic test-and-set); deleted on release. A lock left by a crashed
+    holder is taken over after `stale_after` seconds."""
+    c, name = client(cfg, ws), f"{cfg.registry.model_name}.promotion-lock"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            c.create_registered_model(name, tags={"cmtl.lock.holder": f"{socket.gethostname()}:{os.getpid()}",
+                                                  "cmtl.lock.since": str(time.time())},
+                                      description="Held while a promotion moves the champion alias.")
+            break
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        try:
+            since = float(c.get_registered_model(name).tags.get("cmtl.lock.since", "0"))
+            if time.time() - since > stale_after:
+                c.delete_registered_model(name)
+                continue
+        except MlflowException:
+            continue  # released meanwhile
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"registry lock {name} still held after {timeout:.0f} s")
+        time.sleep(0.5 + random.random())
+    try:
+        yield
+    finally:
+        try:
+            c.delete_registered_model(name)
+        except MlflowException:
+            pass
 
 
 def version_by_alias(cfg: Config, ws: Path, alias: str):
@@ -135,3 +178,75 @@ def tag_version(cfg: Config, ws: Path, version: str, tags: dict[str, str]) -> No
 def load_model(cfg: Config, ws: Path, uri: str):
     client(cfg, ws)
     return mlflow.pyfunc.load_model(uri)
+
+
+def log_text(cfg: Config, ws: Path, run_id: str, text: str, artifact_file: str) -> None:
+    client(cfg, ws).log_text(run_id, text, artifact_file)
+
+
+def log_artifacts(cfg: Config, ws: Path, run_id: str, local_dir: Path, folder: str | None = None) -> None:
+    client(cfg, ws).log_artifacts(run_id, str(local_dir), folder)
+
+
+def list_artifacts(cfg: Config, ws: Path, run_id: str, folder: str | None = None) -> list[str]:
+    return [f.path for f in client(cfg, ws).list_artifacts(run_id, folder)]
+
+
+def log_datasets(cfg: Config, ws: Path, run_id: str, datasets: list[dict]) -> None:
+    """Dataset inputs of a run: each dict has name, source (a workspace path), digest (<= 36 chars),
+    context and summary (a small frame of aggregates: its schema and size become the profile)."""
+    from mlflow.data import from_pandas
+    from mlflow.data.sources import LocalArtifactDatasetSource
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    inputs = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ii]nteger column.*")
+        for d in datasets:
+            ds = from_pandas(d["summary"], source=LocalArtifactDatasetSource(str(d["source"])),
+                             name=d["name"], digest=d["digest"][:36])
+            inputs.append(DatasetInput(Dataset(**ds.to_dict()),
+                                       tags=[InputTag("mlflow.data.context", d["context"])]))
+    client(cfg, ws).log_inputs(run_id, datasets=inputs)
+
+
+def ui_url(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
+    """The MLflow UI page of a run on a tracking server; None for a file or database store."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return None
+    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def run_link(cfg: Config, ws: Path, run_id: str) -> tuple[str, str]:
+    """(URL, description) of a run: the MLflow UI page on a tracking server, else its artifact folder."""
+    c = client(cfg, ws)
+    run = c.get_run(run_id)
+    url = ui_url(c.tracking_uri, run.info.experiment_id, run_id)
+    if url:
+        return url, f"MLflow run {run_id}"
+    return run.info.artifact_uri, (f"MLflow run {run_id} in {c.tracking_uri} (browse it with `mlflow ui "
+                                   f"--backend-store-uri {c.tracking_uri}`)")
+
+
+def model_version(cfg: Config, ws: Path, version: str):
+    try:
+        return client(cfg, ws).get_model_version(cfg.registry.model_name, str(version))
+    except MlflowException:
+        return None
+
+
+def model_versions(cfg: Config, ws: Path) -> list:
+    return list(client(cfg, ws).search_model_versions(f"name='{cfg.registry.model_name}'"))
+
+
+def model_tags(cfg: Config, ws: Path) -> dict[str, str]:
+    try:
+        return dict(client(cfg, ws).get_registered_model(cfg.registry.model_name).tags)
+    except MlflowException:
+        return {}
+
+
+def set_model_tags(cfg: Config, ws: Path, tags: dict[str, str]) -> None:
+    c = client(cfg, ws)
+    for k, v in tags.items():
+        c.set_registered_model_tag(cfg.registry.model_name, k, str(v)[:5000])

@@ -8,7 +8,7 @@ import joblib
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import tracking
+from flows import policy, tracking
 from flows.progress import bar
 from flows.workspace import prepare
 from mtl_core import lake
@@ -25,7 +25,7 @@ def latest_features(ws: Path) -> str:
     return str(found)
 
 
-@task(name="Fit multi-task model", retries=1, cache_policy=NO_CACHE)
+@task(name="Fit multi-task model", cache_policy=NO_CACHE, **policy.FIT)
 def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
     cfg, _ = prepare(config_path)
     frames = lake.read_tables(Path(features_dir), ["features", "labels"])
@@ -51,7 +51,7 @@ def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
     return meta
 
 
-@task(name="Fit single-task baselines", cache_policy=NO_CACHE)
+@task(name="Fit single-task baselines", cache_policy=NO_CACHE, **policy.FIT)
 def baselines(config_path: str, features_dir: str, model_dir: str) -> None:
     """Logistic regression, HistGradientBoosting and a same-size single-task network per outcome,
     on the same split: the bar the multi-task model has to clear (predictions on the test rows)."""
@@ -78,7 +78,7 @@ def baselines(config_path: str, features_dir: str, model_dir: str) -> None:
     table.to_parquet(Path(model_dir) / "baselines.parquet", index=False)
 
 
-@task(name="Log model to MLflow", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="Log model to MLflow", cache_policy=NO_CACHE, **policy.TRACKING)
 def log_model(config_path: str, model_dir: str, run_id: str) -> str:
     import pandas as pd
 

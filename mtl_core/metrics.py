@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
@@ -19,6 +20,19 @@ def auroc(y: np.ndarray, p: np.ndarray) -> float | None:
     if y.size == 0 or y.min() == y.max():
         return None
     return float(roc_auc_score(y, p))
+
+
+def rank_auroc(y: np.ndarray, p: np.ndarray) -> float | None:
+    """The same number as `auroc`, by the Mann-Whitney rank-sum identity (ties get average ranks): a few
+    times faster than scikit-learn's input checks and curve, for the per-epoch early-stopping monitor."""
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    keep = ~np.isnan(y)
+    y, p = y[keep], p[keep]
+    n_pos = float(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    return float((rankdata(p)[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def mean_auroc(Y: np.ndarray, P: np.ndarray) -> float:

@@ -76,3 +76,16 @@ def test_outcome_report_without_truth_and_no_labels():
     rows = outcome_report(Y, np.array([[0.3], [0.6]]), ["x"])
     assert rows == [{"outcome": "x", "n": 0, "positives": 0, "prevalence": None, "auroc": None,
                      "estimable": False}]
+
+
+def test_rank_auroc_equals_sklearn_with_ties_and_missing_labels():
+    from mtl_core.metrics import rank_auroc
+    rng = np.random.default_rng(3)
+    for n in (7, 200, 5000):
+        y = (rng.random(n) < 0.2).astype(float)
+        y[:2] = [0.0, 1.0]
+        y[rng.random(n) < 0.1] = np.nan
+        p = np.round(rng.random(n), 1)  # heavy ties
+        assert abs(rank_auroc(y, p) - auroc(y, p)) < 1e-12
+    assert rank_auroc(np.array([1.0, 0.0, 1.0]), np.array([0.9, 0.1, 0.8])) == 1.0
+    assert rank_auroc(np.array([1.0, 1.0, np.nan]), np.array([0.2, 0.3, 0.4])) is None

@@ -1,0 +1,196 @@
+"""Markdown for reviewers: the model card (TRIPOD+AI topics) and the promotion report. Aggregates only:
+counts, prevalences and metrics; never a row, an identifier or a patient date."""
+from __future__ import annotations
+
+import pandas as pd
+
+from mtl_core.config import Config
+from mtl_core.promotion import Rules, Verdict
+
+SMALL_CELL = 5  # small-cell suppression in shared reports
+
+def _f(x, spec: str = ".3f") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def _ci(lo, hi) -> str:
+    return "" if lo is None or hi is None else f" ({lo:.3f}-{hi:.3f})"
+
+
+def cohort_summary(features: pd.DataFrame, labels: pd.DataFrame, outcomes: list[str]) -> pd.DataFrame:
+    """Per split (and overall): admissions, patients, and per outcome labelled n and prevalence."""
+    rows = []
+    for split in ["train", "val", "test", "all"]:
+        m = (features["split"] == split).to_numpy() if split != "all" else slice(None)
+        f, y = features.loc[m], labels.loc[m]
+        row = {"split": split, "admissions": float(len(f)), "patients": float(f["subject_id"].nunique())}
+        for o in outcomes:
+            row[f"{o}_labelled"] = float(y[o].notna().sum())
+            row[f"{o}_prevalence"] = float(y[o].mean()) if y[o].notna().any() else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _split_line(split) -> str:
+    if split.by == "temporal":  # dates only: a boundary describes no patient
+        return (f"- Temporal split by admission time: train before {split.val_from:%Y-%m-%d %H:%M}, "
+                f"validation from then, test from {split.test_from:%Y-%m-%d %H:%M} (a patient's later "
+                "admissions may be in a later split; no admission is in two).")
+    return (f"- Split by patient (no patient in two splits): train {split.train:.0%}, validation "
+            f"{split.val:.0%}, test {split.test:.0%} (seed {split.seed}).")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            + ["| " + " | ".join(r) + " |" for r in rows] + [""])
+
+
+def _population(cfg: Config) -> str:
+    c = cfg.cohort
+    if cfg.source.layout == "flat":
+        return ("- Population: the prediction units (rows) of the site's table, as selected by the data provider; "
+                "the prediction time is the one its feature columns were taken at.")
+    return (f"- Population: admissions of patients aged {c.min_age} or more who are alive and still in hospital "
+            f"{c.observation_hours} h after admission (the index time); predictions use only data charted "
+            "before the index time.")
+
+
+def _predictors(cfg: Config, meta: dict) -> str:
+    n = len(meta["feature_columns"])
+    if cfg.source.layout == "flat":  # a flat table: the columns are the site's own, named in the model signature
+        return (f"- {n} model inputs: the feature columns of the `{cfg.source.kind}` source file as given "
+                "(names and types in the model signature); their timing relative to the prediction is the "
+                "data provider's responsibility.")
+    return (f"- {n} model inputs: {len(cfg.features.items)} labs and vitals aggregated "
+            f"({', '.join(cfg.features.aggregates)}) over the observation window, demographics, "
+            f"and {len(cfg.features.prior_diagnoses)} prior-diagnosis flags from earlier admissions.")
+
+
+def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, definitions: dict,
+               snapshot: str, registry: dict | None = None) -> str:
+    """The model card of one pipeline run (sections follow the TRIPOD+AI topics that apply)."""
+    c, outcomes = cfg.cohort, meta["outcomes"]
+    total = cohort.set_index("split")
+    lines = [f"# Model card: {cfg.registry.model_name}" + (f" v{registry['version']}" if registry else ""),
+             "", f"Development and internal validation of a multi-task neural network ({cfg.model.sharing} "
+             f"sharing) that predicts {len(outcomes)} outcomes of adult hospital admissions at "
+             f"{c.observation_hours} h after admission. Config `{cfg.name}`, data snapshot `{snapshot}`.", "",
+             "## Intended use (healthcare context, target population, intended users)", "",
+             _population(cfg),
+             "- Output: one probability per outcome (recalibrated on the validation split with "
+             f"`{cfg.train.calibration}`), for risk stratification and decision support by clinical teams "
+             "and quality-improvement analysts, not for autonomous decisions.",
+             "- Not validated for other hospitals, other time periods or paediatric patients; local and "
+             "temporal validation come before any clinical use.", "",
+             "## Data (sources, eligibility, sample size)", "",
+             f"- Source: `{cfg.source.kind}`" + (" (synthetic, MIMIC-IV-shaped; no real patients)"
+                                                 if cfg.source.kind == "synthetic" else ""),
+             f"- Admissions {cfg.source.start_year}-{cfg.source.start_year + cfg.source.years - 1} "
+             f"(synthetic calendar), {cfg.source.n_patients:,} generated patients; snapshot `{snapshot}`."
+             if cfg.source.kind == "synthetic" else f"- Snapshot `{snapshot}`.",
+             _split_line(cfg.split), ""]
+    lines += _table(["split", "admissions", "patients"],
+                    [[s, f"{int(total.loc[s, 'admissions']):,}", f"{int(total.loc[s, 'patients']):,}"]
+                     for s in total.index])
+    lines += ["## Outcomes (definitions and prevalences)", ""]
+    lines += _table(["outcome", "definition", "labelled (all)", "prevalence train / val / test"],
+                    [[o, str(definitions.get(o, {}).get("description", "")).replace("\n", " "),
+                      f"{int(total.loc['all', f'{o}_labelled']):,}",
+                      " / ".join(_f(total.loc[s, f"{o}_prevalence"], ".1%") for s in ("train", "val", "test"))]
+                     for o in outcomes])
+    lines += ["Undefined labels (e.g. readmission after an in-hospital death) are masked out of training "
+              "and evaluation, never imputed.", "",
+              "## Predictors and missing data", "",
+              _predictors(cfg, meta),
+              "- Missing values: median imputation with missingness indicators (fitted on train only); "
+              "categories one-hot encoded.", "",
+              "## Model and training", "",
+              f"- {cfg.model.sharing} sharing, hidden layers {cfg.model.hidden}, weighting "
+              f"`{cfg.train.weighting}`, {cfg.train.mode} training, class imbalance: pos_weight "
+              f"`{cfg.train.pos_weight}`; early stopping on validation mean AUROC "
+              f"(best epoch {meta.get('best_epoch')} of {meta.get('epochs_run')}); "
+              f"n train {meta.get('n_train'):,}, n validation {meta.get('n_val'):,}.", ""]
+    lines += _performance(evaluation, cfg)
+    lines += _subgroups(evaluation)
+    lines += _baselines(evaluation)
+    if registry:
+        lines += ["## Registry", "", f"- Version v{registry['version']}: "
+                  + ("champion" if registry.get("promoted") else "challenger (not promoted)")
+                  + (f", compared with champion v{registry['compared_to']}" if registry.get("compared_to") else "")
+                  + "; reasons in `promotion.md`.", ""]
+    lines += ["## Limitations", "",
+              "- Internal validation only: one random patient-level split of one data source; no temporal or "
+              "external validation.",
+              "- CIs are per outcome and per subgroup, not adjusted for multiple comparisons; small subgroups "
+              "have wide intervals.",
+              "- Discrimination and calibration only; no decision-curve or clinical-impact analysis.",
+              "- Outcomes from coded diagnoses and lab rules inherit coding and measurement practice.", ""]
+    return "\n".join(lines)
+
+
+def _performance(evaluation: dict, cfg: Config) -> list[str]:
+    e = cfg.evaluation
+    rows = [[r["outcome"], f"{r['n']:,}", _f(r.get("prevalence"), ".1%"),
+             _f(r.get("auroc")) + _ci(r.get("auroc_ci_low"), r.get("auroc_ci_high")),
+             _f(r.get("auprc")) + _ci(r.get("auprc_ci_low"), r.get("auprc_ci_high")),
+             _f(r.get("brier")), _f(r.get("ece")), _f(r.get("calibration_slope"), ".2f"),
+             _f(r.get("calibration_intercept"), ".2f")] for r in evaluation["report"]]
+    return ([f"## Performance on the test split (model performance, {e.ci_level:.0%} stratified bootstrap "
+             f"CIs, {e.n_boot} resamples)", ""]
+            + _table(["outcome", "n", "prevalence", "AUROC (CI)", "AUPRC (CI)", "Brier", "ECE",
+                      "cal. slope", "cal. intercept"], rows))
+
+
+def _subgroups(evaluation: dict) -> list[str]:
+    def small(g) -> bool:
+        return min(g["positives"], g["n"] - g["positives"]) < SMALL_CELL
+
+    rows = [[r["outcome"], f"{g['column']}={g['group']}", f"{g['n']:,}",
+             f"<{SMALL_CELL}" if g["positives"] < SMALL_CELL else f"{g['positives']:,}",
+             "suppressed" if small(g) else _f(g["auroc"])]
+            for r in evaluation["report"] for g in r.get("subgroups", [])]
+    if not rows:
+        return []
+    return (["## Subgroups (fairness)", "",
+             f"Test AUROC per subgroup; counts under {SMALL_CELL} and the AUROC of a group with fewer than "
+             f"{SMALL_CELL} positives or negatives are suppressed; 'n/a' where a group has one class.", ""]
+            + _table(["outcome", "subgroup", "n", "positives", "AUROC"], rows))
+
+
+def _baselines(evaluation: dict) -> list[str]:
+    rows = [[t["outcome"], ", ".join(f"{k} {_f(a)}" for k, a in t["baseline_auroc"].items()),
+             _f(t.get("delta"), "+.3f") + ("" if t.get("lo") is None else f" ({t['lo']:+.3f}, {t['hi']:+.3f})"),
+             t["verdict"]] for t in evaluation.get("transfer", [])]
+    if not rows:
+        return []
+    return (["## Single-task baselines and negative transfer", "",
+             "Same split; MTL minus the best baseline with a paired bootstrap CI.", ""]
+            + _table(["outcome", "baseline AUROCs", "MTL - best (CI)", "sharing"], rows))
+
+
+def promotion_markdown(model_name: str, version: str, verdict: Verdict, compared_to: str | None,
+                       rules: Rules, action: str | None = None) -> str:
+    """The promotion report of one verdict: rules, per-outcome and per-subgroup checks, reasons."""
+    state = {True: "pass", False: "FAIL", None: "reported"}
+    head = "promoted" if verdict.promote else "rejected"
+    floors = ", ".join(f"{o} {v:.3f}" for o, v in rules.auroc_floors.items())
+    subgroups = ", ".join(f"{c} (margin {m:.3f})" for c, m in rules.subgroup_margins.items()) or "none"
+    lines = [f"# Promotion report: {model_name} v{version}", "", f"**Gate verdict: {head}**"
+             + (f", compared with champion v{compared_to} on the challenger's test rows." if compared_to
+                else " (no champion to compare with)."), ""]
+    if action:
+        lines += [f"**Manual action:** {action}", ""]
+    lines += ["## Rules", "",
+              f"- AUROC floor: default {rules.default_floor:.3f}" + (f"; {floors}" if floors else ""),
+              f"- Champion: non-inferiority, the lower bound of the paired bootstrap CI of AUROC(challenger) "
+              f"- AUROC(champion) must be >= -{rules.auroc_margin:.3f} (point estimate when no CI exists)",
+              f"- Subgroups: {subgroups}; gated with at least {rules.subgroup_min_events} positives and "
+              "negatives in the group",
+              "- Calibration: " + ("not gated" if rules.max_ece is None else f"ECE <= {rules.max_ece:.3f}"), ""]
+    main = [[c.outcome, c.gate, state[c.passed], c.detail] for c in verdict.checks if not c.subgroup]
+    lines += ["## Outcomes", ""] + _table(["outcome", "check", "status", "detail"], main)
+    sub = [[c.outcome, c.subgroup, state[c.passed], c.detail] for c in verdict.checks if c.subgroup]
+    if sub:
+        lines += ["## Subgroups", ""] + _table(["outcome", "subgroup", "status", "detail"], sub)
+    lines += ["## Reasons", ""] + [f"- {r}" for r in verdict.reasons] + [""]
+    return "\n".join(lines)

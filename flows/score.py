@@ -1,0 +1,140 @@
+"""Flow `score`: batch predictions of a registered model version for a feature file (CSV or Parquet).
+
+The input is checked against the model's signature and the feature contract before anything is
+written. Identifier columns of the input (hadm_id, ...) are copied to the output file and go nowhere
+else: nothing of the input reaches MLflow.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+from mlflow.exceptions import MlflowException
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import policy, tracking
+from flows.workspace import prepare, tracking_uri
+from mtl_core import contracts
+from mtl_core.errors import CmtlError, DataError
+from mtl_core.features import ID_COLUMNS, dataset_builder
+
+FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
+
+
+def file_format(path: str, what: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise CmtlError(f"{what} file {path}: unknown format '{suffix or '(none)'}', "
+                        f"use one of {', '.join(FORMATS)}")
+    return FORMATS[suffix]
+
+
+def read_frame(path: str) -> pd.DataFrame:
+    if not Path(path).is_file():
+        raise CmtlError(f"input file not found: {path}")
+    return pd.read_csv(path) if file_format(path, "input") == "CSV" else pd.read_parquet(path)
+
+
+def write_frame(frame: pd.DataFrame, path: str) -> None:
+    """Write beside the target, then rename: a reader never sees half a predictions file."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    if file_format(path, "output") == "CSV":
+        frame.to_csv(tmp, index=False)
+    else:
+        frame.to_parquet(tmp, index=False)
+    tmp.replace(out)
+
+
+def model_reference(name: str, model: str) -> tuple[str | None, str | None]:
+    """(alias, version) from what the user typed: a version number, `v3`, or an alias."""
+    ref = model.strip().removeprefix(f"models:/{name}").lstrip("/@")
+    if ref.lower().startswith("v") and ref[1:].isdigit():
+        ref = ref[1:]
+    if not ref:
+        raise CmtlError(f"--model: give an alias (champion, challenger) or a version number, not {model!r}")
+    return (None, ref) if ref.isdigit() else (ref, None)
+
+
+def check_columns(frame: pd.DataFrame, schema, path: str) -> pd.DataFrame:
+    """The model's input columns, in signature order; integer columns where it wants floats are widened."""
+    needed = schema.input_names()
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        raise DataError(f"input {path}: {len(missing)} column{'s' * (len(missing) != 1)} the model "
+                        f"needs {'are' if len(missing) != 1 else 'is'} missing: {shown}")
+    X = frame[needed].copy()
+    for spec in schema.inputs:
+        if str(spec.type) in ("DataType.double", "DataType.float") and (
+                pd.api.types.is_integer_dtype(X[spec.name]) or pd.api.types.is_bool_dtype(X[spec.name])):
+            X[spec.name] = X[spec.name].astype("float64")  # a CSV of whole numbers reads as int64
+    return X
+
+
+def check_contract(frame: pd.DataFrame, table: str, path: str) -> None:
+    """The feature contract on the columns the input has: identifiers and the split are optional here."""
+    schema = contracts.schema(table)
+    absent = [n for n, col in schema.columns.items() if not col.regex and n not in frame.columns]
+    try:
+        schema.remove_columns(absent).validate(frame.reset_index(drop=True), lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        raise DataError(f"input {path}: " + contracts._summary(table, exc.failure_cases)) from None
+
+
+@task(name="Find the model version", cache_policy=NO_CACHE, **policy.TRACKING)
+def resolve(config_path: str, model: str) -> str:
+    cfg, ws = prepare(config_path)
+    name = cfg.registry.model_name
+    alias, version = model_reference(name, model)
+    mv = tracking.version_by_alias(cfg, ws, alias) if alias else tracking.model_version(cfg, ws, version)
+    if mv is None:
+        what = f"alias '{alias}'" if alias else f"version {version}"
+        raise CmtlError(f"model {name} has no {what} in {tracking_uri(ws)}")
+    return str(mv.version)
+
+
+@task(name="Score the input file", cache_policy=NO_CACHE, **policy.FIT)
+def score_file(config_path: str, version: str, input_path: str, output_path: str) -> dict:
+    cfg, ws = prepare(config_path)
+    uri = f"models:/{cfg.registry.model_name}/{version}"  # the resolved version, even if the alias moves
+    frame = read_frame(input_path)
+    if frame.empty:
+        raise DataError(f"input {input_path} has no rows")
+    model = tracking.load_model(cfg, ws, uri)
+    X = check_columns(frame, model.metadata.get_input_schema(), input_path)
+    check_contract(pd.concat([frame[[c for c in ID_COLUMNS if c in frame]], X], axis=1),
+                   dataset_builder(cfg).features_contract, input_path)
+    try:
+        P = model.predict(X)
+    except MlflowException as exc:
+        raise DataError(f"input {input_path} does not match the signature of {uri}: {exc.message}") from None
+    ids = frame[[c for c in ID_COLUMNS if c in frame]].reset_index(drop=True)
+    out = pd.concat([ids, P.reset_index(drop=True).astype("float64")], axis=1)
+    out["model_version"] = int(version)
+    write_frame(out, output_path)
+    return {"model_uri": uri, "model_version": version, "rows": len(out), "outcomes": list(P.columns),
+            "output": str(Path(output_path).resolve())}
+
+
+@flow(name="score", log_prints=True)
+def score(config_path: str, input_path: str, output_path: str, model: str = "champion") -> dict:
+    """Predict one probability per outcome for every row of a feature file with a registered model.
+
+    model: an alias (champion, challenger) or a version number of the config's registered model.
+    Returns where the predictions went, how many rows and which version made them.
+    """
+    prepare(config_path)
+    file_format(output_path, "output")  # fail before any work on an unwritable choice
+    if not Path(input_path).is_file():
+        raise CmtlError(f"input file not found: {input_path}")
+    file_format(input_path, "input")
+    version = resolve(config_path, model)
+    result = score_file(config_path, version, input_path, output_path)
+    get_run_logger().info("wrote %d predictions of %s to %s", result["rows"], result["model_uri"],
+                          result["output"])
+    return result
