@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from mtl_core.config import Config
@@ -39,9 +40,24 @@ def window_aggregates(cohort: pd.DataFrame, events: pd.DataFrame, items: dict[st
     return out.reset_index(drop=True)
 
 
+def prior_conditions(cohort: pd.DataFrame, conditions: pd.DataFrame, groups: dict[str, list[str]]
+                     ) -> pd.DataFrame:
+    """Per group: True when a dated condition of the group (outpatient visits included; OMOP's
+    `conditions` table) was recorded strictly before admittime. Same-day records are left out, as
+    date-only sources cannot say whether they came before the index time."""
+    codes = conditions["code"].astype(str)
+    out = {}
+    for g, prefixes in groups.items():
+        hit = conditions.loc[codes.str.startswith(tuple(prefixes)), ["subject_id", "charttime"]]
+        first = hit.groupby("subject_id")["charttime"].min()
+        out[g] = (cohort["subject_id"].map(first) < cohort["admittime"]).to_numpy()
+    return pd.DataFrame(out, index=cohort.index)
+
+
 def prior_history(cohort: pd.DataFrame, admissions: pd.DataFrame, diagnoses: pd.DataFrame,
-                  groups: dict[str, list[str]]) -> pd.DataFrame:
-    """Flags of diagnosis groups coded on earlier admissions, prior admission count, days since last."""
+                  groups: dict[str, list[str]], conditions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Flags of diagnosis groups coded on earlier admissions (or, given dated `conditions`, recorded at
+    any earlier visit), prior admission count, days since last discharge."""
     adm = admissions[["subject_id", "hadm_id", "dischtime"]].copy()
     codes = diagnoses["icd_code"].astype(str)
     for g, prefixes in groups.items():
@@ -57,6 +73,10 @@ def prior_history(cohort: pd.DataFrame, admissions: pd.DataFrame, diagnoses: pd.
                            right_on="dischtime", by="subject_id", direction="backward")
     merged = merged.set_index("hadm_id").reindex(cohort["hadm_id"])
     out = pd.DataFrame({f"prior_{g}": merged[g].fillna(False).astype(float).to_numpy() for g in groups})
+    if conditions is not None and groups:
+        earlier = prior_conditions(cohort.reset_index(drop=True), conditions, groups)
+        for g in groups:
+            out[f"prior_{g}"] = np.maximum(out[f"prior_{g}"].to_numpy(), earlier[g].to_numpy(float))
     out["n_prior_admissions"] = merged["n_prior_admissions"].fillna(0.0).to_numpy()
     out["days_since_last_discharge"] = ((merged["admittime"] - merged["dischtime"])
                                         / pd.Timedelta(days=1)).to_numpy()
@@ -78,7 +98,8 @@ def build_dataset(tables: dict[str, pd.DataFrame], cfg: Config, definitions: dic
             base[col] = cohort[col].astype(str).to_numpy()
     parts = [base,
              window_aggregates(cohort, tables["events"], cfg.features.items, cfg.features.aggregates),
-             prior_history(cohort, tables["admissions"], tables["diagnoses"], cfg.features.prior_diagnoses)]
+             prior_history(cohort, tables["admissions"], tables["diagnoses"], cfg.features.prior_diagnoses,
+                           tables.get("conditions"))]
     features = pd.concat(parts, axis=1)
     labels = build_labels(cohort, tables, cfg.outcomes, definitions)
     return features, labels

@@ -50,3 +50,8 @@ def test_eunomia_runs_end_to_end(prefect_server, tmp_path):
     for outcome in outcomes:  # both classes in every split, or the AUROC above would mean nothing
         classes = labels.dropna(subset=[outcome]).groupby("split")[outcome].nunique()
         assert sorted(classes.index) == ["test", "train", "val"] and (classes == 2).all(), (outcome, classes)
+    # outpatient condition history (OMOP's dated conditions before admittime) reaches the features:
+    # earlier GI bleeds are the strongest sign of this stay's one
+    prior = pd.read_parquet(features_dir / "features.parquet", columns=["prior_gi_hemorrhage"])
+    assert 0.05 < prior["prior_gi_hemorrhage"].mean() < 0.95
+    assert aurocs["gi_hemorrhage"] > 0.85, aurocs

@@ -228,6 +228,29 @@ def test_prior_flags_come_only_from_earlier_discharged_admissions():
     pdt.assert_frame_equal(out, expected)
 
 
+def test_dated_conditions_flag_only_when_recorded_before_admittime():
+    tables = _tiny_tables(
+        admissions=[{"subject_id": 1, "hadm_id": 11, "admittime": T0, "dischtime": T0 + 5 * D},
+                    {"subject_id": 2, "hadm_id": 21, "admittime": T0, "dischtime": T0 + 5 * D},
+                    {"subject_id": 3, "hadm_id": 31, "admittime": T0, "dischtime": T0 + 5 * D}],
+        diagnoses=[(3, 31, "I509")],  # coded on the stay itself: never a prior flag
+    )
+    conditions = pd.DataFrame({
+        # subject 1: chf at an outpatient visit a year before; subject 2: ckd on the admission day and
+        # chf after discharge (both too late); subject 3: nothing before
+        "subject_id": [1, 2, 2, 3],
+        "code": ["4280", "N189", "I509", "I509"],
+        "charttime": [T0 - 365 * D, T0, T0 + 30 * D, T0 + 1 * H],
+    })
+    cohort = build_cohort(tables, CohortConfig(observation_hours=24))
+    out = prior_history(cohort, tables["admissions"], tables["diagnoses"], GROUPS, conditions)
+    out.index = cohort["hadm_id"]
+    assert out["prior_chf"].tolist() == [1.0, 0.0, 0.0]
+    assert out["prior_ckd"].tolist() == [0.0, 0.0, 0.0]
+    without = prior_history(cohort, tables["admissions"], tables["diagnoses"], GROUPS)
+    assert without["prior_chf"].tolist() == [0.0, 0.0, 0.0]
+
+
 def test_prior_flags_in_build_dataset_current_code_does_not_count(small_tables):
     cfg, _ = small_tables
     tables = _tiny_tables(
