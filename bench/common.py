@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
@@ -57,9 +58,14 @@ class Timer:
 def machine() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "mtl_core", "bench", "configs"],
+                           capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    commit += "+uncommitted" if dirty else ""  # results from a work tree the commit does not fully describe
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
             "python": platform.python_version(), "torch": torch.__version__,
-            "cpus": torch.get_num_threads(), "platform": platform.platform()}
+            "cpus": torch.get_num_threads(), "platform": platform.platform(),
+            # the machine is shared: the load average when the results were written says how noisy timings are
+            "load_average_1_5_15min": [round(v, 2) for v in os.getloadavg()]}
 
 
 def write(name: str, command: str, markdown: str, data: dict) -> None:
@@ -67,7 +73,8 @@ def write(name: str, command: str, markdown: str, data: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = machine()
     header = (f"# {name}\n\nCommand: `{command}`  \nRecorded: {meta['date']} at commit {meta['commit']}, "
-              f"Python {meta['python']}, torch {meta['torch']}, {meta['cpus']} threads.\n\n")
+              f"Python {meta['python']}, torch {meta['torch']}, {meta['cpus']} threads, load average "
+              f"{' / '.join(map(str, meta['load_average_1_5_15min']))} (1 / 5 / 15 min) at the end.\n\n")
     (RESULTS / f"{name}.md").write_text(header + markdown.rstrip() + "\n")
     (RESULTS / f"{name}.json").write_text(json.dumps({"command": command, "machine": meta, **data}, indent=2))
     print(header + markdown)

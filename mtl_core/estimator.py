@@ -13,6 +13,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from mtl_core.calibration import CALIBRATION, fit_calibration
 from mtl_core.config import Config
 from mtl_core.errors import ConfigError
+from mtl_core.losses import REDUCTIONS
 from mtl_core.sharing import SHARING
 from mtl_core.train import MODES, Callback, TrainSettings, fit_network, predict_logits
 from mtl_core.weighting import WEIGHTING
@@ -59,14 +60,16 @@ class MultiOutcomeClassifier(BaseEstimator):
     predict_proba(X) returns an (n, n_outcomes) array in the order of Y's columns (`outcomes_`).
     Per-outcome settings (head_dropout, head_weight_decay, pos_weight) take a scalar or a dict keyed
     by outcome; pos_weight="auto" uses sqrt(negatives / positives) of the training labels.
+    loss_reduction="batch" weighs every observed label the same (an outcome with few labels sways the
+    shared layers little); "outcome" weighs every outcome the same (mtl_core/losses.py says why not).
     """
 
     def __init__(self, sharing: str = "hard", hidden: tuple[int, ...] = (128, 64), head_hidden: int = 0,
                  dropout: float = 0.1, head_dropout=0.0, soft_lambda: float = 1e-3, n_experts: int = 4,
                  weighting: str = "equal", mode: str = "joint", epochs: int = 60, batch_size: int = 256,
                  lr: float = 1e-3, weight_decay: float = 1e-4, head_weight_decay=None, pos_weight=None,
-                 calibration: str = "platt", patience: int = 8, validation_fraction: float = 0.15,
-                 seed: int = 0):
+                 loss_reduction: str = "batch", calibration: str = "platt", patience: int = 8,
+                 validation_fraction: float = 0.15, seed: int = 0):
         self.sharing = sharing
         self.hidden = hidden
         self.head_hidden = head_hidden
@@ -82,6 +85,7 @@ class MultiOutcomeClassifier(BaseEstimator):
         self.weight_decay = weight_decay
         self.head_weight_decay = head_weight_decay
         self.pos_weight = pos_weight
+        self.loss_reduction = loss_reduction
         self.calibration = calibration
         self.patience = patience
         self.validation_fraction = validation_fraction
@@ -107,6 +111,9 @@ class MultiOutcomeClassifier(BaseEstimator):
             Y_val: pd.DataFrame | None = None, callbacks: list[Callback] = (),
             checkpoint_path: str | None = None, resume: bool = False) -> "MultiOutcomeClassifier":
         check_choices(self.sharing, self.weighting, self.mode, self.calibration)
+        if self.loss_reduction not in REDUCTIONS:
+            raise ConfigError(f"train.loss_reduction: unknown '{self.loss_reduction}' "
+                              f"(known: {', '.join(REDUCTIONS)})")
         Y = pd.DataFrame(Y)
         if X_val is None:  # carve a validation set for early stopping and calibration
             hold = np.random.default_rng(self.seed).random(len(X)) < self.validation_fraction
@@ -122,7 +129,8 @@ class MultiOutcomeClassifier(BaseEstimator):
             self.epochs, self.batch_size, self.lr, self.weight_decay, self.patience, self.seed,
             weighting=self.weighting, mode=self.mode,
             head_weight_decay=_per_outcome(self.head_weight_decay, self.outcomes_, self.weight_decay),
-            pos_weight=self._pos_weight(Yt), checkpoint_path=checkpoint_path, resume=resume)
+            pos_weight=self._pos_weight(Yt), loss_reduction=self.loss_reduction,
+            checkpoint_path=checkpoint_path, resume=resume)
         result = fit_network(self.network_, Xt, Yt, Xv, Yv, settings, self.outcomes_, callbacks)
         self.history_, self.best_epoch_ = result.history, result.best_epoch
         self.calibration_scale_, self.calibration_bias_ = fit_calibration(
@@ -156,4 +164,4 @@ def estimator_from_config(cfg: Config) -> MultiOutcomeClassifier:
         n_experts=m.n_experts, weighting=t.weighting, mode=t.mode, epochs=t.epochs,
         batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
         head_weight_decay=pick("head_weight_decay") or None, pos_weight=pos,
-        calibration=t.calibration, patience=t.patience, seed=t.seed)
+        loss_reduction=t.loss_reduction, calibration=t.calibration, patience=t.patience, seed=t.seed)

@@ -16,7 +16,7 @@ from torch import nn
 
 from mtl_core.errors import DataError
 from mtl_core.losses import masked_bce
-from mtl_core.metrics import auroc, mean_auroc
+from mtl_core.metrics import auroc, rank_auroc
 from mtl_core.weighting import WEIGHTING, Weighting
 
 Callback = Callable[[int, dict], None]
@@ -51,6 +51,7 @@ class TrainSettings:
     mode: str = "joint"
     head_weight_decay: list[float] | None = None   # per outcome; None = weight_decay
     pos_weight: list[float] | None = None          # per outcome; None = 1
+    loss_reduction: str = "batch"                  # mtl_core.losses.REDUCTIONS
     checkpoint_path: str | None = None
     resume: bool = False
 
@@ -119,7 +120,7 @@ def fit_network(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray,
         net.train()
         total, batches = torch.zeros(k), 0
         for idx in torch.randperm(len(x), generator=gen).split(s.batch_size):
-            losses = masked_bce(net(x[idx]), y[idx], m[idx], pos_weight)
+            losses = masked_bce(net(x[idx]), y[idx], m[idx], pos_weight, s.loss_reduction)
             active = step_of(m[idx].any(0), step)
             step += 1
             if not active.any():
@@ -131,14 +132,15 @@ def fit_network(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray,
             batches += 1
         weighting.epoch_end(total / max(batches, 1))
         P_val = 1 / (1 + np.exp(-predict_logits(net, X_val)))
-        score = mean_auroc(Y_val, P_val)
+        per_outcome = [rank_auroc(Y_val[:, j], P_val[:, j]) for j in range(k)]  # each computed once
+        known = [a for a in per_outcome if a is not None]
+        score = float(np.mean(known)) if known else float("nan")
         logs = {"train_loss": float(total.sum() / max(batches, 1)), "val_mean_auroc": score}
         for j, name in enumerate(outcomes):
             logs[f"train_loss/{name}"] = float(total[j] / max(batches, 1))
             logs[f"loss_weight/{name}"] = float(weights[j])
-            a = auroc(Y_val[:, j], P_val[:, j])
-            if a is not None:
-                logs[f"val_auroc/{name}"] = a
+            if per_outcome[j] is not None:
+                logs[f"val_auroc/{name}"] = per_outcome[j]
         best.history.append({"epoch": epoch, **logs})
         if score > best.best_score:
             best.best_score, best.best_epoch = score, epoch

@@ -74,3 +74,22 @@ def test_all_masked_batch_is_zero():
     z, y, m = _inputs([[3.0, -3.0]], [[NAN, NAN]])
     loss = masked_bce(z, y, m)
     assert loss.tolist() == [0.0, 0.0]
+
+
+def test_batch_reduction_divides_by_batch_rows_so_each_label_weighs_the_same():
+    logits = [[0.5, -1.0], [2.0, 0.3], [-0.7, 1.5], [0.0, -2.0]]
+    targets = [[1.0, 0.0], [0.0, NAN], [1.0, NAN], [NAN, NAN]]
+    z, y, m = _inputs(logits, targets)
+    loss = masked_bce(z, y, m, reduction="batch")
+    first = (_bce(0.5, 1) + _bce(2.0, 0) + _bce(-0.7, 1)) / 4
+    second = _bce(-1.0, 0) / 4      # one label in a batch of four: a quarter of the weight
+    torch.testing.assert_close(loss, torch.tensor([first, second], dtype=torch.float64))
+    loss.sum().backward()
+    assert z.grad[0, 0].item() == _approx((1 / (1 + math.exp(-0.5)) - 1) / 4)
+    assert z.grad[1, 1].item() == 0.0
+
+
+def test_unknown_reduction_is_refused():
+    z, y, m = _inputs([[0.5]], [[1.0]])
+    with pytest.raises(ValueError, match="reduction"):
+        masked_bce(z, y, m, reduction="sum")

@@ -175,3 +175,28 @@ def test_estimator_from_config(small_tables):
     assert est.hidden == tuple(cfg.model.hidden)
     assert est.epochs == cfg.train.epochs and est.seed == cfg.train.seed
     assert clone(est).get_params() == est.get_params()
+
+
+def test_loss_reduction_matters_only_when_labels_are_missing(data):
+    X, Y = data
+    full = Y.fillna(0.0)
+    fit = lambda labels, how: MultiOutcomeClassifier(**PARAMS, loss_reduction=how).fit(  # noqa: E731
+        X.iloc[:240], labels.iloc[:240], X.iloc[240:], labels.iloc[240:]).predict_proba(X)
+    # every label present: per-outcome mean and per-batch mean are the same loss
+    np.testing.assert_allclose(fit(full, "batch"), fit(full, "outcome"), rtol=1e-5, atol=1e-6)
+    # labels missing: "batch" gives the sparse outcomes less say, so the fits differ
+    assert np.abs(fit(Y, "batch") - fit(Y, "outcome")).max() > 1e-4
+
+
+def test_unknown_loss_reduction_is_a_config_error(data):
+    from mtl_core.errors import ConfigError
+    X, Y = data
+    with pytest.raises(ConfigError, match="loss_reduction.*batch, outcome"):
+        MultiOutcomeClassifier(**PARAMS, loss_reduction="sum").fit(X, Y)
+
+
+def test_estimator_from_config_passes_loss_reduction(small_tables):
+    cfg, _ = small_tables
+    assert cfg.train.loss_reduction == "batch"
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"loss_reduction": "outcome"})})
+    assert estimator_from_config(cfg).loss_reduction == "outcome"
