@@ -19,17 +19,22 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
 
 
+def apply_overrides(cfg: dict, overrides: dict) -> None:
+    """Per section: a dict updates the section's keys, anything else replaces the section."""
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            cfg.setdefault(section, {}).update(values)
+        else:
+            cfg[section] = values
+
+
 def write_config(path: Path, workspace: Path, **overrides) -> Path:
     """The default config shrunk for tests: ~2,400 admissions, short training; overrides by section."""
     cfg = yaml.safe_load(DEFAULT_CONFIG.read_text())
     cfg["workspace"] = str(workspace)
     cfg["source"]["n_patients"] = 1500
     cfg["train"].update(epochs=12, patience=4)
-    for section, values in overrides.items():
-        if isinstance(values, dict):
-            cfg.setdefault(section, {}).update(values)
-        else:
-            cfg[section] = values
+    apply_overrides(cfg, overrides)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
 

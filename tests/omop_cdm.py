@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, apply_overrides
 
 NA = None
 # table -> columns, rows; a few extra CDM columns the source must not need
@@ -91,10 +91,6 @@ def omop_config(path: Path, workspace: Path, source_path, **overrides) -> Path:
     cfg = yaml.safe_load((ROOT / "configs" / "omop_eunomia.yaml").read_text())
     cfg["workspace"] = str(workspace)
     cfg["source"] = {"kind": "omop", "path": str(source_path)}
-    for section, values in overrides.items():
-        if isinstance(values, dict):
-            cfg.setdefault(section, {}).update(values)
-        else:
-            cfg[section] = values
+    apply_overrides(cfg, overrides)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
