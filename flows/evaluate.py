@@ -12,6 +12,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import policy, tracking
+from flows.train import read_baselines
 from flows.workspace import prepare
 from mtl_core import lake
 from mtl_core.errors import DataError
@@ -62,14 +63,8 @@ def score(config_path: str, features_dir: str, model_dir: str) -> dict:
     report = clinical_report(Y, P, outcomes, truth=truth, groups=subgroup_frame(f, e.subgroups),
                              n_boot=e.n_boot, seed=cfg.train.seed, ece_bins=e.ece_bins, ci_level=e.ci_level)
     out = {"report": report, "transfer": [], "affinity": None}
-    base_file = Path(model_dir) / "baselines.parquet"
-    if base_file.is_file():
-        table = pd.read_parquet(base_file)
-        preds = {}
-        for col in table.columns:
-            kind, o = col.split("/", 1)
-            p = table[col].to_numpy(float)
-            preds.setdefault(kind, {})[o] = None if np.isnan(p).all() else p
+    preds = read_baselines(model_dir)
+    if preds:
         out["transfer"] = transfer_report(Y, P, preds, outcomes, n_boot=e.n_boot, seed=cfg.train.seed,
                                           margin=e.transfer_margin)
     if getattr(est.network_, "trunk", None) is not None:

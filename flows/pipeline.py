@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import joblib
-import numpy as np
 import pandas as pd
 from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_table_artifact
@@ -20,7 +19,7 @@ from flows.ingest import ingest
 from flows.model_card import cohort_summary, model_card
 from flows.plots import write_plots
 from flows.promote import check_subgroup_columns, register_and_promote
-from flows.train import train
+from flows.train import read_baselines, train
 from flows.workspace import prepare
 from mtl_core import contracts, lake
 from mtl_core.promotion import Rules, check_rules
@@ -42,10 +41,10 @@ def _digest(*parts: str) -> str:
 
 
 @task(name="Log dataset inputs (snapshot and splits)", cache_policy=NO_CACHE, **policy.TRACKING)
-def log_inputs(config_path: str, run_id: str, snapshot_dir: str, features_dir: str) -> None:
+def log_inputs(config_path: str, run_id: str, snapshot_dir: str, features_dir: str) -> pd.DataFrame:
     """The lake snapshot and each split as MLflow dataset inputs: source = workspace path, digest = hash
     of the manifest's table hashes (and, per split, of which admissions it holds); the profile is built
-    from a frame of counts and prevalences only."""
+    from a frame of counts and prevalences only. Returns that frame (the cohort summary, per split)."""
     cfg, ws = prepare(config_path)
     tables = lake.read_manifest(Path(snapshot_dir))["tables"]
     inputs = [{"name": f"lake-{Path(snapshot_dir).name}", "source": snapshot_dir, "context": "source",
@@ -66,10 +65,12 @@ def log_inputs(config_path: str, run_id: str, snapshot_dir: str, features_dir: s
     rejects = Path(snapshot_dir) / "rejects.json"
     if rejects.is_file():  # quarantine mode: counts and shares only, never the rejected rows
         tracking.log_metrics(cfg, ws, run_id, report_metrics(json.loads(rejects.read_text())))
+    return summary.reset_index()
 
 
 @task(name="Plots and model card", cache_policy=NO_CACHE, **policy.TRACKING)
-def review_files(config_path: str, run_id: str, model_dir: str, registry: dict) -> list[str]:
+def review_files(config_path: str, run_id: str, model_dir: str, registry: dict, cohort: pd.DataFrame
+                 ) -> list[str]:
     """ROC / precision-recall / calibration PNGs per outcome, the AUROC chart and model_card.md, written
     beside the model and logged to the run (aggregates only)."""
     cfg, ws = prepare(config_path)
@@ -79,18 +80,11 @@ def review_files(config_path: str, run_id: str, model_dir: str, registry: dict) 
     outcomes = meta["outcomes"]
     f, Y, _ = test_split(meta["features_dir"], outcomes)
     P = joblib.load(out / "estimator.joblib").predict_proba(f)
-    baselines: dict = {}
-    if (out / "baselines.parquet").is_file():
-        for col, values in pd.read_parquet(out / "baselines.parquet").items():
-            kind, o = col.split("/", 1)
-            baselines.setdefault(kind, {})[o] = None if np.isnan(values).all() else values.to_numpy(float)
-    plots = write_plots(out / "plots", outcomes, Y, P, baselines, evaluation["report"], evaluation["transfer"],
-                        cfg.evaluation.ece_bins)
-    frames = lake.read_tables(Path(meta["features_dir"]), ["features", "labels"])
+    plots = write_plots(out / "plots", outcomes, Y, P, read_baselines(out), evaluation["report"],
+                        evaluation["transfer"], cfg.evaluation.ece_bins)
     definitions = contracts.outcome_definitions(kind=cfg.source.kind)
-    card = model_card(cfg, meta, evaluation, cohort_summary(frames["features"], frames["labels"], outcomes),
-                      definitions, lake.read_manifest(Path(meta["features_dir"])).get(
-                          "snapshot", "unknown"), registry)
+    card = model_card(cfg, meta, evaluation, cohort, definitions,
+                      lake.read_manifest(Path(meta["features_dir"])).get("snapshot", "unknown"), registry)
     (out / "model_card.md").write_text(card)
     tracking.log_artifacts(cfg, ws, run_id, out / "plots", "plots")
     tracking.log_artifact(cfg, ws, run_id, out / "model_card.md")
@@ -136,11 +130,11 @@ def pipeline(config_path: str) -> dict:
     run_id = open_run(config_path, snapshot_dir)
     ok = False
     try:
-        log_inputs(config_path, run_id, snapshot_dir, features_dir)
+        cohort = log_inputs(config_path, run_id, snapshot_dir, features_dir)
         model_dir = train(config_path, features_dir, run_id)
         evaluation = evaluate(config_path, features_dir, model_dir, run_id)
         verdict = register_and_promote(config_path, model_dir)
-        review_files(config_path, run_id, model_dir, verdict)
+        review_files(config_path, run_id, model_dir, verdict, cohort)
         publish(config_path, run_id, evaluation, verdict)
         ok = True
     finally:

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import joblib
+import numpy as np
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -76,6 +77,21 @@ def baselines(config_path: str, features_dir: str, model_dir: str) -> None:
     table = pd.DataFrame({f"{kind}/{o}": (p if p is not None else [float("nan")] * n_test)
                           for kind, per in preds.items() for o, p in per.items()})
     table.to_parquet(Path(model_dir) / "baselines.parquet", index=False)
+
+
+def read_baselines(model_dir: str | Path) -> dict[str, dict[str, np.ndarray | None]]:
+    """{kind: {outcome: test probabilities, or None when that baseline could not be fitted}} from
+    baselines.parquet (empty when the run fitted none)."""
+    import pandas as pd
+
+    path = Path(model_dir) / "baselines.parquet"
+    preds: dict = {}
+    if path.is_file():
+        for col, values in pd.read_parquet(path).items():
+            kind, outcome = col.split("/", 1)
+            p = values.to_numpy(float)
+            preds.setdefault(kind, {})[outcome] = None if np.isnan(p).all() else p
+    return preds
 
 
 @task(name="Log model to MLflow", cache_policy=NO_CACHE, **policy.TRACKING)
