@@ -20,6 +20,7 @@ from flows.workspace import prepare, tracking_uri
 from mtl_core import contracts
 from mtl_core.errors import CmtlError, DataError
 from mtl_core.features import ID_COLUMNS, dataset_builder
+from mtl_core.sources import files
 
 FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
 
@@ -35,7 +36,13 @@ def file_format(path: str, what: str) -> str:
 def read_frame(path: str) -> pd.DataFrame:
     if not Path(path).is_file():
         raise CmtlError(f"input file not found: {path}")
-    return pd.read_csv(path) if file_format(path, "input") == "CSV" else pd.read_parquet(path)
+    fmt = file_format(path, "input")
+    try:
+        return pd.read_csv(path) if fmt == "CSV" else pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - a truncated or mis-encoded input is the user's to fix
+        if Path(path).suffix.lower() in files.SUFFIXES:  # the sources' messages, which quote no row
+            raise files.unreadable(Path(path), exc) from None
+        raise DataError(f"input file {path}: not a readable {fmt} file ({type(exc).__name__})") from None
 
 
 def write_frame(frame: pd.DataFrame, path: str) -> None:

@@ -52,7 +52,8 @@ def _bad_utf8_line(path: Path) -> int:
     return 0
 
 
-def _unreadable(path: Path, exc: BaseException) -> DataError:
+def unreadable(path: Path, exc: BaseException) -> DataError:
+    """The DataError for a file a reader failed on: what is wrong with it, never the row's content."""
     if isinstance(exc, UnicodeDecodeError):
         return DataError(f"file {path}: not UTF-8 text (first bad byte on line {_bad_utf8_line(path)}); "
                          f"re-export it as UTF-8")
@@ -76,7 +77,7 @@ def header(path: Path) -> list[str]:
         with _open_text(path) as fh:
             first = next(csv.reader(fh), None)
     except Exception as exc:  # noqa: BLE001 - every reader failure becomes a named DataError
-        raise _unreadable(path, exc) from None
+        raise unreadable(path, exc) from None
     if not first or first == [""]:
         raise DataError(f"file {path} is empty (no header row)")
     return first
@@ -102,10 +103,10 @@ def read(path: Path, columns: list[str] | None = None, optional: tuple[str, ...]
         # some columns are read (the default parser then silently accepts them)
         df = pd.read_csv(path, usecols=columns, engine="pyarrow")
     except Exception as exc:  # noqa: BLE001
-        raise _unreadable(path, exc) from None
+        raise unreadable(path, exc) from None
     for col in df.columns[df.dtypes == object]:
         if df[col].map(lambda v: isinstance(v, bytes)).any():  # pyarrow's way of saying "not UTF-8"
-            raise _unreadable(path, UnicodeDecodeError("utf-8", b"", 0, 1, "invalid"))
+            raise unreadable(path, UnicodeDecodeError("utf-8", b"", 0, 1, "invalid"))
     return df
 
 

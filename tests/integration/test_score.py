@@ -80,6 +80,13 @@ def test_cmtl_score_rejects_bad_input_with_exit_2_and_writes_nothing(trained_wor
     assert "2 columns the model needs are missing" in text and "age" in text and "lactate_max" in text
     assert "Traceback" not in result.stderr + result.stdout
 
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(missing.read_bytes()[:200])
+    result = cmtl(["score", "-c", str(config), "--input", str(truncated), "--output", str(out)], env)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "truncated or corrupt" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr + result.stdout
+
     broken = tmp_path / "broken.parquet"
     frame = _features(ws).head(5)
     frame.loc[frame.index[:2], "age"] = -4.0
