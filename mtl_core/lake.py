@@ -42,6 +42,12 @@ def _file_hash(content: pd.DataFrame | str) -> str:
         content.encode()).hexdigest()
 
 
+def _content_id(table_hashes: dict[str, str], files: dict | None, salt: str) -> tuple[str, dict[str, str]]:
+    """(snapshot id, hash per extra file): the id covers the tables and the extra files alike."""
+    file_hashes = {rel: _file_hash(content) for rel, content in (files or {}).items()}
+    return snapshot_id({**table_hashes, **{f"file:{k}": v for k, v in file_hashes.items()}}, salt), file_hashes
+
+
 class _TableFile:
     """One table of a snapshot being written: a Parquet file that grows by a row group (or more) per
     partition, and a content hash that grows with it (equal to table_hash of all partitions stacked)."""
@@ -116,9 +122,7 @@ class SnapshotWriter:
         for t in self.tables.values():
             t.close()
         entries = {name: t.entry() for name, t in self.tables.items()}
-        file_hashes = {rel: _file_hash(content) for rel, content in (files or {}).items()}
-        sid = snapshot_id({**{n: e["sha256"] for n, e in entries.items()},
-                           **{f"file:{k}": v for k, v in file_hashes.items()}}, self.salt)
+        sid, file_hashes = _content_id({n: e["sha256"] for n, e in entries.items()}, files, self.salt)
         final = self.root / sid
         if (final / MANIFEST).is_file():
             os.utime(final / MANIFEST)  # mark as the latest snapshot in use
@@ -149,9 +153,8 @@ def write_snapshot(tables: dict[str, pd.DataFrame], root: Path, salt: str = "",
                    ) -> tuple[Path, bool]:
     """Write in-memory tables (one partition) to root/<content id>/NAME.parquet with a manifest;
     returns (path, reused). Unchanged content is recognised before anything is written."""
-    hashes = {name: table_hash(df) for name, df in tables.items()}
-    file_hashes = {rel: _file_hash(content) for rel, content in (files or {}).items()}
-    final = Path(root) / snapshot_id({**hashes, **{f"file:{k}": v for k, v in file_hashes.items()}}, salt)
+    sid, _ = _content_id({name: table_hash(df) for name, df in tables.items()}, files, salt)
+    final = Path(root) / sid
     if (final / MANIFEST).is_file():
         os.utime(final / MANIFEST)  # mark as the latest snapshot in use
         return final, True
