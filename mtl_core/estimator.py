@@ -150,6 +150,16 @@ class MultiOutcomeClassifier(BaseEstimator):
     def predict_proba_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(self.predict_proba(X), columns=self.outcomes_, index=X.index)
 
+    @property
+    def mtl_(self) -> "MultiOutcomeClassifier":
+        """The pure multi-task network model; a combined model exposes its own under the same name."""
+        return self
+
+
+def validation_proba(est, X_val: pd.DataFrame) -> np.ndarray:
+    """Probabilities on validation rows for choosing thresholds and the like (never on test rows)."""
+    return est.predict_proba(X_val)
+
 
 def estimator_from_config(cfg: Config) -> MultiOutcomeClassifier:
     m, t = cfg.model, cfg.train
