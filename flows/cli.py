@@ -182,21 +182,33 @@ def _fmt(x, spec=".3f"):
     return "not estimable" if x is None else format(x, spec)
 
 
+def _weights(w: dict | None) -> str:
+    if not w:
+        return "network only"
+    short = {"mtl": "net", "logistic": "logit", "hist_gb": "gbm", "single_task_net": "st-net"}
+    return " ".join(f"{short.get(k, k)} {v:.2f}" for k, v in sorted(w.items(), key=lambda kv: -kv[1]) if v >= 0.005)
+
+
 def _print_report(result: dict) -> None:
     transfer = {t["outcome"]: t for t in result.get("transfer", [])}
+    versus = {t["outcome"]: t for t in result.get("model_vs_baselines", [])}
+    weights = result.get("weights") or {}
     table = Table(title="Per-outcome test results")
     for col in ("outcome", "prevalence", "labelled n", "test AUROC (95% CI)", "ceiling AUROC",
-                "best single-task", "MTL - best (95% CI)", "sharing"):
-        table.add_column(col, justify="left" if col in ("outcome", "best single-task", "sharing") else "right")
+                "best single-task", "model - best (95% CI)", "network - best", "sharing", "ensemble weights"):
+        table.add_column(col, justify="left" if col in ("outcome", "best single-task", "sharing",
+                                                        "ensemble weights") else "right")
     for r in result["report"]:
+        o = r["outcome"]
         ceiling = _fmt(r["bayes_auroc"]) if "bayes_auroc" in r else "n/a"
         ci = f" ({_fmt(r['auroc_ci_low'])}-{_fmt(r['auroc_ci_high'])})" if r.get("auroc_ci_low") else ""
-        t = transfer.get(r["outcome"], {})
+        t, v = transfer.get(o, {}), versus.get(o, {})
         best = f"{t['best_baseline']} {_fmt(t['best_baseline_auroc'])}" if t.get("best_baseline") else "n/a"
-        delta = (f"{t['delta']:+.3f} ({t['lo']:+.3f},{t['hi']:+.3f})" if t.get("delta") is not None
+        delta = (f"{v['delta']:+.3f} ({v['lo']:+.3f},{v['hi']:+.3f})" if v.get("delta") is not None
                  else "n/a")
-        table.add_row(r["outcome"], _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]) + ci,
-                      ceiling, best, delta, t.get("verdict", "n/a"))
+        net = f"{t['delta']:+.3f}" if t.get("delta") is not None else "n/a"
+        table.add_row(o, _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]) + ci,
+                      ceiling, best, delta, net, t.get("verdict", "n/a"), _weights(weights.get(o)))
     console.print(table)
 
 

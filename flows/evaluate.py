@@ -16,7 +16,7 @@ from flows.train import read_baselines
 from flows.workspace import prepare
 from mtl_core import lake
 from mtl_core.errors import DataError
-from mtl_core.metrics import age_bands, clinical_report
+from mtl_core.metrics import age_bands, auroc, clinical_report
 from mtl_core.transfer import gradient_affinity, transfer_report
 
 
@@ -52,8 +52,16 @@ def subgroup_frame(f: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _network(est):
+    """The pure multi-task network inside the registered model, and one fitted instance of it."""
+    net = est.mtl_
+    return net, (net.fits[0] if hasattr(net, "fits") else net)
+
+
 @task(name="Score test split: metrics, baselines, transfer", cache_policy=NO_CACHE, **policy.FIT)
 def score(config_path: str, features_dir: str, model_dir: str) -> dict:
+    """Clinical metrics of the registered model; what sharing bought (the pure network against each
+    single-task baseline); and the registered model against the best baseline."""
     cfg, _ = prepare(config_path)
     e = cfg.evaluation
     est = joblib.load(Path(model_dir) / "estimator.joblib")
@@ -62,13 +70,20 @@ def score(config_path: str, features_dir: str, model_dir: str) -> dict:
     P = est.predict_proba(f)
     report = clinical_report(Y, P, outcomes, truth=truth, groups=subgroup_frame(f, e.subgroups),
                              n_boot=e.n_boot, seed=cfg.train.seed, ece_bins=e.ece_bins, ci_level=e.ci_level)
-    out = {"report": report, "transfer": [], "affinity": None}
+    net, first = _network(est)
+    P_net = P if net is est else net.predict_proba(f)
+    out = {"report": report, "transfer": [], "model_vs_baselines": [], "affinity": None,
+           "network_auroc": {o: auroc(Y[:, k], P_net[:, k]) for k, o in enumerate(outcomes)},
+           "weights": est.weights() if hasattr(est, "weights") else None,
+           "fitting": getattr(est, "reason_", None)}
     preds = read_baselines(model_dir)
     if preds:
-        out["transfer"] = transfer_report(Y, P, preds, outcomes, n_boot=e.n_boot, seed=cfg.train.seed,
-                                          margin=e.transfer_margin)
-    if getattr(est.network_, "trunk", None) is not None:
-        out["affinity"] = gradient_affinity(est.network_, est._transform(f), Y).round(4).tolist()
+        kw = {"n_boot": e.n_boot, "seed": cfg.train.seed, "margin": e.transfer_margin}
+        out["transfer"] = transfer_report(Y, P_net, preds, outcomes, **kw)
+        out["model_vs_baselines"] = (out["transfer"] if net is est
+                                     else transfer_report(Y, P, preds, outcomes, **kw))
+    if getattr(first.network_, "trunk", None) is not None:
+        out["affinity"] = gradient_affinity(first.network_, first._transform(f), Y).round(4).tolist()
     return out
 
 
@@ -88,6 +103,10 @@ def metric_values(result: dict) -> dict[str, float | None]:
         for kind, a in t["baseline_auroc"].items():
             values[f"test/baseline_auroc/{kind}/{o}"] = a
         values[f"test/mtl_minus_best_baseline/{o}"] = t["delta"]
+    for t in result.get("model_vs_baselines", []):
+        values[f"test/model_minus_best_baseline/{t['outcome']}"] = t["delta"]
+    for o, a in result.get("network_auroc", {}).items():
+        values[f"test/network_auroc/{o}"] = a
     estimable = [r["auroc"] for r in result["report"] if r["auroc"] is not None]
     values["test/mean_auroc"] = float(np.mean(estimable)) if estimable else None
     return values

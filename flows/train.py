@@ -13,10 +13,11 @@ from flows import policy, tracking
 from flows.progress import bar
 from flows.workspace import prepare
 from mtl_core import lake
-from mtl_core.baselines import fit_baselines
+from mtl_core.ensemble import stack
 from mtl_core.errors import DataError
 from mtl_core.estimator import estimator_from_config
 from mtl_core.features import model_columns, typical_row
+from mtl_core.fitting import fit_learner, fit_network, fold_plan, learner_params, split_rows
 
 
 def latest_features(ws: Path) -> str:
@@ -26,57 +27,110 @@ def latest_features(ws: Path) -> str:
     return str(found)
 
 
-@task(name="Fit multi-task model", cache_policy=NO_CACHE, **policy.FIT)
-def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
-    cfg, _ = prepare(config_path)
+def _frames(cfg, features_dir: str):
+    """Features, labels, model columns and the train / val / test row masks of a feature set."""
     frames = lake.read_tables(Path(features_dir), ["features", "labels"])
     f, y = frames["features"], frames["labels"][cfg.outcomes]
-    cols = model_columns(f)
-    train, val = (f["split"] == "train").to_numpy(), (f["split"] == "val").to_numpy()
-    est = estimator_from_config(cfg)
+    return f, y, model_columns(f), split_rows(f)
+
+
+def _members_dir(model_dir: str) -> Path:
+    out = Path(model_dir) / "members"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@task(name="Fit multi-task network", cache_policy=NO_CACHE, **policy.FIT)
+def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
+    """The multi-task network: on the train split (early stopping on val), or once per fold when
+    cross-fitting. With `model.ensemble: none` it is the registered model itself."""
+    cfg, _ = prepare(config_path)
+    f, y, cols, rows = _frames(cfg, features_dir)
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / "checkpoint.pt"  # a retried task resumes from the last finished epoch
-    with bar("Training (epochs)", total=cfg.train.epochs) as update:
-        est.fit(f.loc[train, cols], y[train], f.loc[val, cols], y[val],
-                callbacks=[lambda e, logs: update(e, info=f"val mean AUROC {logs['val_mean_auroc']:.3f}")],
-                checkpoint_path=str(checkpoint), resume=True)
-    joblib.dump(est, out / "estimator.joblib")
-    checkpoint.unlink(missing_ok=True)
-    typical_row(f.loc[train, cols]).to_parquet(out / "input_example.parquet", index=False)
-    meta = {"features_dir": features_dir, "outcomes": est.outcomes_, "feature_columns": cols,
-            "best_epoch": est.best_epoch_, "epochs_run": len(est.history_),
-            "n_train": int(train.sum()), "n_val": int(val.sum())}
-    (out / "history.json").write_text(json.dumps(est.history_, indent=1))
+    plan = fold_plan(cfg, f, y, rows)
+    tv = rows["train"] | rows["val"]
+    n_fits = plan.n_fits
+    with bar("Multi-task network (epochs)", total=cfg.train.epochs) as update:
+        def callbacks_for(i: int):
+            fold = f"fold {i + 1}/{n_fits}: " if n_fits > 1 else ""
+            return [lambda e, logs: update(e, info=f"{fold}val mean AUROC {logs['val_mean_auroc']:.3f}")]
+        if cfg.model.ensemble == "none":  # the plain network, fitted exactly as before ensembles existed
+            est = estimator_from_config(cfg)
+            checkpoint = out / "checkpoint.pt"  # a retried task resumes from the last finished epoch
+            est.fit(f.loc[rows["train"], cols], y[rows["train"]], f.loc[rows["val"], cols], y[rows["val"]],
+                    callbacks=callbacks_for(0), checkpoint_path=str(checkpoint), resume=True)
+            joblib.dump(est, out / "estimator.joblib")
+            checkpoint.unlink(missing_ok=True)
+            fits = [est]
+        else:
+            member, search = fit_network(cfg, f.loc[tv, cols], y[tv], plan, callbacks_for=callbacks_for,
+                                         checkpoint_dir=_members_dir(model_dir) / "mtl",
+                                         progress=lambda what, done, total: update(done, total=total, info=what))
+            if search:
+                (out / "search.json").write_text(json.dumps(search, indent=1, default=str))
+            joblib.dump(member, _members_dir(model_dir) / "mtl.joblib")
+            fits = member.fits
+    joblib.dump(plan, _members_dir(model_dir) / "plan.joblib")
+    typical_row(f.loc[rows["train"], cols]).to_parquet(out / "input_example.parquet", index=False)
+    meta = {"features_dir": features_dir, "outcomes": list(cfg.outcomes), "feature_columns": cols,
+            "best_epoch": fits[0].best_epoch_, "epochs_run": len(fits[0].history_),
+            "best_epochs": [e.best_epoch_ for e in fits],
+            "n_train": int(rows["train"].sum()), "n_val": int(rows["val"].sum()),
+            "fitting": {"mode": plan.mode, "fits": plan.n_fits, "reason": plan.reason},
+            "ensemble": cfg.model.ensemble}
+    (out / "history.json").write_text(json.dumps(fits[0].history_, indent=1))
     (out / "model.json").write_text(json.dumps(meta, indent=2))
     return meta
 
 
-@task(name="Fit single-task baselines", cache_policy=NO_CACHE, **policy.FIT)
+@task(name="Fit single-task learners", cache_policy=NO_CACHE, **policy.FIT)
 def baselines(config_path: str, features_dir: str, model_dir: str) -> None:
-    """Logistic regression, HistGradientBoosting and a same-size single-task network per outcome,
-    on the same split: the bar the multi-task model has to clear (predictions on the test rows)."""
+    """Logistic regression, HistGradientBoosting and a same-size single-task network per outcome, on
+    the same rows and folds as the network: the bar it has to clear, and the ensemble's other members
+    (test predictions go to baselines.parquet for the report)."""
     import pandas as pd
 
     cfg, _ = prepare(config_path)
     kinds = cfg.evaluation.baselines
     if not kinds:
         return
-    frames = lake.read_tables(Path(features_dir), ["features", "labels"])
-    f, y = frames["features"], frames["labels"][cfg.outcomes]
-    cols = model_columns(f)
-    rows = {s: (f["split"] == s).to_numpy() for s in ("train", "val", "test")}
-    params = estimator_from_config(cfg).get_params()
-    with bar("Single-task baselines", total=len(kinds) * len(cfg.outcomes)) as update:
-        done = iter(range(1, 10_000))
-        preds = fit_baselines(f.loc[rows["train"], cols], y[rows["train"]], f.loc[rows["val"], cols],
-                              y[rows["val"]], f.loc[rows["test"], cols], cfg.outcomes, network_params=params,
-                              kinds=kinds, seed=cfg.train.seed,
-                              progress=lambda kind, o, info: update(next(done), info=f"{kind}: {o}"))
-    n_test = int(rows["test"].sum())
-    table = pd.DataFrame({f"{kind}/{o}": (p if p is not None else [float("nan")] * n_test)
-                          for kind, per in preds.items() for o, p in per.items()})
-    table.to_parquet(Path(model_dir) / "baselines.parquet", index=False)
+    f, y, cols, rows = _frames(cfg, features_dir)
+    plan = joblib.load(_members_dir(model_dir) / "plan.joblib")
+    tv = rows["train"] | rows["val"]
+    searched = Path(model_dir) / "search.json"  # the single-task net keeps the searched shape
+    params = learner_params(cfg, json.loads(searched.read_text()) if searched.is_file() else None)
+    test = f.loc[rows["test"], cols]
+    table = {}
+    with bar("Single-task learners", total=len(kinds) * len(cfg.outcomes) * plan.n_fits) as update:
+        for n, kind in enumerate(kinds):
+            offset = n * len(cfg.outcomes) * plan.n_fits
+            member = fit_learner(cfg, kind, f.loc[tv, cols], y[tv], plan, params,
+                                 progress=lambda what, done, _: update(offset + done, info=what))
+            joblib.dump(member, _members_dir(model_dir) / f"{kind}.joblib")
+            P = member.predict_proba(test)
+            table.update({f"{kind}/{o}": P[:, k] for k, o in enumerate(cfg.outcomes)})
+    pd.DataFrame(table).to_parquet(Path(model_dir) / "baselines.parquet", index=False)
+
+
+@task(name="Stack members per outcome", cache_policy=NO_CACHE, **policy.FIT)
+def stack_members(config_path: str, features_dir: str, model_dir: str) -> dict | None:
+    """Per outcome, non-negative weights over the members' held-out predictions, then calibration
+    (mtl_core/stacking.py): the registered model. Nothing to do with `model.ensemble: none`."""
+    cfg, _ = prepare(config_path)
+    if cfg.model.ensemble == "none":
+        return None
+    f, y, _, rows = _frames(cfg, features_dir)
+    tv = rows["train"] | rows["val"]
+    folder = _members_dir(model_dir)
+    members = [joblib.load(folder / "mtl.joblib")]
+    members += [joblib.load(folder / f"{kind}.joblib") for kind in cfg.evaluation.baselines]
+    model = stack(members, y[tv], joblib.load(folder / "plan.joblib"), index=f.index[tv])
+    joblib.dump(model, Path(model_dir) / "estimator.joblib")
+    meta = json.loads((Path(model_dir) / "model.json").read_text())
+    meta["weights"] = model.weights()
+    (Path(model_dir) / "model.json").write_text(json.dumps(meta, indent=2))
+    return meta["weights"]
 
 
 def read_baselines(model_dir: str | Path) -> dict[str, dict[str, np.ndarray | None]]:
@@ -122,6 +176,7 @@ def train(config_path: str, features_dir: str | None = None, run_id: str | None 
     tracking.client(cfg, ws).set_tag(run_id, "cmtl.feature_set", Path(features_dir).name)
     fit(config_path, features_dir, model_dir)
     baselines(config_path, features_dir, model_dir)
+    stack_members(config_path, features_dir, model_dir)
     log_model(config_path, model_dir, run_id)
     if own_run:
         tracking.end_run(cfg, ws, run_id, ok=True)

@@ -51,11 +51,20 @@ def _one_thread():
     return threadpool_limits(1)
 
 
-def _positive_column(model) -> Predictor:
-    def predict(X: pd.DataFrame) -> np.ndarray:
+class PositiveProba:
+    """A fitted model as a Predictor: P(outcome = 1) from one column of its predict_proba. A class, not
+    a closure, so fitted members pickle with the registered model."""
+
+    def __init__(self, model, column: int = 1):
+        self.model, self.column = model, column
+
+    def __call__(self, X: pd.DataFrame) -> np.ndarray:
         with _one_thread():
-            return model.predict_proba(X)[:, 1]
-    return predict
+            return np.asarray(self.model.predict_proba(X))[:, self.column]
+
+
+def _positive_column(model) -> Predictor:
+    return PositiveProba(model, 1)
 
 
 def fit_logistic(task: Task) -> Predictor:
@@ -97,7 +106,7 @@ def fit_single_task_net(task: Task) -> Predictor:
             task.X, Y, task.X_val, pd.DataFrame({task.outcome: task.y_val}, index=task.X_val.index))
     else:  # no usable shared validation: the estimator carves its own from the training rows
         est = MultiOutcomeClassifier(**params).fit(task.X, Y)
-    return lambda X: est.predict_proba(X)[:, 0]
+    return PositiveProba(est, 0)
 
 
 BASELINES: dict[str, Callable[[Task], Predictor]] = {
@@ -151,6 +160,17 @@ def fit_baselines(X_train: pd.DataFrame, Y_train, X_val: pd.DataFrame | None, Y_
                                               "n_train": int(task.y.size), "positives": int(task.y.sum()),
                                               "fitted": probs is not None})
     return out
+
+
+def fit_single(kind: str, task: Task) -> Predictor | None:
+    """One single-task learner for one outcome; None when it cannot be fitted on these rows (one class
+    labelled, or no validation rows with both classes for early stopping)."""
+    if task.y.size == 0 or task.y.min() == task.y.max():
+        return None
+    try:
+        return BASELINES[kind](task)
+    except DataError:
+        return None
 
 
 def _fit_predict(fit: Callable[[Task], Predictor], task: Task, X_test: pd.DataFrame) -> np.ndarray | None:

@@ -162,6 +162,23 @@ class ModelConfig(_Strict):
     head_dropout: float = Field(0.0, ge=0, lt=1)
     soft_lambda: float = Field(1e-3, ge=0, description="soft sharing: pull between towers")
     n_experts: int = Field(4, gt=0, description="mmoe: number of shared experts")
+    wide: bool = Field(True, description=(
+        "a linear path per outcome beside the shared network, so per-outcome logistic regression is a "
+        "special case of the model"))
+    ensemble: Literal["auto", "none"] = Field("auto", description=(
+        "auto: per outcome, a stacked ensemble of the multi-task network and the single-task learners "
+        "in evaluation.baselines, weighted on held-out predictions; none: the multi-task network alone"))
+    fitting: Literal["auto", "holdout", "crossfit"] = Field("auto", description=(
+        "where model choices and ensemble weights are learned: auto cross-fits (K folds over train + "
+        "validation) when the validation split is too small to rank every outcome on its own"))
+    folds: int = Field(5, ge=2, le=20, description="cross-fitting folds")
+    search_trials: int = Field(0, ge=0, le=200, description=(
+        "network shapes tried (trunk, dropout, weight decay, learning rate, wide path) on held-out "
+        "predictions; the configured network is always trial 1; 0 or 1 = no search (mtl_core/search.py)"))
+    search_minutes: float | None = Field(None, gt=0, description="stop the search after this long")
+    holdout_min_val_rows: int = Field(2000, ge=1, description="auto: a holdout needs this many validation rows")
+    holdout_min_val_events: int = Field(100, ge=1, description=(
+        "auto: ... and this many of the rarer class of every outcome in the validation split"))
 
 
 class OutcomeOverride(_Strict):
@@ -186,6 +203,9 @@ class TrainConfig(_Strict):
         "layers little; outcome: every outcome weighs the same however few labels it has"))
     calibration: str = Field("platt", description="none | temperature | platt (fitted on val)")
     outcome_overrides: dict[str, OutcomeOverride] = {}
+    threads: int = Field(1, ge=1, description=(
+        "torch threads while training; these networks are small, and extra threads spin when the "
+        "cores are busy (mtl_core/train.py)"))
 
 
 class EvaluationConfig(_Strict):

@@ -7,14 +7,15 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from mtl_core.calibration import CALIBRATION, fit_calibration
 from mtl_core.config import Config
+from mtl_core.encoding import PiecewiseLinear
 from mtl_core.errors import ConfigError
 from mtl_core.losses import REDUCTIONS
-from mtl_core.sharing import SHARING
+from mtl_core.sharing import SHARING, WideAndDeep
 from mtl_core.train import MODES, Callback, TrainSettings, fit_network, predict_logits
 from mtl_core.weighting import WEIGHTING
 
@@ -24,13 +25,19 @@ def _clip(z: np.ndarray) -> np.ndarray:
     return np.clip(z, -8.0, 8.0)
 
 
-def build_preprocessor(X: pd.DataFrame) -> ColumnTransformer:
-    """Median imputation with missingness indicators + scaling for numbers, one-hot for categories."""
+NUMERIC_ENCODINGS = ("standard", "ple")
+
+
+def build_preprocessor(X: pd.DataFrame, numeric_encoding: str = "standard", n_bins: int = 8) -> ColumnTransformer:
+    """Median imputation with missingness indicators + scaling for numbers (plus, with "ple", their
+    piecewise-linear encoding in quantile bins: mtl_core/encoding.py), one-hot for categories."""
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     categorical = [c for c in X.columns if c not in numeric]
-    num = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
-                    ("scale", StandardScaler()),
-                    ("clip", FunctionTransformer(_clip, feature_names_out="one-to-one"))])
+    scaled = Pipeline([("scale", StandardScaler()),
+                       ("clip", FunctionTransformer(_clip, feature_names_out="one-to-one"))])
+    encode = scaled if numeric_encoding == "standard" else FeatureUnion(
+        [("scaled", scaled), ("bins", PiecewiseLinear(n_bins))])
+    num = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)), ("encode", encode)])
     cat = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="missing")),
                     ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=10,
                                              sparse_output=False))])
@@ -69,7 +76,8 @@ class MultiOutcomeClassifier(BaseEstimator):
                  weighting: str = "equal", mode: str = "joint", epochs: int = 60, batch_size: int = 256,
                  lr: float = 1e-3, weight_decay: float = 1e-4, head_weight_decay=None, pos_weight=None,
                  loss_reduction: str = "batch", calibration: str = "platt", patience: int = 8,
-                 validation_fraction: float = 0.15, seed: int = 0):
+                 validation_fraction: float = 0.15, seed: int = 0, wide: bool = False, threads: int = 1,
+                 numeric_encoding: str = "standard"):
         self.sharing = sharing
         self.hidden = hidden
         self.head_hidden = head_hidden
@@ -90,13 +98,17 @@ class MultiOutcomeClassifier(BaseEstimator):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.seed = seed
+        self.wide = wide
+        self.threads = threads
+        self.numeric_encoding = numeric_encoding
 
     def _network(self, n_features: int) -> torch.nn.Module:
         extra = {"soft": {"soft_lambda": self.soft_lambda}, "mmoe": {"n_experts": self.n_experts}}
-        return SHARING[self.sharing](n_features, len(self.outcomes_), hidden=tuple(self.hidden),
+        deep = SHARING[self.sharing](n_features, len(self.outcomes_), hidden=tuple(self.hidden),
                                      dropout=self.dropout, head_hidden=self.head_hidden,
                                      head_dropout=_per_outcome(self.head_dropout, self.outcomes_, 0.0),
                                      **extra.get(self.sharing, {}))
+        return WideAndDeep(deep, n_features, len(self.outcomes_)) if self.wide else deep
 
     def _pos_weight(self, Y: np.ndarray) -> list[float] | None:
         if self.pos_weight is None:
@@ -120,7 +132,7 @@ class MultiOutcomeClassifier(BaseEstimator):
             X, X_val, Y, Y_val = X[~hold], X[hold], Y[~hold], Y[hold]
         self.outcomes_ = [str(c) for c in Y.columns]
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.preprocessor_ = build_preprocessor(X).fit(X)
+        self.preprocessor_ = build_preprocessor(X, self.numeric_encoding).fit(X)
         Xt, Xv = self._transform(X), self._transform(X_val)
         Yt, Yv = Y.to_numpy(float), pd.DataFrame(Y_val).to_numpy(float)
         torch.manual_seed(self.seed)  # weight initialisation is part of determinism
@@ -130,7 +142,7 @@ class MultiOutcomeClassifier(BaseEstimator):
             weighting=self.weighting, mode=self.mode,
             head_weight_decay=_per_outcome(self.head_weight_decay, self.outcomes_, self.weight_decay),
             pos_weight=self._pos_weight(Yt), loss_reduction=self.loss_reduction,
-            checkpoint_path=checkpoint_path, resume=resume)
+            checkpoint_path=checkpoint_path, resume=resume, threads=self.threads)
         result = fit_network(self.network_, Xt, Yt, Xv, Yv, settings, self.outcomes_, callbacks)
         self.history_, self.best_epoch_ = result.history, result.best_epoch
         self.calibration_scale_, self.calibration_bias_ = fit_calibration(
@@ -157,7 +169,14 @@ class MultiOutcomeClassifier(BaseEstimator):
 
 
 def validation_proba(est, X_val: pd.DataFrame) -> np.ndarray:
-    """Probabilities on validation rows for choosing thresholds and the like (never on test rows)."""
+    """Probabilities on validation rows for choosing thresholds and the like (never on test rows).
+
+    A cross-fitted model saw its validation rows in training; it keeps the ensemble's held-out
+    (out-of-fold) probabilities of them in `held_`, indexed like the frame it was fitted on, and
+    those are returned instead of in-sample predictions."""
+    held = getattr(est, "held_", None)
+    if held is not None and len(X_val) and X_val.index.isin(held.index).all():
+        return held.loc[X_val.index].to_numpy()
     return est.predict_proba(X_val)
 
 
@@ -174,4 +193,5 @@ def estimator_from_config(cfg: Config) -> MultiOutcomeClassifier:
         n_experts=m.n_experts, weighting=t.weighting, mode=t.mode, epochs=t.epochs,
         batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
         head_weight_decay=pick("head_weight_decay") or None, pos_weight=pos,
-        loss_reduction=t.loss_reduction, calibration=t.calibration, patience=t.patience, seed=t.seed)
+        loss_reduction=t.loss_reduction, calibration=t.calibration, patience=t.patience, seed=t.seed,
+        wide=m.wide, threads=t.threads)

@@ -3,6 +3,7 @@ from mtl_core.sharing.base import MultiTaskNet
 from mtl_core.sharing.hard import HardSharedMTL
 from mtl_core.sharing.mmoe import MMoE
 from mtl_core.sharing.soft import SoftSharedMTL
+from mtl_core.sharing.wide import WideAndDeep
 
 SHARING: dict[str, type[MultiTaskNet]] = {
     "hard": HardSharedMTL,

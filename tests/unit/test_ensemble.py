@@ -1,0 +1,154 @@
+"""The wide path, cross-fitting folds, the per-outcome stacker and the stacked model."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from mtl_core.baselines import fit_baselines
+from mtl_core.ensemble import StackedMultiOutcome, stack
+from mtl_core.estimator import MultiOutcomeClassifier, validation_proba
+from mtl_core.folds import SizeRule, group_folds, plan_folds
+from mtl_core.members import MTL, fit_mtl_member, fit_single_member
+from mtl_core.metrics import auroc
+from mtl_core.stacking import fit_combiner, logit
+
+FAST = {"hidden": (16,), "epochs": 15, "patience": 4, "batch_size": 128, "seed": 0}
+
+
+def linear_problem(n: int, k: int = 2, p: int = 20, seed: int = 0):
+    """Labels from a logistic model with many weak linear effects: what a logistic regression fits best."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"x{i}" for i in range(p)])
+    W = rng.normal(scale=0.35, size=(p, k))
+    P = 1 / (1 + np.exp(-(X.to_numpy() @ W - 1.0)))
+    Y = pd.DataFrame((rng.random((n, k)) < P).astype(float), columns=[f"y{j}" for j in range(k)])
+    return X, Y
+
+
+def test_wide_path_reaches_logistic_regression_on_linear_data():
+    X, Y = linear_problem(3000, k=3)
+    tr, va, te = slice(0, 2000), slice(2000, 2500), slice(2500, 3000)
+    # a one-unit trunk cannot carry three outcomes' different linear scores: only the wide path can
+    params = dict(hidden=(1,), epochs=200, patience=20, lr=3e-3, seed=0)
+    narrow = MultiOutcomeClassifier(**params).fit(X[tr], Y[tr], X[va], Y[va])
+    wide = MultiOutcomeClassifier(**params, wide=True).fit(X[tr], Y[tr], X[va], Y[va])
+    for k, o in enumerate(Y.columns):
+        y = Y[o].to_numpy()
+        lr = LogisticRegression(max_iter=2000).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+        reference = auroc(y[te], lr)
+        assert auroc(y[te], wide.predict_proba(X[te])[:, k]) >= reference - 0.01
+        assert auroc(y[te], narrow.predict_proba(X[te])[:, k]) < reference - 0.01  # the test can fail
+
+
+def test_wide_parameters_belong_to_their_outcome():
+    X, Y = linear_problem(200, k=3)
+    est = MultiOutcomeClassifier(**FAST, wide=True).fit(X[:150], Y[:150], X[150:], Y[150:])
+    net = est.network_
+    shared = {id(p) for p in net.shared_parameters()}
+    for k in range(3):
+        own = {id(p) for p in net.task_parameters(k)}
+        assert id(net.wide[k].weight) in own and not own & shared
+        assert all(id(net.wide[j].weight) not in own for j in range(3) if j != k)
+
+
+def test_crossfit_never_puts_a_patient_in_two_folds():
+    rng = np.random.default_rng(1)
+    patients = rng.integers(0, 400, size=3000)  # several rows (admissions) per patient
+    Y = rng.integers(0, 2, size=(3000, 2)).astype(float)
+    plan = plan_folds(rng.random(3000) < 0.2, patients, Y, SizeRule(folds=5), seed=3)
+    assert plan.mode == "crossfit" and plan.n_fits == 5
+    held = [set(patients[rows]) for rows in plan.held_rows]
+    for i in range(5):
+        for j in range(i + 1, 5):
+            assert not held[i] & held[j]
+        assert not held[i] & set(patients[plan.fit_rows[i]])       # never trained on and held out
+    assert sorted(np.concatenate(plan.held_rows)) == list(range(3000))  # every row held out once
+    assert (group_folds(patients, 5, 3) == group_folds(patients, 5, 3)).all()
+
+
+def test_size_rule_keeps_a_holdout_for_large_validation_splits():
+    rng = np.random.default_rng(2)
+    n = 20000
+    Y = (rng.random((n, 2)) < 0.1).astype(float)
+    is_val = rng.random(n) < 0.15
+    assert plan_folds(is_val, np.arange(n), Y, SizeRule()).mode == "holdout"
+    Y[:, 1] = (rng.random(n) < 0.01).astype(float)  # a rare outcome: ~30 events in validation
+    small = plan_folds(is_val, np.arange(n), Y, SizeRule())
+    assert small.mode == "crossfit" and "sparsest outcome" in small.reason
+
+
+def test_combiner_weights_are_non_negative_sum_to_one_and_favour_the_informative_member():
+    rng = np.random.default_rng(0)
+    n = 4000
+    signal = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * signal))).astype(float)
+    Z = np.column_stack([signal + rng.normal(scale=0.3, size=n),    # informative
+                         rng.normal(size=n),                       # noise
+                         -signal])                                 # anti-informative
+    c = fit_combiner(Z, y)
+    w = np.asarray(c.weights)
+    assert (w >= 0).all() and w.sum() == pytest.approx(1.0)
+    assert w[0] > 0.9 and w[2] == 0.0 and c.scale > 0
+    one_class = fit_combiner(Z, np.ones(n))
+    assert one_class.weights == (1.0, 0.0, 0.0)
+
+
+def _members(X, Y, plan):
+    members = [fit_mtl_member(dict(FAST), X, Y, plan)]
+    members += [fit_single_member(kind, X, Y, plan, dict(FAST)) for kind in ("logistic", "hist_gb")]
+    return members
+
+
+def test_stacked_model_weights_use_held_out_rows_only():
+    X, Y = linear_problem(1200, k=2, seed=4)
+    Y.iloc[::7, 1] = np.nan  # an outcome with missing labels
+    patients = np.arange(1200) // 2
+    plan = plan_folds(np.zeros(1200, bool), patients, Y.to_numpy(), SizeRule(folds=3), mode="crossfit")
+    members = _members(X, Y, plan)
+    model = stack(members, Y, plan)
+    for o, weights in model.weights().items():
+        assert all(w >= 0 for w in weights.values()) and sum(weights.values()) == pytest.approx(1.0)
+        assert set(weights) == {MTL, "logistic", "hist_gb"}
+    # the stacker sees held-out predictions only: replacing what members predicted for their own
+    # training rows cannot change it (every row is held out exactly once when cross-fitting)
+    again = stack(members, Y, plan)
+    assert again.weights() == model.weights()
+    P = model.predict_proba(X.head(50))
+    assert P.shape == (50, 2) and np.isfinite(P).all() and ((P > 0) & (P < 1)).all()
+    # validation_proba gives the out-of-fold ensemble predictions, not in-sample ones
+    held = validation_proba(model, X.iloc[100:200])
+    assert np.allclose(held, model.held_.loc[X.index[100:200]].to_numpy())
+    assert not np.allclose(held, model.predict_proba(X.iloc[100:200]))
+    assert isinstance(pickle.loads(pickle.dumps(model)), StackedMultiOutcome)
+
+
+def test_holdout_stacking_ignores_training_rows():
+    X, Y = linear_problem(1000, k=2, seed=5)
+    is_val = np.arange(1000) >= 700
+    plan = plan_folds(is_val, np.arange(1000), Y.to_numpy(), mode="holdout")
+    members = _members(X, Y, plan)
+    model = stack(members, Y, plan)
+    Y_changed = Y.copy()
+    Y_changed.iloc[:700] = 1 - Y_changed.iloc[:700]  # training labels flipped after the fits
+    assert stack(members, Y_changed, plan).weights() == model.weights()
+    assert list(model.held_.index) == list(X.index[700:])
+
+
+def test_single_task_members_match_the_baselines_on_a_holdout():
+    X, Y = linear_problem(900, k=2, seed=6)
+    tr, va, te = slice(0, 600), slice(600, 750), slice(750, 900)
+    Xtv, Ytv = X.iloc[:750], Y.iloc[:750]
+    plan = plan_folds(np.arange(750) >= 600, np.arange(750), Ytv.to_numpy(), mode="holdout")
+    member = fit_single_member("logistic", Xtv, Ytv, plan, dict(FAST))
+    direct = fit_baselines(X[tr], Y[tr], X[va], Y[va], X[te], list(Y.columns), network_params=FAST,
+                           kinds=("logistic",))
+    for k, o in enumerate(Y.columns):
+        assert np.allclose(member.predict_proba(X[te])[:, k], direct["logistic"][o], atol=1e-9)
+
+
+def test_logit_is_finite_at_the_edges():
+    assert np.isfinite(logit(np.array([0.0, 1.0, 0.5]))).all()
