@@ -165,6 +165,10 @@ class ModelConfig(_Strict):
     wide: bool = Field(True, description=(
         "a linear path per outcome beside the shared network, so per-outcome logistic regression is a "
         "special case of the model"))
+    numeric_encoding: Literal["ple", "standard"] = Field("ple", description=(
+        "ple: each number also enters as its piecewise-linear position in 8 quantile bins, so the "
+        "network bends a risk curve per feature as a tree would (mtl_core/encoding.py); standard: one "
+        "standardised value per number"))
     ensemble: Literal["auto", "none"] = Field("auto", description=(
         "auto: per outcome, a stacked ensemble of the multi-task network and the single-task learners "
         "in evaluation.baselines, weighted on held-out predictions; none: the multi-task network alone"))

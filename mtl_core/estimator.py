@@ -36,7 +36,7 @@ def build_preprocessor(X: pd.DataFrame, numeric_encoding: str = "standard", n_bi
     scaled = Pipeline([("scale", StandardScaler()),
                        ("clip", FunctionTransformer(_clip, feature_names_out="one-to-one"))])
     encode = scaled if numeric_encoding == "standard" else FeatureUnion(
-        [("scaled", scaled), ("bins", PiecewiseLinear(n_bins))])
+        [("scaled", scaled), ("bins", PiecewiseLinear(n_bins))], verbose_feature_names_out=False)
     num = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)), ("encode", encode)])
     cat = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="missing")),
                     ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=10,
@@ -76,8 +76,8 @@ class MultiOutcomeClassifier(BaseEstimator):
                  weighting: str = "equal", mode: str = "joint", epochs: int = 60, batch_size: int = 256,
                  lr: float = 1e-3, weight_decay: float = 1e-4, head_weight_decay=None, pos_weight=None,
                  loss_reduction: str = "batch", calibration: str = "platt", patience: int = 8,
-                 validation_fraction: float = 0.15, seed: int = 0, wide: bool = False, threads: int = 1,
-                 numeric_encoding: str = "standard"):
+                 validation_fraction: float = 0.15, seed: int = 0, wide: bool = True, threads: int = 1,
+                 numeric_encoding: str = "ple", selection: str = "mean"):
         self.sharing = sharing
         self.hidden = hidden
         self.head_hidden = head_hidden
@@ -101,6 +101,7 @@ class MultiOutcomeClassifier(BaseEstimator):
         self.wide = wide
         self.threads = threads
         self.numeric_encoding = numeric_encoding
+        self.selection = selection
 
     def _network(self, n_features: int) -> torch.nn.Module:
         extra = {"soft": {"soft_lambda": self.soft_lambda}, "mmoe": {"n_experts": self.n_experts}}
@@ -126,6 +127,9 @@ class MultiOutcomeClassifier(BaseEstimator):
         if self.loss_reduction not in REDUCTIONS:
             raise ConfigError(f"train.loss_reduction: unknown '{self.loss_reduction}' "
                               f"(known: {', '.join(REDUCTIONS)})")
+        if self.numeric_encoding not in NUMERIC_ENCODINGS:
+            raise ConfigError(f"model.numeric_encoding: unknown '{self.numeric_encoding}' "
+                              f"(known: {', '.join(NUMERIC_ENCODINGS)})")
         Y = pd.DataFrame(Y)
         if X_val is None:  # carve a validation set for early stopping and calibration
             hold = np.random.default_rng(self.seed).random(len(X)) < self.validation_fraction
@@ -142,9 +146,10 @@ class MultiOutcomeClassifier(BaseEstimator):
             weighting=self.weighting, mode=self.mode,
             head_weight_decay=_per_outcome(self.head_weight_decay, self.outcomes_, self.weight_decay),
             pos_weight=self._pos_weight(Yt), loss_reduction=self.loss_reduction,
-            checkpoint_path=checkpoint_path, resume=resume, threads=self.threads)
+            checkpoint_path=checkpoint_path, resume=resume, threads=self.threads, selection=self.selection)
         result = fit_network(self.network_, Xt, Yt, Xv, Yv, settings, self.outcomes_, callbacks)
         self.history_, self.best_epoch_ = result.history, result.best_epoch
+        self.outcome_epochs_ = result.outcome_epochs
         self.calibration_scale_, self.calibration_bias_ = fit_calibration(
             self.calibration, predict_logits(self.network_, Xv), Yv)
         return self
@@ -194,4 +199,4 @@ def estimator_from_config(cfg: Config) -> MultiOutcomeClassifier:
         batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
         head_weight_decay=pick("head_weight_decay") or None, pos_weight=pos,
         loss_reduction=t.loss_reduction, calibration=t.calibration, patience=t.patience, seed=t.seed,
-        wide=m.wide, threads=t.threads)
+        wide=m.wide, threads=t.threads, numeric_encoding=m.numeric_encoding)

@@ -12,7 +12,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from mtl_core.baselines import Task, fit_single
+from mtl_core.baselines import PositiveProba, Task, fit_single, fit_single_task_nets
 from mtl_core.estimator import MultiOutcomeClassifier
 from mtl_core.folds import FoldPlan
 from mtl_core.stacking import logit
@@ -54,8 +54,17 @@ class Member:
     def _fold_proba(self, fit, X: pd.DataFrame) -> np.ndarray:
         if self.kind == MTL:
             return fit.predict_proba(X)
-        cols = [fit.get(o) for o in self.outcomes]
-        return np.column_stack([np.full(len(X), np.nan) if c is None else c(X) for c in cols])
+        shared: dict[int, np.ndarray] = {}  # single-task networks of one fold share one model: predict once
+        out = np.full((len(X), len(self.outcomes)), np.nan)
+        for k, o in enumerate(self.outcomes):
+            c = fit.get(o)
+            if isinstance(c, PositiveProba) and isinstance(c.model, MultiOutcomeClassifier):
+                if id(c.model) not in shared:
+                    shared[id(c.model)] = c.model.predict_proba(X)
+                out[:, k] = shared[id(c.model)][:, c.column]
+            elif c is not None:
+                out[:, k] = c(X)
+        return out
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """(n, K) bagged probabilities; NaN columns for outcomes this kind could not fit."""
@@ -106,6 +115,17 @@ def fit_single_member(kind: str, X: pd.DataFrame, Y: pd.DataFrame, plan: FoldPla
     for fit_rows, held_rows in zip(plan.fit_rows, plan.held_rows):
         models: dict = {}
         X_held = X.iloc[held_rows]
+        if kind == "single_task_net":  # all outcomes' networks in one loop (mtl_core/baselines.py)
+            models = fit_single_task_nets(X.iloc[fit_rows], Y.iloc[fit_rows], X_held, Y.iloc[held_rows],
+                                          network_params, seed)
+            for k, o in enumerate(outcomes):
+                if models[o] is not None:
+                    member.held[held_rows, k] = models[o](X_held)
+            done += len(outcomes)
+            if progress:
+                progress(f"{kind}: all outcomes", done, total)
+            member.fits.append(models)
+            continue
         for k, o in enumerate(outcomes):
             y = Y[o].to_numpy(float)[fit_rows]
             keep = ~np.isnan(y)

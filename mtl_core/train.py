@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
@@ -56,6 +57,7 @@ class TrainSettings:
     checkpoint_path: str | None = None
     resume: bool = False
     threads: int = 1                               # torch intra-op threads while training
+    selection: str = "mean"                        # "mean" | "per_outcome" (independent towers only)
 
 
 @contextmanager
@@ -76,6 +78,22 @@ class TrainResult:
     best_epoch: int
     best_score: float
     history: list[dict] = field(default_factory=list)
+    outcome_epochs: list[int] | None = None       # per_outcome selection: each outcome's best epoch
+
+
+_OWNER = re.compile(r"(?:^|\.)(?:towers|wide)\.(\d+)\.")
+
+
+def _assemble(shared_state: dict, per_state: list[dict | None]) -> dict:
+    """One state dict taking each outcome's own parameters (towers.k, wide.k) from that outcome's best
+    epoch and anything shared from `shared_state`: per-outcome early stopping for networks whose
+    outcomes share nothing (soft sharing with lambda 0: K single-task networks trained in one loop)."""
+    out = {}
+    for key, value in shared_state.items():
+        hit = _OWNER.search(key)
+        own = per_state[int(hit.group(1))] if hit else None
+        out[key] = own[key] if own is not None else value
+    return out
 
 
 @torch.no_grad()
@@ -127,12 +145,14 @@ def _fit(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val:
     step_of = MODES[s.mode]
     best = TrainResult(best_epoch=0, best_score=-np.inf)
     best_state = copy.deepcopy(net.state_dict())
+    per_best, per_state = [(-np.inf, 0)] * k, [None] * k   # per_outcome selection: (score, epoch), state
     start = 1
     if s.resume and s.checkpoint_path and os.path.exists(s.checkpoint_path):
         ck = torch.load(s.checkpoint_path, weights_only=False)
         net.load_state_dict(ck["net"]), opt.load_state_dict(ck["opt"]), weighting.load_state_dict(ck["weighting"])
         torch.set_rng_state(ck["rng"]), gen.set_state(ck["gen"])
         best, best_state, start = ck["best"], ck["best_state"], ck["epoch"] + 1
+        per_best, per_state = ck.get("per_best", per_best), ck.get("per_state", per_state)
     weights = torch.zeros(k)
     step = 0 if start == 1 else (start - 1) * ((len(x) + s.batch_size - 1) // s.batch_size)
     for epoch in range(start, s.epochs + 1):
@@ -166,14 +186,23 @@ def _fit(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val:
         if score > best.best_score:
             best.best_score, best.best_epoch = score, epoch
             best_state = copy.deepcopy(net.state_dict())
+        if s.selection == "per_outcome":
+            for j, a in enumerate(per_outcome):
+                if a is not None and a > per_best[j][0]:
+                    per_best[j], per_state[j] = (a, epoch), copy.deepcopy(net.state_dict())
+            best.best_epoch = max(e for _, e in per_best) or best.best_epoch  # the last outcome still improving
         if s.checkpoint_path:
             _save(s.checkpoint_path, {"epoch": epoch, "net": net.state_dict(), "opt": opt.state_dict(),
                                       "weighting": weighting.state_dict(), "rng": torch.get_rng_state(),
-                                      "gen": gen.get_state(), "best": best, "best_state": best_state})
+                                      "gen": gen.get_state(), "best": best, "best_state": best_state,
+                                      "per_best": per_best, "per_state": per_state})
         for cb in callbacks:
             cb(epoch, logs)
         if epoch - best.best_epoch >= s.patience:
             break
+    if s.selection == "per_outcome":
+        best_state = _assemble(best_state, per_state)
+        best.outcome_epochs = [e for _, e in per_best]
     net.load_state_dict(best_state)
     net.eval()
     return best

@@ -22,6 +22,11 @@ class WideAndDeep(MultiTaskNet):
             nn.init.zeros_(w.weight)
 
     @property
+    def towers(self) -> nn.ModuleList:
+        """The deep part's per-outcome modules (the wide weights are in `wide`)."""
+        return self.deep.towers
+
+    @property
     def trunk(self):
         """The deep part's trunk (hard sharing), for gradient affinity."""
         return self.deep.trunk

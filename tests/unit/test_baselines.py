@@ -125,14 +125,15 @@ def test_single_task_net_uses_the_multitask_settings_and_shared_validation(data,
     assert [s["columns"] for s in seen] == [["separable"], ["mostly_unlabelled"]]
     for s in seen:
         assert {k: s["params"][k] for k in NET} == NET          # the seed too: network_params wins
-        assert s["params"]["sharing"] == "hard"
+        assert s["params"]["sharing"] == "soft" and s["params"]["soft_lambda"] == 0.0  # nothing shared
     assert seen[0]["n_val"] == len(Xv) and seen[0]["n"] == len(Xtr)
     assert seen[1]["n_val"] is None
     assert out["single_task_net"]["mostly_unlabelled"] is not None
-    # the network is exactly the multi-task trunk with one head
-    net = Recording(**NET).fit(Xtr, Ytr[["separable"]], Xv, Yv[["separable"]]).network_
-    assert [m.out_features for m in net.trunk if hasattr(m, "out_features")] == list(NET["hidden"])
-    assert len(net.heads) == 1
+    # each outcome's network is the multi-task trunk's layers with one head, sharing nothing
+    net = baselines.fit_single_task_nets(Xtr, Ytr[["separable"]], Xv, Yv[["separable"]], NET)["separable"].model.network_
+    body = net.towers[0][0]
+    assert [m.out_features for m in body if hasattr(m, "out_features")] == list(NET["hidden"])
+    assert len(net.towers) == 1 and not net.shared_parameters()
 
 
 def test_unknown_kind_is_a_config_error_naming_the_known_ones(data):

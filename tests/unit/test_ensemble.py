@@ -34,7 +34,7 @@ def test_wide_path_reaches_logistic_regression_on_linear_data():
     tr, va, te = slice(0, 2000), slice(2000, 2500), slice(2500, 3000)
     # a one-unit trunk cannot carry three outcomes' different linear scores: only the wide path can
     params = dict(hidden=(1,), epochs=200, patience=20, lr=3e-3, seed=0)
-    narrow = MultiOutcomeClassifier(**params).fit(X[tr], Y[tr], X[va], Y[va])
+    narrow = MultiOutcomeClassifier(**params, wide=False).fit(X[tr], Y[tr], X[va], Y[va])
     wide = MultiOutcomeClassifier(**params, wide=True).fit(X[tr], Y[tr], X[va], Y[va])
     for k, o in enumerate(Y.columns):
         y = Y[o].to_numpy()
@@ -152,3 +152,29 @@ def test_single_task_members_match_the_baselines_on_a_holdout():
 
 def test_logit_is_finite_at_the_edges():
     assert np.isfinite(logit(np.array([0.0, 1.0, 0.5]))).all()
+
+
+def test_piecewise_linear_encoding_by_hand():
+    from mtl_core.encoding import PiecewiseLinear
+
+    enc = PiecewiseLinear(n_bins=2).fit(np.array([[0.0], [1.0], [2.0], [3.0], [4.0]]))
+    np.testing.assert_allclose(enc.edges_[0], [0.0, 2.0, 4.0])     # quantiles 0, .5, 1
+    out = enc.transform(np.array([[-1.0], [1.0], [2.0], [3.0], [9.0]]))
+    np.testing.assert_allclose(out, [[0, 0], [0.5, 0], [1, 0], [1, 0.5], [1, 1]])
+    assert list(enc.get_feature_names_out(["age"])) == ["age_bin0", "age_bin1"]
+    constant = PiecewiseLinear(4).fit(np.ones((5, 1)))
+    assert constant.transform(np.ones((2, 1))).shape == (2, 1)
+
+
+def test_ple_lets_the_network_bend_a_threshold_risk():
+    """Risk jumps above a threshold of one lab value: with the bins even a linear model has the step."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3000, 1))
+    y = (rng.random(3000) < np.where(x[:, 0] > 1.0, 0.6, 0.05)).astype(float)
+    X, Y = pd.DataFrame(x, columns=["lactate"]), pd.DataFrame({"shock": y})
+    params = dict(hidden=(), epochs=80, patience=10, lr=1e-2, seed=0, wide=False)  # a linear model
+    plain = MultiOutcomeClassifier(**params, numeric_encoding="standard").fit(X[:2000], Y[:2000], X[2000:2500], Y[2000:2500])
+    ple = MultiOutcomeClassifier(**params, numeric_encoding="ple").fit(X[:2000], Y[:2000], X[2000:2500], Y[2000:2500])
+    p_plain, p_ple = plain.predict_proba(X[2500:])[:, 0], ple.predict_proba(X[2500:])[:, 0]
+    brier = lambda p: float(np.mean((p - y[2500:]) ** 2))  # noqa: E731 - calibration of the bent curve
+    assert brier(p_ple) < brier(p_plain)

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from mtl_core.estimator import MultiOutcomeClassifier, estimator_from_config
 from mtl_core.model import SHARING, HardSharedMTL
 
-PARAMS = dict(hidden=(16,), epochs=4, batch_size=32, lr=0.01, seed=3)
+PARAMS = dict(hidden=(16,), epochs=4, batch_size=32, lr=0.01, seed=3, numeric_encoding="standard")
 
 
 def _data(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
