@@ -103,13 +103,17 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
               "## Predictors and missing data", "",
               _predictors(cfg, meta),
               "- Missing values: median imputation with missingness indicators (fitted on train only); "
-              "categories one-hot encoded.", "",
+              "categories one-hot encoded"
+              + ("; numbers also enter as piecewise-linear positions in quantile bins." if
+                 cfg.model.numeric_encoding == "ple" else "."), "",
               "## Model and training", "",
-              f"- {cfg.model.sharing} sharing, hidden layers {cfg.model.hidden}, weighting "
+              f"- Multi-task network: {cfg.model.sharing} sharing, hidden layers {cfg.model.hidden}"
+              + (", a linear path per outcome" if cfg.model.wide else "") + f", weighting "
               f"`{cfg.train.weighting}`, {cfg.train.mode} training, class imbalance: pos_weight "
               f"`{cfg.train.pos_weight}`; early stopping on validation mean AUROC "
               f"(best epoch {meta.get('best_epoch')} of {meta.get('epochs_run')}); "
               f"n train {meta.get('n_train'):,}, n validation {meta.get('n_val'):,}.", ""]
+    lines += _composition(meta)
     lines += _performance(evaluation, cfg)
     lines += _subgroups(evaluation)
     lines += _baselines(evaluation)
@@ -157,6 +161,21 @@ def _subgroups(evaluation: dict) -> list[str]:
             + _table(["outcome", "subgroup", "n", "positives", "AUROC"], rows))
 
 
+def _composition(meta: dict) -> list[str]:
+    """Members and weights of the registered model per outcome (the stacked ensemble)."""
+    weights, fitting = meta.get("weights"), meta.get("fitting") or {}
+    if not weights:
+        return ["- The registered model is the multi-task network alone.", ""]
+    kinds = list(next(iter(weights.values())))
+    rows = [[o] + [_f(w[k], ".2f") for k in kinds] for o, w in weights.items()]
+    return (["## How the registered model combines its members", "",
+             f"Per outcome, the multi-task network (`mtl`) and the single-task learners are combined with "
+             f"non-negative weights that sum to one, learned on held-out predictions "
+             f"({fitting.get('mode', 'holdout')}: {fitting.get('reason', '')}), then calibrated. A weight is "
+             f"the share of that member in the outcome's combined risk score; test rows never set a weight.", ""]
+            + _table(["outcome", *kinds], rows) + [""])
+
+
 def _baselines(evaluation: dict) -> list[str]:
     rows = [[t["outcome"], ", ".join(f"{k} {_f(a)}" for k, a in t["baseline_auroc"].items()),
              _f(t.get("delta"), "+.3f") + ("" if t.get("lo") is None else f" ({t['lo']:+.3f}, {t['hi']:+.3f})"),
@@ -164,8 +183,9 @@ def _baselines(evaluation: dict) -> list[str]:
     if not rows:
         return []
     return (["## Single-task baselines and negative transfer", "",
-             "Same split; MTL minus the best baseline with a paired bootstrap CI.", ""]
-            + _table(["outcome", "baseline AUROCs", "MTL - best (CI)", "sharing"], rows))
+             "Same rows and folds; the multi-task network alone (not the combined model) minus the best "
+             "baseline with a paired bootstrap CI: what sharing itself bought.", ""]
+            + _table(["outcome", "baseline AUROCs", "network - best (CI)", "sharing"], rows))
 
 
 def promotion_markdown(model_name: str, version: str, verdict: Verdict, compared_to: str | None,

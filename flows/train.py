@@ -148,6 +148,23 @@ def read_baselines(model_dir: str | Path) -> dict[str, dict[str, np.ndarray | No
     return preds
 
 
+def composition(meta: dict) -> str:
+    """How the registered model was put together, in words a reviewer can check (Markdown)."""
+    fitting = meta["fitting"]
+    lines = ["# How this model was built", "",
+             f"- Fitting: **{fitting['mode']}** ({fitting['fits']} fit(s) per learner): {fitting['reason']}."]
+    weights = meta.get("weights")
+    if not weights:
+        lines.append("- The registered model is the multi-task network alone (`model.ensemble: none`).")
+        return "\n".join(lines) + "\n"
+    kinds = list(next(iter(weights.values())))
+    lines += ["- Per outcome, the members' held-out predictions were combined with non-negative weights that "
+              "sum to one, then calibrated; `mtl` is the shared multi-task network.", "",
+              "| outcome | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+    lines += [f"| {o} | " + " | ".join(f"{w[k]:.2f}" for k in kinds) + " |" for o, w in weights.items()]
+    return "\n".join(lines) + "\n"
+
+
 @task(name="Log model to MLflow", cache_policy=NO_CACHE, **policy.TRACKING)
 def log_model(config_path: str, model_dir: str, run_id: str) -> str:
     import pandas as pd
@@ -156,8 +173,15 @@ def log_model(config_path: str, model_dir: str, run_id: str) -> str:
     out = Path(model_dir)
     meta = json.loads((out / "model.json").read_text())
     tracking.log_history(cfg, ws, run_id, json.loads((out / "history.json").read_text()))
-    tracking.log_metrics(cfg, ws, run_id, {"train/best_epoch": meta["best_epoch"],
-                                           "train/n_train": meta["n_train"], "train/n_val": meta["n_val"]})
+    values = {"train/best_epoch": meta["best_epoch"], "train/n_train": meta["n_train"],
+              "train/n_val": meta["n_val"], "train/fits": meta["fitting"]["fits"]}
+    for outcome, weights in (meta.get("weights") or {}).items():  # the ensemble, per outcome
+        values.update({f"ensemble/weight/{kind}/{outcome}": w for kind, w in weights.items()})
+    tracking.log_metrics(cfg, ws, run_id, values)
+    tracking.client(cfg, ws).set_tag(run_id, "cmtl.fitting", meta["fitting"]["mode"])
+    tracking.log_text(cfg, ws, run_id, composition(meta), "model_composition.md")
+    if (out / "search.json").is_file():
+        tracking.log_artifact(cfg, ws, run_id, out / "search.json", "training")
     example = pd.read_parquet(out / "input_example.parquet")
     uri = tracking.log_pyfunc(cfg, ws, run_id, out / "estimator.joblib", example)
     meta.update(run_id=run_id, model_uri=uri)

@@ -34,6 +34,9 @@ def write_config(path: Path, workspace: Path, **overrides) -> Path:
     cfg["workspace"] = str(workspace)
     cfg["source"]["n_patients"] = 1500
     cfg["train"].update(epochs=12, patience=4)
+    # one fit per learner (a holdout) keeps the suite fast; the cross-fitted path, which `auto` picks for
+    # a cohort this small, has its own tests (tests/unit/test_ensemble.py, tests/flows/test_ensemble_flows.py)
+    cfg["model"]["fitting"] = "holdout"
     apply_overrides(cfg, overrides)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

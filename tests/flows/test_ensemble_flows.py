@@ -36,7 +36,7 @@ def _features(cfg_path: Path) -> str:
 def test_crossfitted_ensemble_round_trips_through_mlflow(prefect_server, tmp_path):
     from flows.pipeline import pipeline
 
-    cfg_path = _config(tmp_path, "stacked", folds=3)
+    cfg_path = _config(tmp_path, "stacked", folds=3, fitting="auto")  # auto: this small cohort cross-fits
     result = pipeline(str(cfg_path))
     meta = json.loads((Path(result["model_dir"]) / "model.json").read_text())
     assert meta["fitting"]["mode"] == "crossfit" and meta["fitting"]["fits"] == 3
@@ -75,7 +75,7 @@ def test_ensemble_none_is_the_plain_network_bit_for_bit(prefect_server, tmp_path
 def test_weights_do_not_depend_on_test_labels(prefect_server, tmp_path):
     from flows.train import train
 
-    cfg_path = _config(tmp_path, "blind", folds=3)
+    cfg_path = _config(tmp_path, "blind", folds=3, fitting="crossfit")
     features_dir = Path(_features(cfg_path))
     flipped = tmp_path / "flipped-features"
     shutil.copytree(features_dir, flipped)
