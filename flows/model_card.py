@@ -168,7 +168,11 @@ def _composition(meta: dict) -> list[str]:
         return ["- The registered model is the multi-task network alone.", ""]
     kinds = list(next(iter(weights.values())))
     rows = [[o] + [_f(w[k], ".2f") for k in kinds] for o, w in weights.items()]
-    return (["## How the registered model combines its members", "",
+    rows_note = meta.get("learner_rows") or {}
+    capped = ([f"Single-task learners were trained on a seeded sample of {rows_note['cap']:,} of the "
+               f"{rows_note['largest_fit']:,} rows per fit; the multi-task network on all of them.", ""]
+              if rows_note.get("capped") else [])
+    return (["## How the registered model combines its members", "", *capped,
              f"Per outcome, the multi-task network (`mtl`) and the single-task learners are combined with "
              f"non-negative weights that sum to one, learned on held-out predictions "
              f"({fitting.get('mode', 'holdout')}: {fitting.get('reason', '')}), then calibrated. A weight is "

@@ -111,6 +111,10 @@ def baselines(config_path: str, features_dir: str, model_dir: str) -> None:
             P = member.predict_proba(test)
             table.update({f"{kind}/{o}": P[:, k] for k, o in enumerate(cfg.outcomes)})
     pd.DataFrame(table).to_parquet(Path(model_dir) / "baselines.parquet", index=False)
+    cap, largest = cfg.evaluation.baseline_max_rows, max(len(r) for r in plan.fit_rows)
+    meta = json.loads((Path(model_dir) / "model.json").read_text())
+    meta["learner_rows"] = {"cap": cap, "capped": cap is not None and largest > cap, "largest_fit": largest}
+    (Path(model_dir) / "model.json").write_text(json.dumps(meta, indent=2))
 
 
 @task(name="Stack members per outcome", cache_policy=NO_CACHE, **policy.FIT)
@@ -153,6 +157,11 @@ def composition(meta: dict) -> str:
     fitting = meta["fitting"]
     lines = ["# How this model was built", "",
              f"- Fitting: **{fitting['mode']}** ({fitting['fits']} fit(s) per learner): {fitting['reason']}."]
+    rows = meta.get("learner_rows") or {}
+    if rows.get("capped"):
+        lines.append(f"- Single-task learners trained on a seeded sample of {rows['cap']:,} of the "
+                     f"{rows['largest_fit']:,} rows per fit (`evaluation.baseline_max_rows`); the multi-task "
+                     "network on all of them.")
     weights = meta.get("weights")
     if not weights:
         lines.append("- The registered model is the multi-task network alone (`model.ensemble: none`).")

@@ -220,6 +220,9 @@ class EvaluationConfig(_Strict):
     subgroups: list[str] = ["gender", "age_band", "admission_type"]
     baselines: list[str] = Field(["logistic", "hist_gb", "single_task_net"],
                                  description="single-task baselines fitted on the same split")
+    baseline_max_rows: int | None = Field(200_000, gt=0, description=(
+        "single-task learners train on at most this many rows per fit (a seeded sample of the fit's "
+        "rows; the run and the model card say so); null = all rows"))
     transfer_margin: float = Field(0.0, ge=0, description="AUROC margin for the negative-transfer flag")
 
 

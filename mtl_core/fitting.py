@@ -58,7 +58,8 @@ def learner_params(cfg: Config, search: dict | None) -> dict:
 
 def fit_learner(cfg: Config, kind: str, X: pd.DataFrame, Y: pd.DataFrame, plan: FoldPlan, params: dict,
                 progress=None) -> Member:
-    return fit_single_member(kind, X, Y, plan, params, seed=cfg.train.seed, progress=progress)
+    return fit_single_member(kind, X, Y, plan, params, seed=cfg.train.seed, progress=progress,
+                             max_rows=cfg.evaluation.baseline_max_rows)
 
 
 @dataclass
