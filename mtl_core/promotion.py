@@ -175,7 +175,8 @@ def gather(Y, P, outcomes: Sequence[str], champion: Mapping[str, np.ndarray | No
     for k, name in enumerate(outcomes):
         y, p = Y[:, k], P[:, k]
         e = Evidence(name, auroc(y, p), expected_calibration_error(y, p, ece_bins), level=ci_level)
-        _absolute_evidence(e, y, p, rules, n_boot, seed + k, ci_level, fairness_groups,
+        # the AUROC CI uses the evaluation's own seed, so the verdict quotes the interval the report shows
+        _absolute_evidence(e, y, p, rules, n_boot, seed, ci_level, fairness_groups,
                            (thresholds or {}).get(name))
         if champion is not None:
             old = champion.get(name)
