@@ -16,6 +16,9 @@ import pandas as pd
 
 EPS = 1e-4
 MIN_CATEGORY = 10
+# PSI of a small sample is large by chance alone (about (bins - 1) / n for n values in 10 bins: 0.2
+# for 40 rows), so fewer new rows than this are reported but never called drift.
+MIN_ROWS = 200
 OTHER = "(other)"
 
 
@@ -108,8 +111,10 @@ def drift_report(reference: dict, features: pd.DataFrame, labels: pd.DataFrame |
     for name, ref in reference["features"].items():
         s = features[name] if name in features else pd.Series([np.nan] * len(features), dtype=float)
         row = {"feature": name, "kind": ref["kind"], **feature_drift(ref, s), "absent": name not in features}
-        row["drifted"] = bool(row["absent"] or (row["psi"] is not None and row["psi"] > psi_threshold)
-                              or abs(row["missing_change"]) > missing_threshold)
+        judged = len(features) >= MIN_ROWS
+        row["drifted"] = bool(row["absent"] or judged and (
+            (row["psi"] is not None and s.notna().sum() >= MIN_ROWS and row["psi"] > psi_threshold)
+            or abs(row["missing_change"]) > missing_threshold))
         rows.append(row)
     outcomes = []
     for o, ref in reference.get("prevalence", {}).items():
@@ -120,7 +125,7 @@ def drift_report(reference: dict, features: pd.DataFrame, labels: pd.DataFrame |
         change = None if new is None or ref["prevalence"] is None else new - ref["prevalence"]
         outcomes.append({"outcome": o, "n_reference": ref["n"], "prevalence_reference": ref["prevalence"],
                          "n_new": int(y.size), "prevalence_new": new, "change": change,
-                         "drifted": change is not None and abs(change) > prevalence_threshold})
+                         "drifted": change is not None and y.size >= MIN_ROWS and abs(change) > prevalence_threshold})
     psis = [r["psi"] for r in rows if r["psi"] is not None]
     drifted = [r["feature"] for r in rows if r["drifted"]] + [r["outcome"] for r in outcomes if r["drifted"]]
     return {"n_reference": reference["n"], "n_new": int(len(features)), "features": rows, "outcomes": outcomes,
@@ -135,7 +140,9 @@ def drift_markdown(report: dict, title: str) -> str:
              f"Reference rows {report['n_reference']:,}, new rows {report['n_new']:,}. "
              f"Thresholds: PSI > {t['psi']}, missingness change > {t['missing']:.0%}, prevalence change > "
              f"{t['prevalence']:.0%}. " + (f"**Drift: {', '.join(report['drifted'])}**" if report["warn"]
-                                           else "No drift beyond the thresholds."), ""]
+                                           else "No drift beyond the thresholds.")
+             + ("" if report["n_new"] >= MIN_ROWS else f" Fewer than {MIN_ROWS} new rows: shifts are listed but "
+                "not called drift (a small sample's PSI is large by chance)."), ""]
 
     def f(x, spec=".3f"):
         return "n/a" if x is None else format(x, spec)
