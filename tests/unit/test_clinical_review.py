@@ -190,3 +190,52 @@ def test_fingerprint_ignores_name_and_workspace_only():
     assert version["package_version"] and len(version["source_digest"]) == 16
     assert version["source_digest"] == provenance.source_digest()  # stable between calls
     assert "clinical-mtl" in provenance.describe(version)
+
+
+def test_gate_uses_calibration_slope_and_fairness_when_configured():
+    from mtl_core.promotion import Rules, gate, gather
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    risk = rng.uniform(0.05, 0.6, n)
+    y = (rng.uniform(size=n) < risk).astype(float)
+    sex = np.where(np.arange(n) % 2 == 0, "F", "M")
+    p = risk.copy()
+    p[sex == "M"] = np.clip(risk[sex == "M"] * 1.8, 0, 0.99)  # men flagged far more often at one threshold
+    groups = pd.DataFrame({"sex": sex})
+    strict = Rules(max_tpr_gap=0.05, max_fpr_gap=0.05, subgroup_auroc_floor=0.6, calibration_slope_range=(0.8, 1.25))
+    evidence = gather(y[:, None], p[:, None], ["o"], None, rules=strict, n_boot=200, fairness_groups=groups,
+                      thresholds={"o": 0.3})
+    v = gate(evidence, strict, None)
+    failed = {c.gate: c for c in v.checks if c.passed is False}
+    assert not v.promote and {"tpr_gap", "fpr_gap"} <= set(failed)
+    assert "upper CI bound" in failed["fpr_gap"].detail and failed["fpr_gap"].subgroup == "sex"
+    floors = [c for c in v.checks if c.gate == "subgroup_floor"]
+    assert {c.subgroup for c in floors} == {"sex=F", "sex=M"} and all(c.passed for c in floors)
+    slope = next(c for c in v.checks if c.gate == "calibration")
+    assert "calibration slope" in slope.detail
+    # the same model without the optional rules passes: nothing is gated unless configured
+    assert gate(gather(y[:, None], p[:, None], ["o"], None, n_boot=200), Rules(), None).promote
+
+
+def test_config_sections_for_the_review(tmp_path):
+    import yaml
+
+    from mtl_core.config import load_config
+    from mtl_core.errors import ConfigError
+
+    base = {"outcomes": [{"name": "died", "description": "Death in hospital."}, "other"],
+            "source": {"kind": "tabular", "path": "x.csv", "id_column": "id"}, "owner": "Ward 7 team",
+            "evaluation": {"operating_points": {"outcomes": {"died": {"rule": "sensitivity", "target": 0.8}}}}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(base))
+    cfg = load_config(path)
+    assert cfg.outcomes == ["died", "other"] and cfg.outcome_descriptions == {"died": "Death in hospital."}
+    assert cfg.evaluation.operating_points.rule("died").target == 0.8
+    assert cfg.evaluation.operating_points.rule("other").rule == "max_f1" and cfg.owner == "Ward 7 team"
+    for bad, words in (({"outcomes": {"nope": {"rule": "youden"}}}, "names outcomes not in"),
+                       ({"default": {"rule": "ppv"}}, "needs a target"),
+                       ({"default": {"rule": "youden", "target": 0.5}}, "takes no target")):
+        path.write_text(yaml.safe_dump({**base, "evaluation": {"operating_points": bad}}))
+        with pytest.raises(ConfigError, match=words):
+            load_config(path)
