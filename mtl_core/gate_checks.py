@@ -32,7 +32,7 @@ def fairness_checks(subgroups: list[dict], gaps: list[dict], auroc_floor: float 
     out = []
     if auroc_floor is not None:
         for g in subgroups:
-            key = f"{g['column']}={g['group']}"
+            key = f"{g['column']}={g['group']}/floor"  # apart from the non-inferiority check of the group
             if g["auroc"] is None or min(g["positives"], g["n"] - g["positives"]) < min_events:
                 out.append(("subgroup_floor", None, f"not gated: n={g['n']}, positives={g['positives']} "
                             f"(needs {min_events} of each class)", key))
@@ -47,10 +47,10 @@ def fairness_checks(subgroups: list[dict], gaps: list[dict], auroc_floor: float 
             name = {"tpr": "true-positive-rate", "fpr": "false-positive-rate"}[rate]
             if gap is None:
                 out.append((f"{rate}_gap", None, f"{name} gap not gated: fewer than two groups with "
-                            f"{min_events} {'positives' if rate == 'tpr' else 'negatives'}", g["column"]))
+                            f"{min_events} {'positives' if rate == 'tpr' else 'negatives'}", f"{g['column']}/{rate}_gap"))
                 continue
             bound, what = (hi, f"upper CI bound {hi:.3f}") if hi is not None else (gap, "point estimate")
             ok = bound <= limit
             out.append((f"{rate}_gap", ok, f"{name} gap {gap:.3f} between {', '.join(g[f'{rate}_groups'])}: "
-                        f"{what} {'within' if ok else 'above'} limit {limit:.3f}", g["column"]))
+                        f"{what} {'within' if ok else 'above'} limit {limit:.3f}", f"{g['column']}/{rate}_gap"))
     return out

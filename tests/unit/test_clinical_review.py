@@ -209,9 +209,9 @@ def test_gate_uses_calibration_slope_and_fairness_when_configured():
     v = gate(evidence, strict, None)
     failed = {c.gate: c for c in v.checks if c.passed is False}
     assert not v.promote and {"tpr_gap", "fpr_gap"} <= set(failed)
-    assert "upper CI bound" in failed["fpr_gap"].detail and failed["fpr_gap"].subgroup == "sex"
+    assert "upper CI bound" in failed["fpr_gap"].detail and failed["fpr_gap"].subgroup == "sex/fpr_gap"
     floors = [c for c in v.checks if c.gate == "subgroup_floor"]
-    assert {c.subgroup for c in floors} == {"sex=F", "sex=M"} and all(c.passed for c in floors)
+    assert {c.subgroup for c in floors} == {"sex=F/floor", "sex=M/floor"} and all(c.passed for c in floors)
     slope = next(c for c in v.checks if c.gate == "calibration")
     assert "calibration slope" in slope.detail
     # the same model without the optional rules passes: nothing is gated unless configured
