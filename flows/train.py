@@ -176,9 +176,9 @@ def train(config_path: str, features_dir: str | None = None, run_id: str | None 
     model_dir = str(ws / "models" / run_id)
     tracking.client(cfg, ws).set_tag(run_id, "cmtl.feature_set", Path(features_dir).name)
     fit(config_path, features_dir, model_dir)
-    ship_with_model(config_path, features_dir, model_dir)  # operating points + drift reference
     baselines(config_path, features_dir, model_dir)
     stack_members(config_path, features_dir, model_dir)
+    ship_with_model(config_path, features_dir, model_dir)  # operating points of the final model + drift reference
     log_model(config_path, model_dir, run_id)
     if own_run:
         tracking.end_run(cfg, ws, run_id, ok=True)
