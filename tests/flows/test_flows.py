@@ -94,18 +94,20 @@ def test_operating_points_are_chosen_on_validation_never_on_test(prefect_server,
     from flows.features import build_features
     from flows.ingest import ingest
     from flows.train import train
+    from mtl_core.estimator import validation_proba
     from mtl_core.operating_points import choose_threshold
 
     features_dir = build_features(str(small_config), ingest(str(small_config)))
     model_dir = Path(train(str(small_config), features_dir))
     shipped = json.loads((model_dir / "operating_points.json").read_text())
     est = joblib.load(model_dir / "estimator.joblib")
-    feats = _features(features_dir)
-    labels = pd.read_parquet(Path(features_dir) / "labels.parquet")
+    frames = lake.read_tables(Path(features_dir), ["features", "labels"])
+    feats, labels = frames["features"], frames["labels"]
     cols = list(est.feature_names_in_)
     for split in ("val", "test"):
         rows = (feats["split"] == split).to_numpy()
-        P = est.predict_proba(feats.loc[rows, cols])
+        # validation: the model's own held-out probabilities (out-of-fold when cross-fitted)
+        P = (validation_proba if split == "val" else lambda m, X: m.predict_proba(X))(est, feats.loc[rows, cols])
         picked = {o: choose_threshold(labels.loc[rows, o].to_numpy(float), P[:, k]).threshold
                   for k, o in enumerate(est.outcomes_)}
         if split == "val":
