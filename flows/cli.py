@@ -98,7 +98,9 @@ def evaluate(config: str = ConfigOpt,
     """Per-outcome test AUROC of a trained model."""
     _setup(config)
     from flows.evaluate import evaluate as flow
-    _print_report(flow(config, model_dir=model_dir))
+    result = flow(config, model_dir=model_dir)
+    _print_report(result)
+    _print_operating_points(result)
 
 
 @app.command()
@@ -132,12 +134,18 @@ def rollback(config: str = ConfigOpt):
 
 @app.command()
 @_guard
-def run(config: str = ConfigOpt):
+def run(config: str = ConfigOpt,
+        force: bool = typer.Option(False, "--force", help="retrain even when the lake snapshot, config and "
+                                                          "code version equal the champion's")):
     """The whole pipeline: ingest, features, train, evaluate, register and promote."""
     cfg, ws = _setup(config)
     from flows.pipeline import pipeline
-    result = pipeline(config)
+    result = pipeline(config, force=force)
+    if result.get("unchanged"):
+        console.print(f"[bold]{result['reasons'][0]}[/]", soft_wrap=True, highlight=False)
+        return
     _print_report(result)
+    _print_operating_points(result)
     _print_verdict(result)
     bin_dir = Path(sys.executable).parent
     console.print("\n[bold]Review[/]")
@@ -159,6 +167,25 @@ def score(config: str = ConfigOpt,
     result = flow(config, input_path, output_path, model)
     console.print(f"wrote {result['rows']:,} predictions of {result['model_uri']} "
                   f"({', '.join(result['outcomes'])}) to {result['output']}", soft_wrap=True, highlight=False)
+    drift = result.get("drift")
+    if drift and drift["warn"]:
+        console.print(f"[bold yellow]drift:[/] {', '.join(drift['drifted'])} beyond the thresholds "
+                      f"(report: {result['output']}.drift.md)", soft_wrap=True, highlight=False)
+
+
+@app.command()
+@_guard
+def compare(a: str = typer.Argument(..., help="version (3, v3) or alias (champion, challenger)"),
+            b: str = typer.Argument(..., help="version or alias to compare with A (differences are B - A)"),
+            config: str = ConfigOpt,
+            output: Optional[str] = typer.Option(None, "--output", help="also write the Markdown report here")):
+    """What changed between two registered versions: data, config, code, metrics with paired CIs."""
+    _setup(config)
+    from flows.compare import compare as flow
+    result = flow(config, a, b)
+    if output:
+        Path(output).write_text(result["markdown"])
+    console.print(result["markdown"], soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()
@@ -209,6 +236,33 @@ def _print_report(result: dict) -> None:
         net = f"{t['delta']:+.3f}" if t.get("delta") is not None else "n/a"
         table.add_row(o, _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]) + ci,
                       ceiling, best, delta, net, t.get("verdict", "n/a"), _weights(weights.get(o)))
+    console.print(table)
+
+
+def _ci_pct(r: dict, key: str) -> str:
+    value = r.get(key)
+    if value is None:
+        return "n/a"
+    lo, hi = r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")
+    return f"{value:.0%}" + ("" if lo is None else f" ({lo:.0%}-{hi:.0%})")
+
+
+def _print_operating_points(result: dict) -> None:
+    points = result.get("operating_points") or []
+    if not points:
+        return
+    table = Table(title="Alert threshold per outcome (chosen on validation, scored on test, 95% CI)")
+    for col in ("outcome", "rule", "threshold", "alert rate", "sensitivity", "specificity", "PPV", "NPV",
+                "net benefit"):
+        table.add_column(col, justify="left" if col in ("outcome", "rule") else "right")
+    for r in points:
+        rule = r["rule"] + (f" {r['target']:g}" if r.get("target") is not None else "")
+        if r.get("threshold") is None:
+            table.add_row(r["outcome"], rule, "none", r.get("reason") or "", "", "", "", "", "")
+            continue
+        table.add_row(r["outcome"], rule, f"{r['threshold']:.3f}", _ci_pct(r, "alert_rate"),
+                      _ci_pct(r, "sensitivity"), _ci_pct(r, "specificity"), _ci_pct(r, "ppv"), _ci_pct(r, "npv"),
+                      _fmt(r.get("net_benefit"), ".3f") if r.get("net_benefit") is not None else "n/a")
     console.print(table)
 
 

@@ -12,12 +12,17 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import policy, tracking
+from flows.model_extras import OPERATING_POINTS, read_points
 from flows.train import read_baselines
 from flows.workspace import prepare
 from mtl_core import lake
 from mtl_core.errors import DataError
 from mtl_core.metrics import age_bands, auroc, clinical_report
+from mtl_core.review import clinical_review
 from mtl_core.transfer import gradient_affinity, transfer_report
+
+
+DECISION_CURVES = "decision_curves.csv"
 
 
 def latest_model(ws: Path) -> str:
@@ -68,8 +73,9 @@ def score(config_path: str, features_dir: str, model_dir: str) -> dict:
     outcomes = est.outcomes_
     f, Y, truth = test_split(features_dir, outcomes)
     P = est.predict_proba(f)
-    report = clinical_report(Y, P, outcomes, truth=truth, groups=subgroup_frame(f, e.subgroups),
-                             n_boot=e.n_boot, seed=cfg.train.seed, ece_bins=e.ece_bins, ci_level=e.ci_level)
+    groups = subgroup_frame(f, e.subgroups)
+    report = clinical_report(Y, P, outcomes, truth=truth, n_boot=e.n_boot, seed=cfg.train.seed,
+                             ece_bins=e.ece_bins, ci_level=e.ci_level)
     net, first = _network(est)
     P_net = P if net is est else net.predict_proba(f)
     out = {"report": report, "transfer": [], "model_vs_baselines": [], "affinity": None,
@@ -82,6 +88,16 @@ def score(config_path: str, features_dir: str, model_dir: str) -> dict:
         out["transfer"] = transfer_report(Y, P_net, preds, outcomes, **kw)
         out["model_vs_baselines"] = (out["transfer"] if net is est
                                      else transfer_report(Y, P, preds, outcomes, **kw))
+    best = {t["outcome"]: t.get("best_baseline") for t in out["model_vs_baselines"]}
+    c = e.decision_curve
+    found, curves = clinical_review(Y, P, outcomes, groups, read_points(model_dir), preds, best,
+                                    (c.start, c.stop, c.step), e.n_boot, cfg.train.seed, e.ci_level,
+                                    cfg.registry.subgroup_min_events)
+    for row in report:  # subgroups with CIs, calibration and rates at the operating point
+        row["subgroups"] = found["subgroups"].get(row["outcome"], [])
+    out.update(operating_points=found["operating_points"], decision_curves=found["decision_curves"],
+               rate_gaps=found["rate_gaps"])
+    curves.round(6).to_csv(Path(model_dir) / DECISION_CURVES, index=False)
     if getattr(first.network_, "trunk", None) is not None:
         out["affinity"] = gradient_affinity(first.network_, first._transform(f), Y).round(4).tolist()
     return out
@@ -98,6 +114,8 @@ def metric_values(result: dict) -> dict[str, float | None]:
             values[f"test/{key}/{o}"] = r.get(key)
         for g in r.get("subgroups", []):
             values[f"test/subgroup_auroc/{g['column']}:{g['group']}/{o}"] = g["auroc"]
+            values[f"test/subgroup_auroc_ci_low/{g['column']}:{g['group']}/{o}"] = g.get("auroc_ci_low")
+    values.update(review_values(result))
     for t in result["transfer"]:
         o = t["outcome"]
         for kind, a in t["baseline_auroc"].items():
@@ -112,12 +130,38 @@ def metric_values(result: dict) -> dict[str, float | None]:
     return values
 
 
+OP_METRICS = ("sensitivity", "specificity", "ppv", "npv", "f1", "accuracy", "alert_rate")
+
+
+def review_values(result: dict) -> dict[str, float | None]:
+    """Operating points (threshold and test metrics with CIs), net benefit and rate gaps as metrics."""
+    values = {}
+    for r in result.get("operating_points", []):
+        o = r["outcome"]
+        values[f"op/threshold/{o}"] = r.get("threshold")
+        values[f"test/op/net_benefit/{o}"] = r.get("net_benefit")
+        for k in OP_METRICS:
+            values[f"test/op/{k}/{o}"] = r.get(k)
+            values[f"test/op/{k}_ci_low/{o}"] = r.get(f"{k}_ci_low")
+            values[f"test/op/{k}_ci_high/{o}"] = r.get(f"{k}_ci_high")
+    for d in result.get("decision_curves", []):
+        values[f"test/dca/useful_from/{d['outcome']}"] = d.get("useful_from")
+        values[f"test/dca/useful_to/{d['outcome']}"] = d.get("useful_to")
+    for g in result.get("rate_gaps", []):
+        for rate in ("tpr", "fpr"):
+            values[f"test/{rate}_gap/{g['column']}/{g['outcome']}"] = g.get(f"{rate}_gap")
+    return values
+
+
 @task(name="Log evaluation to MLflow", cache_policy=NO_CACHE, **policy.TRACKING)
 def log_result(config_path: str, run_id: str, model_dir: str) -> None:
     cfg, ws = prepare(config_path)
     result = json.loads((Path(model_dir) / "evaluation.json").read_text())
     tracking.log_metrics(cfg, ws, run_id, metric_values(result))
     tracking.log_artifact(cfg, ws, run_id, Path(model_dir) / "evaluation.json", "evaluation")
+    for name in (OPERATING_POINTS, DECISION_CURVES):
+        if (Path(model_dir) / name).is_file():
+            tracking.log_artifact(cfg, ws, run_id, Path(model_dir) / name, "evaluation")
 
 
 @flow(name="evaluate", log_prints=True)

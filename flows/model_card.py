@@ -2,6 +2,8 @@
 counts, prevalences and metrics; never a row, an identifier or a patient date."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pandas as pd
 
 from mtl_core.config import Config
@@ -66,15 +68,34 @@ def _predictors(cfg: Config, meta: dict) -> str:
             f"and {len(cfg.features.prior_diagnoses)} prior-diagnosis flags from earlier admissions.")
 
 
+def _what(cfg: Config, n: int) -> str:
+    if cfg.source.layout == "flat":
+        return (f"predicts {n} outcomes for each row (prediction unit) of the site's flat table, from the "
+                "table's feature columns")
+    return (f"predicts {n} outcomes of adult hospital admissions at {cfg.cohort.observation_hours} h after "
+            "admission")
+
+
+def _definition(cfg: Config, definitions: dict, outcome: str) -> str:
+    """The config's description wins; then data_contracts/outcomes*.yaml; a flat table's label has neither
+    unless the config gives one, and the card says so rather than leave the cell empty."""
+    text = cfg.outcome_descriptions.get(outcome) or definitions.get(outcome, {}).get("description", "")
+    return str(text).replace("\n", " ").strip() or (
+        "not described: give it a `description` in the config's `outcomes`")
+
+
 def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, definitions: dict,
-               snapshot: str, registry: dict | None = None) -> str:
-    """The model card of one pipeline run (sections follow the TRIPOD+AI topics that apply)."""
-    c, outcomes = cfg.cohort, meta["outcomes"]
+               snapshot: str, registry: dict | None = None, reference: dict | None = None,
+               code: str = "unknown", date: str | None = None) -> str:
+    """The model card of one pipeline run (sections follow the TRIPOD+AI topics that apply); reference is
+    the training-data profile (for predictor missingness), code the code version line."""
+    outcomes = meta["outcomes"]
     total = cohort.set_index("split")
+    date = date or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     lines = [f"# Model card: {cfg.registry.model_name}" + (f" v{registry['version']}" if registry else ""),
              "", f"Development and internal validation of a multi-task neural network ({cfg.model.sharing} "
-             f"sharing) that predicts {len(outcomes)} outcomes of adult hospital admissions at "
-             f"{c.observation_hours} h after admission. Config `{cfg.name}`, data snapshot `{snapshot}`.", "",
+             f"sharing) that {_what(cfg, len(outcomes))}. Config `{cfg.name}`, data snapshot `{snapshot}`.", "",
+             f"- Date: {date}", f"- Owner: {cfg.owner or 'not set (config `owner`)'}", f"- Code version: {code}", "",
              "## Intended use (healthcare context, target population, intended users)", "",
              _population(cfg),
              "- Output: one probability per outcome (recalibrated on the validation split with "
@@ -94,7 +115,7 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
                      for s in total.index])
     lines += ["## Outcomes (definitions and prevalences)", ""]
     lines += _table(["outcome", "definition", "labelled (all)", "prevalence train / val / test"],
-                    [[o, str(definitions.get(o, {}).get("description", "")).replace("\n", " "),
+                    [[o, _definition(cfg, definitions, o),
                       f"{int(total.loc['all', f'{o}_labelled']):,}",
                       " / ".join(_f(total.loc[s, f"{o}_prevalence"], ".1%") for s in ("train", "val", "test"))]
                      for o in outcomes])
@@ -105,8 +126,9 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
               "- Missing values: median imputation with missingness indicators (fitted on train only); "
               "categories one-hot encoded"
               + ("; numbers also enter as piecewise-linear positions in quantile bins." if
-                 cfg.model.numeric_encoding == "ple" else "."), "",
-              "## Model and training", "",
+                 cfg.model.numeric_encoding == "ple" else "."), ""]
+    lines += _predictor_table(reference)
+    lines += ["## Model and training", "",
               f"- Multi-task network: {cfg.model.sharing} sharing, hidden layers {cfg.model.hidden}"
               + (", a linear path per outcome" if cfg.model.wide else "") + f", weighting "
               f"`{cfg.train.weighting}`, {cfg.train.mode} training, class imbalance: pos_weight "
@@ -115,7 +137,10 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
               f"n train {meta.get('n_train'):,}, n validation {meta.get('n_val'):,}.", ""]
     lines += _composition(meta)
     lines += _performance(evaluation, cfg)
+    lines += operating_points_section(evaluation, cfg)
+    lines += decision_curve_section(evaluation, cfg)
     lines += _subgroups(evaluation)
+    lines += rate_gap_section(evaluation)
     lines += _baselines(evaluation)
     if registry:
         lines += ["## Registry", "", f"- Version v{registry['version']}: "
@@ -127,8 +152,11 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
               "external validation.",
               "- CIs are per outcome and per subgroup, not adjusted for multiple comparisons; small subgroups "
               "have wide intervals.",
-              "- Discrimination and calibration only; no decision-curve or clinical-impact analysis.",
-              "- Outcomes from coded diagnoses and lab rules inherit coding and measurement practice.", ""]
+              "- Operating points and decision curves describe this test split; no prospective or "
+              "clinical-impact study has been done.",
+              "- Outcomes are the site's own label columns and carry its labelling practice." if cfg.source.layout
+              == "flat" else "- Outcomes from coded diagnoses and lab rules inherit coding and measurement practice.",
+              ""]
     return "\n".join(lines)
 
 
@@ -149,16 +177,90 @@ def _subgroups(evaluation: dict) -> list[str]:
     def small(g) -> bool:
         return min(g["positives"], g["n"] - g["positives"]) < SMALL_CELL
 
+    def pct(x):
+        return _f(x, ".0%")
+
     rows = [[r["outcome"], f"{g['column']}={g['group']}", f"{g['n']:,}",
-             f"<{SMALL_CELL}" if g["positives"] < SMALL_CELL else f"{g['positives']:,}",
-             "suppressed" if small(g) else _f(g["auroc"])]
+             f"<{SMALL_CELL}" if g["positives"] < SMALL_CELL else f"{g['positives']:,}"]
+            + (["suppressed"] * 4 if small(g) else
+               [_f(g["auroc"]) + _ci(g.get("auroc_ci_low"), g.get("auroc_ci_high")),
+                _f(g.get("calibration_slope"), ".2f") + " / " + _f(g.get("calibration_intercept"), ".2f"),
+                pct(g.get("tpr")), pct(g.get("fpr"))])
             for r in evaluation["report"] for g in r.get("subgroups", [])]
     if not rows:
         return []
     return (["## Subgroups (fairness)", "",
-             f"Test AUROC per subgroup; counts under {SMALL_CELL} and the AUROC of a group with fewer than "
-             f"{SMALL_CELL} positives or negatives are suppressed; 'n/a' where a group has one class.", ""]
-            + _table(["outcome", "subgroup", "n", "positives", "AUROC"], rows))
+             f"Test AUROC per subgroup with its bootstrap CI, calibration slope / intercept, and the share of "
+             "cases flagged (TPR) and of non-cases flagged (FPR) at the operating point. Counts under "
+             f"{SMALL_CELL} and the values of a group with fewer than {SMALL_CELL} positives or negatives are "
+             "suppressed; 'n/a' where a group has one class.", ""]
+            + _table(["outcome", "subgroup", "n", "positives", "AUROC (CI)", "cal. slope / intercept", "TPR",
+                      "FPR"], rows))
+
+
+def rate_gap_section(evaluation: dict) -> list[str]:
+    rows = [[g["outcome"], g["column"],
+             _f(g.get("tpr_gap")) + _ci(g.get("tpr_gap_ci_low"), g.get("tpr_gap_ci_high")),
+             _f(g.get("fpr_gap")) + _ci(g.get("fpr_gap_ci_low"), g.get("fpr_gap_ci_high")),
+             ", ".join(g.get("tpr_groups") or []) or "n/a"] for g in evaluation.get("rate_gaps", [])]
+    if not rows:
+        return []
+    return (["### Error-rate gaps between groups at the operating point", "",
+             "Largest difference in TPR (share of cases flagged) and FPR (share of non-cases flagged) "
+             "between groups with at least the configured number of events (fairlearn MetricFrame), with a "
+             "bootstrap CI.", ""] + _table(["outcome", "column", "TPR gap (CI)", "FPR gap (CI)", "groups compared"],
+                                            rows))
+
+
+def _pct_ci(r: dict, key: str) -> str:
+    v, lo, hi = r.get(key), r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")
+    return "n/a" if v is None else f"{v:.1%}" + ("" if lo is None else f" ({lo:.1%}-{hi:.1%})")
+
+
+def operating_points_section(evaluation: dict, cfg: Config) -> list[str]:
+    points = evaluation.get("operating_points", [])
+    if not points:
+        return []
+    rows = []
+    for r in points:
+        rule = r["rule"] + ("" if r.get("target") is None else f" {r['target']:g}")
+        if r.get("threshold") is None:
+            rows.append([r["outcome"], rule, "none", r.get("reason") or ""] + [""] * 6)
+            continue
+        rows.append([r["outcome"], rule, f"{r['threshold']:.3f}"] + [_pct_ci(r, k) for k in (
+            "alert_rate", "sensitivity", "specificity", "ppv", "npv")] + [_f(r.get("f1")), _f(r.get("accuracy"))])
+    return (["## Operating points (alert thresholds)", "",
+             "A patient is flagged when the predicted probability is at or above the threshold. Thresholds were "
+             "chosen on the validation split by the configured rule (`evaluation.operating_points`) and ship with "
+             "the model; the test split only measures them. CIs are bootstrap percentile intervals.", ""]
+            + _table(["outcome", "rule", "threshold", "alert rate", "sensitivity", "specificity", "PPV", "NPV",
+                      "F1", "accuracy"], rows))
+
+
+def decision_curve_section(evaluation: dict, cfg: Config) -> list[str]:
+    curves = evaluation.get("decision_curves", [])
+    if not curves:
+        return []
+    c = cfg.evaluation.decision_curve
+    points = {r["outcome"]: r for r in evaluation.get("operating_points", [])}
+    rows = [[d["outcome"], "nowhere in the range" if d.get("useful_from") is None
+             else f"{d['useful_from']:.2f}-{d['useful_to']:.2f}",
+             _f(points.get(d["outcome"], {}).get("net_benefit")), d.get("baseline") or "n/a"] for d in curves]
+    return (["## Decision curves (net benefit)", "",
+             f"Net benefit of acting on the model at threshold probabilities {c.start:g} to {c.stop:g} (step "
+             f"{c.step:g}), against treating everyone and no one (`plots/<outcome>.png`, table "
+             "`evaluation/decision_curves.csv`). A threshold probability t means a clinician would accept "
+             "(1 - t) / t unnecessary interventions to catch one case.", ""]
+            + _table(["outcome", "model beats treat-all and treat-none at thresholds", "net benefit at the "
+                      "operating point", "best baseline (also on the plot)"], rows))
+
+
+def _predictor_table(reference: dict | None) -> list[str]:
+    if not reference:
+        return []
+    rows = [[name, p["kind"], f"{p['missing']:.1%}"] for name, p in reference["features"].items()]
+    return ([f"Predictors and their missing share in the training split ({reference['n']:,} rows):", ""]
+            + _table(["predictor", "type", "missing"], rows))
 
 
 def _composition(meta: dict) -> list[str]:
@@ -205,12 +307,20 @@ def promotion_markdown(model_name: str, version: str, verdict: Verdict, compared
     if action:
         lines += [f"**Manual action:** {action}", ""]
     lines += ["## Rules", "",
-              f"- AUROC floor: default {rules.default_floor:.3f}" + (f"; {floors}" if floors else ""),
+              f"- AUROC floor, on the lower bound of the test AUROC's CI (every version): default "
+              f"{rules.default_floor:.3f}" + (f"; {floors}" if floors else ""),
               f"- Champion: non-inferiority, the lower bound of the paired bootstrap CI of AUROC(challenger) "
               f"- AUROC(champion) must be >= -{rules.auroc_margin:.3f} (point estimate when no CI exists)",
               f"- Subgroups: {subgroups}; gated with at least {rules.subgroup_min_events} positives and "
               "negatives in the group",
-              "- Calibration: " + ("not gated" if rules.max_ece is None else f"ECE <= {rules.max_ece:.3f}"), ""]
+              "- Calibration: " + ("ECE not gated" if rules.max_ece is None else f"ECE <= {rules.max_ece:.3f}")
+              + ("; slope not gated" if rules.calibration_slope_range is None
+                 else "; slope within [{:.2f}, {:.2f}]".format(*rules.calibration_slope_range)),
+              "- Fairness: " + (", ".join(f"{k} {v}" for k, v in (
+                  ("subgroup AUROC lower bound above", rules.subgroup_auroc_floor),
+                  ("TPR gap upper bound at most", rules.max_tpr_gap),
+                  ("FPR gap upper bound at most", rules.max_fpr_gap)) if v is not None) or "not gated"),
+              ""]
     main = [[c.outcome, c.gate, state[c.passed], c.detail] for c in verdict.checks if not c.subgroup]
     lines += ["## Outcomes", ""] + _table(["outcome", "check", "status", "detail"], main)
     sub = [[c.outcome, c.subgroup, state[c.passed], c.detail] for c in verdict.checks if c.subgroup]

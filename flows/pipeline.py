@@ -8,12 +8,14 @@ from pathlib import Path
 
 import joblib
 import pandas as pd
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import policy, tracking
-from flows.evaluate import evaluate, test_split
+from flows.drift import pipeline_drift
+from flows.evaluate import DECISION_CURVES, evaluate, test_split
+from flows.model_extras import read_reference, thresholds
 from flows.features import build_features
 from flows.ingest import ingest
 from flows.model_card import cohort_summary, model_card
@@ -23,17 +25,56 @@ from flows.train import read_baselines, train
 from flows.workspace import prepare
 from mtl_core import contracts, lake
 from mtl_core.promotion import Rules, check_rules
+from mtl_core.provenance import changed_keys, code_version, describe, fingerprint
 from mtl_core.quarantine import report_metrics
 
 CONTEXT = {"train": "training", "val": "validation", "test": "testing"}
 
 
+def _fingerprint(cfg, snapshot_dir: str) -> dict:
+    return fingerprint(Path(snapshot_dir).name, cfg.model_dump(mode="json"), code_version())
+
+
 @task(name="Open MLflow run", **policy.TRACKING)
 def open_run(config_path: str, snapshot_dir: str) -> str:
     cfg, ws = prepare(config_path)
-    run_id = tracking.start_run(cfg, ws, run_name=f"pipeline-{cfg.name}")
-    tracking.client(cfg, ws).set_tag(run_id, "cmtl.lake_snapshot", Path(snapshot_dir).name)
-    return run_id
+    tags = {"cmtl.lake_snapshot": Path(snapshot_dir).name,
+            **{f"cmtl.fingerprint.{k}": v for k, v in _fingerprint(cfg, snapshot_dir).items()}}
+    return tracking.start_run(cfg, ws, run_name=f"pipeline-{cfg.name}", tags=tags)
+
+
+@task(name="Check whether anything changed since the champion", cache_policy=NO_CACHE, **policy.TRACKING)
+def nothing_changed(config_path: str, snapshot_dir: str) -> dict | None:
+    """The version (champion, else challenger) whose run had this very lake snapshot, config and code
+    version, as {"version", "alias", "run_id"}; None when something differs or there is none."""
+    cfg, ws = prepare(config_path)
+    mine = _fingerprint(cfg, snapshot_dir)
+    for alias in ("champion", "challenger"):
+        mv = tracking.version_by_alias(cfg, ws, alias)
+        if mv is None:
+            continue
+        tags = tracking.client(cfg, ws).get_run(mv.run_id).data.tags
+        theirs = {k: tags.get(f"cmtl.fingerprint.{k}") for k in mine}
+        if not changed_keys(mine, theirs):
+            return {"version": str(mv.version), "alias": alias, "run_id": mv.run_id}
+    return None
+
+
+@task(name="Record that nothing changed", cache_policy=NO_CACHE, **policy.TRACKING)
+def record_unchanged(config_path: str, snapshot_dir: str, same: dict) -> dict:
+    """A short run saying so (nothing is trained or registered); returns what `cmtl run` prints."""
+    cfg, ws = prepare(config_path)
+    reason = (f"nothing changed since v{same['version']} ({same['alias']}): same lake snapshot "
+              f"{Path(snapshot_dir).name}, config and code version; nothing trained or registered "
+              "(--force retrains anyway)")
+    tags = {"cmtl.lake_snapshot": Path(snapshot_dir).name, "cmtl.result": "nothing changed",
+            "cmtl.same_as_version": same["version"], "cmtl.same_as_run": same["run_id"],
+            **{f"cmtl.fingerprint.{k}": v for k, v in _fingerprint(cfg, snapshot_dir).items()}}
+    run_id = tracking.start_run(cfg, ws, run_name=f"pipeline-{cfg.name}-unchanged", tags=tags)
+    tracking.end_run(cfg, ws, run_id, True)
+    get_run_logger().info(reason)
+    return {"run_id": run_id, "unchanged": True, "model_name": cfg.registry.model_name, "version": same["version"],
+            "promoted": False, "reasons": [reason], "same_as": same}
 
 
 def _digest(*parts: str) -> str:
@@ -55,6 +96,10 @@ def log_inputs(config_path: str, run_id: str, snapshot_dir: str, features_dir: s
     f = frames["features"]
     check_subgroup_columns(cfg, f.columns)
     summary = cohort_summary(f, frames["labels"], cfg.outcomes).set_index("split")
+    data = {f"data/rows/{t}": v["rows"] for t, v in tables.items()}
+    data.update({f"data/prevalence/{o}": summary.loc["all", f"{o}_prevalence"] for o in cfg.outcomes})
+    data.update({f"data/labelled/{o}": summary.loc["all", f"{o}_labelled"] for o in cfg.outcomes})
+    tracking.log_metrics(cfg, ws, run_id, {k: v for k, v in data.items() if v == v})  # NaN: unlabelled
     fs_tables = json.dumps(lake.read_manifest(Path(features_dir))["tables"], sort_keys=True)
     for split, context in CONTEXT.items():
         rows = f.loc[f["split"] == split, ["hadm_id", "subject_id"]]
@@ -80,11 +125,13 @@ def review_files(config_path: str, run_id: str, model_dir: str, registry: dict, 
     outcomes = meta["outcomes"]
     f, Y, _ = test_split(meta["features_dir"], outcomes)
     P = joblib.load(out / "estimator.joblib").predict_proba(f)
+    curves = pd.read_csv(out / DECISION_CURVES) if (out / DECISION_CURVES).is_file() else None
     plots = write_plots(out / "plots", outcomes, Y, P, read_baselines(out), evaluation["report"],
-                        evaluation["transfer"], cfg.evaluation.ece_bins)
+                        evaluation["transfer"], cfg.evaluation.ece_bins, thresholds(out), curves)
     definitions = contracts.outcome_definitions(kind=cfg.source.kind)
     card = model_card(cfg, meta, evaluation, cohort, definitions,
-                      lake.read_manifest(Path(meta["features_dir"])).get("snapshot", "unknown"), registry)
+                      lake.read_manifest(Path(meta["features_dir"])).get("snapshot", "unknown"), registry,
+                      read_reference(out), describe(code_version()))
     (out / "model_card.md").write_text(card)
     tracking.log_artifacts(cfg, ws, run_id, out / "plots", "plots")
     tracking.log_artifact(cfg, ws, run_id, out / "model_card.md")
@@ -120,17 +167,23 @@ def publish(config_path: str, run_id: str, evaluation: dict, verdict: dict) -> N
 
 
 @flow(name="pipeline", log_prints=True)
-def pipeline(config_path: str) -> dict:
-    """The whole job on one config; returns run id, the evaluation (report, transfer, affinity) and the
-    promotion verdict."""
+def pipeline(config_path: str, force: bool = False) -> dict:
+    """The whole job on one config; returns run id, the evaluation (report, transfer, affinity, operating
+    points, decision curves, rate gaps) and the promotion verdict. When the lake snapshot, config and
+    code version equal those of the champion's (or challenger's) run, it records "nothing changed" and
+    stops before building features, unless force."""
     cfg, ws = prepare(config_path)
     check_rules(Rules.from_config(cfg.registry), cfg.outcomes)
     snapshot_dir = ingest(config_path)
+    same = None if force else nothing_changed(config_path, snapshot_dir)
+    if same is not None:
+        return record_unchanged(config_path, snapshot_dir, same)
     features_dir = build_features(config_path, snapshot_dir)
     run_id = open_run(config_path, snapshot_dir)
     ok = False
     try:
         cohort = log_inputs(config_path, run_id, snapshot_dir, features_dir)
+        pipeline_drift(config_path, run_id, features_dir)
         model_dir = train(config_path, features_dir, run_id)
         evaluation = evaluate(config_path, features_dir, model_dir, run_id)
         verdict = register_and_promote(config_path, model_dir)

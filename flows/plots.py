@@ -1,15 +1,17 @@
-"""PNG plots for reviewers: ROC, precision-recall and calibration per outcome, and AUROC with CIs, MTL vs
-baselines. Figures are built without pyplot (no global backend state, safe in worker threads); they show
+"""PNG plots for reviewers: ROC and precision-recall (operating point marked), calibration and decision
+curve per outcome, and AUROC with CIs, MTL vs baselines. Figures are built without pyplot (no global backend state, safe in worker threads); they show
 curves and grouped aggregates only, and calibration groups with fewer than MIN_BIN rows are left out."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from mtl_core.metrics import auroc
+from mtl_core.operating_points import threshold_metrics
 
 MIN_BIN = 10  # small-cell suppression: a bin this small would describe a handful of patients
 
@@ -31,10 +33,12 @@ def calibration_bins(y, p, bins: int = 10, min_bin: int = MIN_BIN):
             np.array([g.size for g in keep]))
 
 
-def outcome_figure(name: str, y, p, baseline: tuple[str, np.ndarray] | None = None, bins: int = 10) -> Figure:
-    """Three panels for one outcome: ROC, precision-recall (with the prevalence) and calibration."""
-    fig = Figure(figsize=(13, 4.2), layout="constrained")
-    roc_ax, pr_ax, cal_ax = fig.subplots(1, 3)
+def outcome_figure(name: str, y, p, baseline: tuple[str, np.ndarray] | None = None, bins: int = 10,
+                   threshold: float | None = None, curve: pd.DataFrame | None = None) -> Figure:
+    """Four panels for one outcome: ROC and precision-recall (with the prevalence), both marking the
+    operating point chosen on validation, calibration, and the decision curve (net benefit)."""
+    fig = Figure(figsize=(17, 4.2), layout="constrained")
+    roc_ax, pr_ax, cal_ax, dca_ax = fig.subplots(1, 4)
     fig.suptitle(f"{name} (test split)")
     y_l, p_l = _labelled(y, p)
     estimable = y_l.size > 0 and 0 < y_l.sum() < y_l.size
@@ -45,6 +49,13 @@ def outcome_figure(name: str, y, p, baseline: tuple[str, np.ndarray] | None = No
         roc_ax.plot(fpr, tpr, label=f"{label} (AUROC {auroc(yy, ss):.3f})")
         prec, rec, _ = precision_recall_curve(yy, ss)
         pr_ax.plot(rec, prec, label=label)
+    if estimable and threshold is not None:
+        m = threshold_metrics(y_l, p_l, threshold)
+        label = f"operating point (p >= {threshold:.3f})"
+        roc_ax.plot([1 - m["specificity"]], [m["sensitivity"]], "o", ms=9, mfc="none", mew=2, c="crimson", label=label)
+        if m["ppv"] is not None:
+            pr_ax.plot([m["sensitivity"]], [m["ppv"]], "o", ms=9, mfc="none", mew=2, c="crimson", label=label)
+    _decision_panel(dca_ax, curve, threshold)
     if estimable:
         pr_ax.axhline(y_l.mean(), ls=":", c="grey", label=f"prevalence {y_l.mean():.1%}")
         mean_p, rate, n = calibration_bins(y, p, bins)
@@ -65,6 +76,25 @@ def outcome_figure(name: str, y, p, baseline: tuple[str, np.ndarray] | None = No
         if estimable:
             ax.legend(loc="lower right" if ax is roc_ax else "best", fontsize=8)
     return fig
+
+
+def _decision_panel(ax, curve: pd.DataFrame | None, threshold: float | None) -> None:
+    """Net benefit of the model, treat-all, treat-none (and the best baseline) across thresholds."""
+    ax.set(xlabel="threshold probability", ylabel="net benefit", title="Decision curve")
+    if curve is None or curve.empty:
+        ax.text(0.5, 0.5, "no decision curve", ha="center", va="center", transform=ax.transAxes)
+        return
+    t = curve["threshold"]
+    ax.plot(t, curve["model"], label="MTL")
+    if "baseline" in curve:
+        ax.plot(t, curve["baseline"], ls="--", label=str(curve["baseline_name"].iloc[0]))
+    ax.plot(t, curve["treat_all"], c="grey", label="treat all")
+    ax.plot(t, curve["treat_none"], c="black", ls=":", label="treat none")
+    top = float(np.nanmax(curve[["model", "treat_all"]].to_numpy()))
+    ax.set_ylim(-0.1 * max(top, 0.01), 1.1 * max(top, 0.01))
+    if threshold is not None and t.min() <= threshold <= t.max():
+        ax.axvline(threshold, c="crimson", ls=":", label="operating point")
+    ax.legend(fontsize=8)
 
 
 def auroc_chart(report: list[dict], transfer: list[dict]) -> Figure:
@@ -97,15 +127,20 @@ def auroc_chart(report: list[dict], transfer: list[dict]) -> Figure:
 
 
 def write_plots(folder: Path, outcomes: list[str], Y: np.ndarray, P: np.ndarray, baselines: dict,
-                report: list[dict], transfer: list[dict], bins: int = 10) -> list[Path]:
-    """`<outcome>.png` per outcome (with its best baseline, when there is one) and `auroc.png`."""
+                report: list[dict], transfer: list[dict], bins: int = 10,
+                thresholds: dict[str, float | None] | None = None, curves: pd.DataFrame | None = None
+                ) -> list[Path]:
+    """`<outcome>.png` per outcome (with its best baseline when there is one, its operating point and
+    decision curve) and `auroc.png`."""
     folder.mkdir(parents=True, exist_ok=True)
     best = {t["outcome"]: t.get("best_baseline") for t in transfer}
     paths = []
     for k, name in enumerate(outcomes):
         kind = best.get(name)
         p_base = baselines.get(kind, {}).get(name) if kind else None
-        fig = outcome_figure(name, Y[:, k], P[:, k], None if p_base is None else (kind, p_base), bins)
+        curve = None if curves is None else curves[curves["outcome"] == name]
+        fig = outcome_figure(name, Y[:, k], P[:, k], None if p_base is None else (kind, p_base), bins,
+                             (thresholds or {}).get(name), curve)
         paths.append(folder / f"{name}.png")
         fig.savefig(paths[-1], dpi=110)
     fig = auroc_chart(report, transfer)

@@ -17,11 +17,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import policy, tracking
+from flows.compare import log_comparison
 from flows.evaluate import latest_model, subgroup_frame, test_split
 from flows.model_card import promotion_markdown
+from flows.model_extras import thresholds
 from flows.workspace import prepare
 from mtl_core.errors import CmtlError, ConfigError
-from mtl_core.metrics import auroc, expected_calibration_error
 from mtl_core.promotion import (Rules, Verdict, check_rules, decide, gather, gate, parse_history,
                                 push_history, rollback_target)
 
@@ -103,7 +104,9 @@ def judge(config_path: str, model_dir: str, version: str | None) -> tuple[Verdic
     outcomes = meta["outcomes"]
     f, Y, _ = test_split(meta["features_dir"], outcomes)
     P = joblib.load(Path(model_dir) / "estimator.joblib").predict_proba(f)
-    evidence = dict(rules=rules, n_boot=e.n_boot, seed=cfg.train.seed, ci_level=e.ci_level, ece_bins=e.ece_bins)
+    evidence = dict(rules=rules, n_boot=e.n_boot, seed=cfg.train.seed, ci_level=e.ci_level, ece_bins=e.ece_bins,
+                    thresholds=thresholds(model_dir),
+                    fairness_groups=subgroup_frame(f, e.subgroups) if rules.needs_fairness else None)
     champ = tracking.version_by_alias(cfg, ws, "champion")
     if champ is None or str(champ.version) == version or champ.run_id == meta.get("run_id"):
         heading = None if champ is None else f"v{champ.version} is already champion"
@@ -111,16 +114,19 @@ def judge(config_path: str, model_dir: str, version: str | None) -> tuple[Verdic
     try:
         model = tracking.load_model(cfg, ws, f"models:/{cfg.registry.model_name}/{champ.version}")
         Pc = model.predict(f[meta["feature_columns"]])
-        champion = {o: Pc[o].to_numpy(float) for o in Pc.columns}
+        flags = {f"{c}_flag" for c in Pc.columns}  # the pyfunc puts a 0/1 flag beside each probability
+        champion = {o: Pc[o].to_numpy(float) for o in Pc.columns if o not in flags}
     except Exception as exc:  # never replace a champion we cannot compare with
         recorded = recorded_aurocs(cfg, ws, champ, outcomes, Path(meta["features_dir"]).name)
         if recorded is None:
             reason = (f"champion v{champ.version} could not score this test set "
                       f"({type(exc).__name__}: {exc}) and has no recorded AUROCs on it")
             return Verdict(False, [reason[:500]]), str(champ.version)
-        mine = {o: auroc(Y[:, k], P[:, k]) for k, o in enumerate(outcomes)}
-        ece = {o: expected_calibration_error(Y[:, k], P[:, k], e.ece_bins) for k, o in enumerate(outcomes)}
-        return decide(mine, recorded, rules.auroc_margin, rules, ece), str(champ.version)
+        own = {x.outcome: x for x in gather(Y, P, outcomes, None, **evidence)}
+        mine = {o: own[o].auroc for o in outcomes}
+        ece = {o: own[o].ece for o in outcomes}
+        ci = {o: own[o].auroc_ci for o in outcomes}
+        return decide(mine, recorded, rules.auroc_margin, rules, ece, ci), str(champ.version)
     check_subgroup_columns(cfg, f.columns)
     groups = subgroup_frame(f, list(rules.subgroup_margins)) if rules.subgroup_margins else None
     verdict = gate(gather(Y, P, outcomes, champion, groups, **evidence), rules, list(champion))
@@ -207,6 +213,8 @@ def register_and_promote(config_path: str, model_dir: str | None = None, version
             promoted = record(config_path, version, verdict, compared_to, run_id, force, actor)
         if promoted is not None:
             break
+    if not dry_run:  # what changed since the champion it was judged against: comparison.md in its run
+        log_comparison(config_path, compared_to, version, run_id)
     promoted = bool(promoted) if not dry_run else False
     return {"model_name": cfg.registry.model_name, "version": version, "model_dir": model_dir,
             "promoted": promoted, "gate_passed": verdict.promote, "dry_run": dry_run, "forced": force,

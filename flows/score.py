@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import policy, tracking
+from flows.drift import scoring_drift
 from flows.workspace import prepare, tracking_uri
 from mtl_core import contracts
 from mtl_core.errors import CmtlError, DataError
@@ -121,11 +122,17 @@ def score_file(config_path: str, version: str, input_path: str, output_path: str
     except MlflowException as exc:
         raise DataError(f"input {input_path} does not match the signature of {uri}: {exc.message}") from None
     ids = frame[[c for c in ID_COLUMNS if c in frame]].reset_index(drop=True)
-    out = pd.concat([ids, P.reset_index(drop=True).astype("float64")], axis=1)
+    flags = [c for c in P.columns if str(c).endswith("_flag") and str(c)[:-5] in P.columns]
+    outcomes = [c for c in P.columns if c not in flags]
+    P = P.reset_index(drop=True).astype({o: "float64" for o in outcomes})  # flags stay 0/1 integers
+    out = pd.concat([ids, P], axis=1)
     out["model_version"] = int(version)
     write_frame(out, output_path)
-    return {"model_uri": uri, "model_version": version, "rows": len(out), "outcomes": list(P.columns),
-            "output": str(Path(output_path).resolve())}
+    drift = scoring_drift(cfg, X, getattr(model.unwrap_python_model(), "drift_reference", None), output_path, version)
+    return {"model_uri": uri, "model_version": version, "rows": len(out), "outcomes": outcomes, "flags": flags,
+            "output": str(Path(output_path).resolve()),
+            "drift": None if drift is None else {"warn": drift["warn"], "drifted": drift["drifted"][:20],
+                                                 "max_psi": drift["max_psi"]}}
 
 
 @flow(name="score", log_prints=True)

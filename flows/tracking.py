@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.workspace import tracking_uri
 from mtl_core.config import Config
+from mtl_core.provenance import code_version, describe
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ("torch", "scikit-learn", "pandas", "numpy", "pyarrow", "joblib", "pydantic", "pyyaml",
@@ -54,11 +55,15 @@ def experiment_id(c: MlflowClient, cfg: Config, ws: Path) -> str:
         return c.get_experiment_by_name(cfg.registry.experiment).experiment_id
 
 
-def start_run(cfg: Config, ws: Path, run_name: str) -> str:
-    """A new MLflow run holding the whole config (params, flattened, and config.yaml)."""
+def start_run(cfg: Config, ws: Path, run_name: str, tags: dict[str, str] | None = None) -> str:
+    """A new MLflow run holding the whole config (params, flattened, and config.yaml) and the code
+    version (package, git commit, source digest) it ran."""
     c = client(cfg, ws)
+    code = code_version()
     run = c.create_run(experiment_id(c, cfg, ws), run_name=run_name,
-                       tags={"cmtl.config": cfg.name, "cmtl.source": cfg.source.kind})
+                       tags={"cmtl.config": cfg.name, "cmtl.source": cfg.source.kind,
+                             "cmtl.code_version": describe(code),
+                             **{f"cmtl.code.{k}": str(v) for k, v in code.items()}, **(tags or {})})
     params = [Param(k, str(v)[:6000]) for k, v in cfg.flat().items()]
     for i in range(0, len(params), 100):
         c.log_batch(run.info.run_id, params=params[i:i + 100])
@@ -95,8 +100,9 @@ def log_artifact(cfg: Config, ws: Path, run_id: str, path: Path, folder: str | N
     client(cfg, ws).log_artifact(run_id, str(path), folder)
 
 
-def log_pyfunc(cfg: Config, ws: Path, run_id: str, estimator_path: Path, example: pd.DataFrame) -> str:
-    """Log the estimator as a pyfunc in the run; returns the model URI."""
+def log_pyfunc(cfg: Config, ws: Path, run_id: str, estimator_path: Path, example: pd.DataFrame,
+               extra: dict[str, str] | None = None) -> str:
+    """Log the estimator (and extra artifacts: name -> file) as a pyfunc in the run; returns the model URI."""
     client(cfg, ws)
     reqs = [f"{p}=={md.version(p)}" for p in REQUIREMENTS]
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
@@ -104,7 +110,7 @@ def log_pyfunc(cfg: Config, ws: Path, run_id: str, estimator_path: Path, example
         warnings.filterwarnings("ignore", message=".*type hints.*")
         info = mlflow.pyfunc.log_model(
             name="model", python_model=str(ROOT / "flows" / "pyfunc_model.py"),
-            artifacts={"estimator": str(estimator_path)}, code_paths=[str(ROOT / "mtl_core")],
+            artifacts={"estimator": str(estimator_path), **(extra or {})}, code_paths=[str(ROOT / "mtl_core")],
             input_example=example, pip_requirements=reqs)
     return info.model_uri
 
@@ -177,11 +183,24 @@ def tag_version(cfg: Config, ws: Path, version: str, tags: dict[str, str]) -> No
 
 def load_model(cfg: Config, ws: Path, uri: str):
     client(cfg, ws)
-    return mlflow.pyfunc.load_model(uri)
+    with warnings.catch_warnings():  # MLflow's nudge towards a type-hinted predict(), at every load
+        warnings.filterwarnings("ignore", message=".*type hints.*")
+        return mlflow.pyfunc.load_model(uri)
 
 
 def log_text(cfg: Config, ws: Path, run_id: str, text: str, artifact_file: str) -> None:
     client(cfg, ws).log_text(run_id, text, artifact_file)
+
+
+def read_artifact_text(cfg: Config, ws: Path, run_id: str, path: str) -> str | None:
+    """A text artifact of a run, or None when the run has no such file."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return Path(client(cfg, ws).download_artifacts(run_id, path, tmp)).read_text()
+    except (MlflowException, OSError):
+        return None
 
 
 def log_artifacts(cfg: Config, ws: Path, run_id: str, local_dir: Path, folder: str | None = None) -> None:

@@ -10,6 +10,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import policy, tracking
+from flows.model_extras import pyfunc_artifacts, ship_with_model
 from flows.progress import bar
 from flows.workspace import prepare
 from mtl_core import lake
@@ -192,7 +193,7 @@ def log_model(config_path: str, model_dir: str, run_id: str) -> str:
     if (out / "search.json").is_file():
         tracking.log_artifact(cfg, ws, run_id, out / "search.json", "training")
     example = pd.read_parquet(out / "input_example.parquet")
-    uri = tracking.log_pyfunc(cfg, ws, run_id, out / "estimator.joblib", example)
+    uri = tracking.log_pyfunc(cfg, ws, run_id, out / "estimator.joblib", example, pyfunc_artifacts(out))
     meta.update(run_id=run_id, model_uri=uri)
     (out / "model.json").write_text(json.dumps(meta, indent=2))
     return uri
@@ -210,6 +211,7 @@ def train(config_path: str, features_dir: str | None = None, run_id: str | None 
     fit(config_path, features_dir, model_dir)
     baselines(config_path, features_dir, model_dir)
     stack_members(config_path, features_dir, model_dir)
+    ship_with_model(config_path, features_dir, model_dir)  # operating points of the final model + drift reference
     log_model(config_path, model_dir, run_id)
     if own_run:
         tracking.end_run(cfg, ws, run_id, ok=True)

@@ -212,6 +212,49 @@ class TrainConfig(_Strict):
         "cores are busy (mtl_core/train.py)"))
 
 
+class OperatingPointRule(_Strict):
+    """How one outcome's alert threshold is chosen on validation (mtl_core/operating_points.py)."""
+    rule: Literal["max_f1", "youden", "sensitivity", "specificity", "ppv", "alert_rate"] = "max_f1"
+    target: float | None = Field(None, gt=0, le=1, description=(
+        "sensitivity/specificity/ppv: the least acceptable value; alert_rate: the largest share flagged"))
+
+    @model_validator(mode="after")
+    def _target_fits_rule(self) -> "OperatingPointRule":
+        if self.rule in ("sensitivity", "specificity", "ppv", "alert_rate") and self.target is None:
+            raise ValueError(f"operating point rule '{self.rule}' needs a target (e.g. 0.8)")
+        if self.rule in ("max_f1", "youden") and self.target is not None:
+            raise ValueError(f"operating point rule '{self.rule}' takes no target")
+        return self
+
+
+class OperatingPointsConfig(_Strict):
+    default: OperatingPointRule = OperatingPointRule()
+    outcomes: dict[str, OperatingPointRule] = Field({}, description="outcome -> its own rule")
+
+    def rule(self, outcome: str) -> OperatingPointRule:
+        return self.outcomes.get(outcome, self.default)
+
+
+class DecisionCurveConfig(_Strict):
+    """Threshold probabilities at which net benefit is computed: start, start + step, ..., stop."""
+    start: float = Field(0.01, gt=0, lt=1)
+    stop: float = Field(0.50, gt=0, lt=1)
+    step: float = Field(0.01, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DecisionCurveConfig":
+        if not self.start < self.stop:
+            raise ValueError(f"decision_curve.start ({self.start}) must be below stop ({self.stop})")
+        return self
+
+
+class DriftConfig(_Strict):
+    """When new data is reported as drifted from the champion's training data (mtl_core/drift.py)."""
+    psi: float = Field(0.25, gt=0, description="population stability index of a feature above this")
+    missing: float = Field(0.10, gt=0, le=1, description="change in a feature's missing share above this")
+    prevalence: float = Field(0.05, gt=0, le=1, description="change in an outcome's prevalence above this")
+
+
 class EvaluationConfig(_Strict):
     n_boot: int = Field(1000, ge=0, description="bootstrap resamples for CIs (0 = no CIs)")
     ci_level: float = Field(0.95, gt=0, lt=1)
@@ -224,6 +267,9 @@ class EvaluationConfig(_Strict):
         "single-task learners train on at most this many rows per fit (a seeded sample of the fit's "
         "rows; the run and the model card say so); null = all rows"))
     transfer_margin: float = Field(0.0, ge=0, description="AUROC margin for the negative-transfer flag")
+    operating_points: OperatingPointsConfig = OperatingPointsConfig()
+    decision_curve: DecisionCurveConfig = DecisionCurveConfig()
+    drift: DriftConfig = DriftConfig()
 
 
 class RegistryConfig(_Strict):
@@ -241,6 +287,15 @@ class RegistryConfig(_Strict):
         "a subgroup is gated only with at least this many positives and negatives; smaller ones are "
         "reported, not gated"))
     max_ece: float | None = Field(None, gt=0, le=1, description="reject when an outcome's test ECE is higher")
+    calibration_slope_range: tuple[float, float] | None = Field(None, description=(
+        "[low, high]: reject when an outcome's test calibration slope lies outside, e.g. [0.8, 1.25]"))
+    subgroup_auroc_floor: float | None = Field(None, ge=0, le=1, description=(
+        "reject when the lower CI bound of AUROC in a subgroup (evaluation.subgroups) with at least "
+        "subgroup_min_events of each class is not above this"))
+    max_tpr_gap: float | None = Field(None, gt=0, le=1, description=(
+        "reject when the upper CI bound of the largest true-positive-rate gap between groups at the "
+        "operating point exceeds this (groups with at least subgroup_min_events positives)"))
+    max_fpr_gap: float | None = Field(None, gt=0, le=1, description="the same for the false-positive rate")
 
     @model_validator(mode="after")
     def _bounded(self) -> "RegistryConfig":
@@ -248,6 +303,9 @@ class RegistryConfig(_Strict):
             bad = {k: v for k, v in values.items() if not 0 <= v <= 1}
             if bad:
                 raise ValueError(f"registry.{what}: values must lie in [0, 1], got {bad}")
+        r = self.calibration_slope_range
+        if r is not None and not 0 <= r[0] < r[1]:
+            raise ValueError(f"registry.calibration_slope_range must be [low, high] with 0 <= low < high, got {r}")
         return self
 
 
@@ -257,6 +315,10 @@ class Config(_Strict):
     source: AnySource = SyntheticSource()
     cohort: CohortConfig = CohortConfig()
     outcomes: list[str] = Field(min_length=1)
+    # what each outcome means, for the model card; entries of `outcomes` may also be
+    # {name: ..., description: ...} (tabular sources have no definitions in data_contracts/)
+    outcome_descriptions: dict[str, str] = {}
+    owner: str | None = Field(None, description="who answers for the model (model card)")
     # required by event-based sources; a tabular source has none (its features are columns)
     features: FeatureConfig = FeatureConfig(items={}, aggregates=[], prior_diagnoses={})
     ingest: IngestConfig = IngestConfig()
@@ -265,6 +327,22 @@ class Config(_Strict):
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_entries(cls, value: Any) -> Any:
+        """`outcomes` entries as {name, description} become a name plus outcome_descriptions."""
+        if isinstance(value, dict) and isinstance(value.get("outcomes"), list):
+            names, described = [], dict(value.get("outcome_descriptions") or {})
+            for entry in value["outcomes"]:
+                if isinstance(entry, dict) and set(entry) <= {"name", "description"} and "name" in entry:
+                    names.append(entry["name"])
+                    if entry.get("description"):
+                        described[str(entry["name"])] = str(entry["description"])
+                else:
+                    names.append(entry)
+            value = {**value, "outcomes": names, "outcome_descriptions": described}
+        return value
 
     @field_validator("source", mode="before")
     @classmethod
@@ -298,9 +376,12 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _overrides_name_outcomes(self) -> "Config":
-        unknown = set(self.train.outcome_overrides) - set(self.outcomes)
-        if unknown:
-            raise ValueError(f"train.outcome_overrides names outcomes not in `outcomes`: {sorted(unknown)}")
+        for what, named in (("train.outcome_overrides", self.train.outcome_overrides),
+                            ("evaluation.operating_points.outcomes", self.evaluation.operating_points.outcomes),
+                            ("outcome_descriptions", self.outcome_descriptions)):
+            unknown = set(named) - set(self.outcomes)
+            if unknown:
+                raise ValueError(f"{what} names outcomes not in `outcomes`: {sorted(unknown)}")
         return self
 
     def digest(self, *sections: str) -> str:

@@ -1,13 +1,21 @@
 """The promotion gate as pure functions: evidence about a challenger (and the champion, on the same rows) -> verdict.
 
 A challenger becomes champion only if, for every outcome:
-1. its test AUROC is at least the outcome's floor (`auroc_floors`, else `default_floor`);
+1. the lower bound of its test AUROC's bootstrap CI is above the outcome's floor (`auroc_floors`, else
+   `default_floor`, 0.5: the model must be shown to beat a coin flip, not merely score above one by
+   chance); every version must clear it, the first one included;
 2. it is non-inferior to the champion: the lower bound of the paired bootstrap CI of
    AUROC(challenger) - AUROC(champion), both scored on the same test rows, is >= -margin;
 3. the same non-inferiority holds within every group of every configured subgroup column (with its own
    margin), for groups with at least `subgroup_min_events` positives and negatives; smaller groups are
    reported, not gated;
-4. optionally, its expected calibration error is at most `max_ece`.
+4. optionally, its expected calibration error is at most `max_ece` and its calibration slope lies in
+   `calibration_slope_range` (every version, the first one included);
+5. optionally (mtl_core/fairness.py): the lower CI bound of AUROC in every subgroup with enough events
+   is above `subgroup_auroc_floor`, and the upper CI bounds of the TPR / FPR gaps between groups at the
+   operating point are at most `max_tpr_gap` / `max_fpr_gap` (the challenger must show the gap is small).
+
+Without a CI (evaluation.n_boot 0) the point estimate stands in for a bound, and the verdict says so.
 
 Why non-inferiority (lower CI bound >= -margin) rather than "reject only if significantly worse": the
 burden of proof sits with the challenger. The champion already passed this gate; keeping it one more
@@ -30,7 +38,10 @@ import pandas as pd
 
 from mtl_core.config import RegistryConfig
 from mtl_core.errors import CmtlError, ConfigError
-from mtl_core.metrics import auroc, expected_calibration_error
+from mtl_core.bootstrap import percentile_ci, stratified_bootstrap
+from mtl_core.fairness import rate_gaps, subgroup_rows
+from mtl_core.gate_checks import fairness_checks, floor_check, slope_check
+from mtl_core.metrics import auroc, calibration_slope_intercept, expected_calibration_error
 from mtl_core.transfer import paired_bootstrap_diff
 
 
@@ -43,11 +54,21 @@ class Rules:
     subgroup_margins: Mapping[str, float] = field(default_factory=dict)
     subgroup_min_events: int = 20
     max_ece: float | None = None
+    calibration_slope_range: tuple[float, float] | None = None
+    subgroup_auroc_floor: float | None = None
+    max_tpr_gap: float | None = None
+    max_fpr_gap: float | None = None
 
     @classmethod
     def from_config(cls, registry: RegistryConfig) -> "Rules":
         return cls(registry.auroc_margin, dict(registry.auroc_floors), registry.default_auroc_floor,
-                   dict(registry.subgroup_margins), registry.subgroup_min_events, registry.max_ece)
+                   dict(registry.subgroup_margins), registry.subgroup_min_events, registry.max_ece,
+                   registry.calibration_slope_range, registry.subgroup_auroc_floor, registry.max_tpr_gap,
+                   registry.max_fpr_gap)
+
+    @property
+    def needs_fairness(self) -> bool:
+        return any(v is not None for v in (self.subgroup_auroc_floor, self.max_tpr_gap, self.max_fpr_gap))
 
     def floor(self, outcome: str) -> float:
         return self.auroc_floors.get(outcome, self.default_floor)
@@ -76,6 +97,11 @@ class Evidence:
     ece: float | None = None
     champion: Comparison | None = None  # None: no champion score for this outcome
     subgroups: list[Comparison] = field(default_factory=list)
+    auroc_ci: tuple[float, float] | None = None
+    level: float = 0.95
+    calibration_slope: float | None = None
+    subgroup_aurocs: list[dict] = field(default_factory=list)  # fairness.subgroup_rows
+    rate_gaps: list[dict] = field(default_factory=list)        # fairness.rate_gaps
 
 
 @dataclass
@@ -137,15 +163,21 @@ def compare(y, p_new, p_old, n_boot: int = 1000, seed: int = 0, ci_level: float 
 
 def gather(Y, P, outcomes: Sequence[str], champion: Mapping[str, np.ndarray | None] | None = None,
            groups: pd.DataFrame | None = None, rules: Rules = Rules(), n_boot: int = 1000, seed: int = 0,
-           ci_level: float = 0.95, ece_bins: int = 10) -> list[Evidence]:
+           ci_level: float = 0.95, ece_bins: int = 10, fairness_groups: pd.DataFrame | None = None,
+           thresholds: Mapping[str, float | None] | None = None) -> list[Evidence]:
     """Evidence per outcome from labels Y (n, K; NaN = unlabelled), challenger probabilities P (n, K) and
-    the champion's probabilities per outcome on the same rows (None: there is no champion)."""
+    the champion's probabilities per outcome on the same rows (None: there is no champion).
+    fairness_groups (evaluation.subgroups) and thresholds (the operating points) feed the optional
+    subgroup AUROC floor and rate-gap rules."""
     Y, P = np.asarray(Y, float), np.asarray(P, float)
     masks = _masks(groups, list(rules.subgroup_margins)) if champion is not None else []
     out = []
     for k, name in enumerate(outcomes):
         y, p = Y[:, k], P[:, k]
-        e = Evidence(name, auroc(y, p), expected_calibration_error(y, p, ece_bins))
+        e = Evidence(name, auroc(y, p), expected_calibration_error(y, p, ece_bins), level=ci_level)
+        # the AUROC CI uses the evaluation's own seed, so the verdict quotes the interval the report shows
+        _absolute_evidence(e, y, p, rules, n_boot, seed, ci_level, fairness_groups,
+                           (thresholds or {}).get(name))
         if champion is not None:
             old = champion.get(name)
             e.champion = compare(y, p, old, n_boot, seed + k, ci_level)
@@ -154,6 +186,22 @@ def gather(Y, P, outcomes: Sequence[str], champion: Mapping[str, np.ndarray | No
                                            seed + k, ci_level, rules.subgroup_min_events, column, group))
         out.append(e)
     return out
+
+
+def _absolute_evidence(e: Evidence, y, p, rules: Rules, n_boot: int, seed: int, level: float,
+                       fairness_groups: pd.DataFrame | None, threshold: float | None) -> None:
+    """The AUROC CI and calibration slope every version is held to, and the fairness evidence the
+    configured rules need."""
+    yl, pl = y[~np.isnan(y)], p[~np.isnan(y)]
+    if e.auroc is not None and n_boot > 0:
+        aucs, _ = stratified_bootstrap(yl, pl, n_boot, seed)
+        e.auroc_ci = percentile_ci(aucs, level)
+    if e.auroc is not None:
+        e.calibration_slope = calibration_slope_intercept(yl, pl)[0]
+    if fairness_groups is not None and rules.needs_fairness:
+        e.subgroup_aurocs = subgroup_rows(y, p, fairness_groups, None, n_boot, seed, level)
+        if threshold is not None and (rules.max_tpr_gap is not None or rules.max_fpr_gap is not None):
+            e.rate_gaps = rate_gaps(y, p, fairness_groups, threshold, rules.subgroup_min_events, n_boot, seed, level)
 
 
 def gate(evidence: Sequence[Evidence], rules: Rules, champion_outcomes: Sequence[str] | None,
@@ -179,12 +227,15 @@ def gate(evidence: Sequence[Evidence], rules: Rules, champion_outcomes: Sequence
 
 def decide(challenger: Mapping[str, float | None], champion: Mapping[str, float | None] | None,
            margin: float, rules: Rules | None = None,
-           ece: Mapping[str, float | None] | None = None) -> Verdict:
+           ece: Mapping[str, float | None] | None = None,
+           auroc_ci: Mapping[str, tuple[float, float] | None] | None = None) -> Verdict:
     """The gate on recorded numbers only (no paired CI): outcome -> AUROC of each model on the same rows
-    (None = not estimable), optional challenger ECE per outcome. `margin` overrides rules.auroc_margin."""
+    (None = not estimable), optional challenger ECE and AUROC CI per outcome. `margin` overrides
+    rules.auroc_margin."""
     rules = replace(rules or Rules(), auroc_margin=margin)
     evidence = [Evidence(o, a, (ece or {}).get(o),
-                         None if champion is None else Comparison(a, champion.get(o)))
+                         None if champion is None else Comparison(a, champion.get(o)),
+                         auroc_ci=(auroc_ci or {}).get(o))
                 for o, a in challenger.items()]
     for e in evidence:
         if e.champion is not None and e.auroc is not None and e.champion.champion is not None:
@@ -203,8 +254,7 @@ def _outcome_checks(e: Evidence, rules: Rules, has_champion: bool) -> list[Check
         else:
             checks.append(Check(o, "floor", None, "AUROC not estimable on the test rows (no floor configured)"))
     else:
-        ok = e.auroc >= floor
-        checks.append(Check(o, "floor", ok, f"AUROC {e.auroc:.3f} {'>=' if ok else 'below'} floor {floor:.3f}"))
+        checks.append(Check(o, "floor", *floor_check(e.auroc, e.auroc_ci, floor, e.level)))
         if has_champion and old is None:
             checks.append(Check(o, "champion", None,
                                 "no champion AUROC to compare (new outcome or not estimable)"))
@@ -217,8 +267,13 @@ def _outcome_checks(e: Evidence, rules: Rules, has_champion: bool) -> list[Check
             ok = e.ece <= rules.max_ece
             checks.append(Check(o, "calibration", ok,
                                 f"ECE {e.ece:.3f} {'<=' if ok else 'above'} limit {rules.max_ece:.3f}"))
+    if rules.calibration_slope_range is not None:
+        checks.append(Check(o, "calibration", *slope_check(e.calibration_slope, rules.calibration_slope_range)))
     for c in e.subgroups:
         checks.append(_subgroup_check(o, c, rules))
+    checks += [Check(o, *args) for args in fairness_checks(e.subgroup_aurocs, e.rate_gaps, rules.subgroup_auroc_floor,
+                                                           rules.max_tpr_gap, rules.max_fpr_gap,
+                                                           rules.subgroup_min_events, e.level)]
     return checks
 
 

@@ -27,7 +27,14 @@ def test_cmtl_run_twice_registers_and_keeps_versions(prefect_server, small_confi
                  "mlflow", "ui", "prefect", "server start"):
         assert word in out, word
 
-    second = _cmtl(["run", "--config", str(small_config)], prefect_server)
+    for word in ("Alert threshold", "sensitivity", "PPV", "net benefit", "max_f1"):
+        assert word in out, word
+
+    same = _cmtl(["run", "--config", str(small_config)], prefect_server)
+    assert same.returncode == 0, same.stderr[-3000:]
+    assert "nothing changed since v1 (champion)" in same.stdout and "v2" not in same.stdout
+
+    second = _cmtl(["run", "--config", str(small_config), "--force"], prefect_server)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "v2" in second.stdout
 
@@ -44,7 +51,19 @@ def test_cmtl_run_twice_registers_and_keeps_versions(prefect_server, small_confi
     assert pred.shape[1] >= 5 and pred.notna().all().all()
     # Version 1 stays loadable whatever the verdict on version 2.
     assert mlflow.pyfunc.load_model("models:/clinical-multi-outcome/1").predict(
-        features.drop(columns=["hadm_id", "subject_id", "split"]).head(3)).shape == (3, 5)
+        features.drop(columns=["hadm_id", "subject_id", "split"]).head(3)).shape == (3, 10)
+
+    report = small_config.parent / "compare.md"
+    compared = _cmtl(["compare", "1", "2", "--config", str(small_config), "--output", str(report)], prefect_server)
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    text = report.read_text()
+    assert text.startswith("# What changed: v1 -> v2") and "What changed: v1 -> v2" in compared.stdout
+    assert "## Config differences\n\nNone." in text  # --force: same config, snapshot and code
+    rows = [line for line in text.splitlines() if line.startswith("| sepsis |")]
+    assert len(rows) == 1 and rows[0].count("(") == 2  # AUROC and Brier differences, each with a paired CI
+    assert "prevalence: sepsis" in text and "clinical-mtl 0.1.0" in text
+    missing = _cmtl(["compare", "1", "7", "--config", str(small_config)], prefect_server)
+    assert missing.returncode == 2 and "no version 7" in missing.stderr
 
 
 def test_cli_bad_config_exits_2_without_traceback(tmp_path, prefect_server):

@@ -99,3 +99,8 @@ def test_tabular_file_runs_end_to_end(prefect_server, small_tables, tmp_path):
     assert "mrn" not in pd.read_parquet(_only(ws / "lake", "*/tabular.parquet")).columns
     card = _only(ws / "models", "*/model_card.md").read_text()
     assert "feature columns of the `tabular` source file" in card and "mrn" not in card
+    # flat-table wording: no admissions-at-24-h or coded-diagnosis text, and an undescribed label says so
+    assert "each row (prediction unit) of the site's flat table" in card
+    assert "adult hospital admissions" not in card and "coded diagnoses" not in card
+    assert "not described: give it a `description`" in card
+    assert "Predictors and their missing share in the training split" in card and "## Operating points" in card

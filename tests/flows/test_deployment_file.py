@@ -36,3 +36,16 @@ def test_every_entrypoint_is_a_flow_whose_parameters_exist():
         for value in dep.get("parameters", {}).values():
             if str(value).endswith(".yaml"):
                 assert (ROOT / value).is_file(), value
+
+
+def test_drift_event_triggers_the_retraining_deployment():
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
+    from flows.drift import EVENT
+
+    dep = next(d for d in _deployments() if d["name"] == "retrain-on-drift")
+    assert dep["entrypoint"] == "flows/pipeline.py:pipeline"
+    trigger = DeploymentEventTrigger.model_validate(dep["triggers"][0])
+    assert trigger.enabled and EVENT in trigger.expect
+    # the resource the scoring flow names matches the trigger's pattern
+    assert dep["triggers"][0]["match"]["prefect.resource.id"].rstrip("*") in "cmtl.model.clinical-multi-outcome"

@@ -50,8 +50,13 @@ def test_crossfitted_ensemble_round_trips_through_mlflow(prefect_server, tmp_pat
     feats = pd.read_parquet(Path(meta["features_dir"]) / "features.parquet").drop(columns=ID_COLUMNS).head(40)
     served = mlflow.pyfunc.load_model(f"models:/{result['model_name']}@champion").predict(feats)
     local = joblib.load(Path(result["model_dir"]) / "estimator.joblib").predict_proba(feats)
-    assert list(served.columns) == meta["outcomes"]
-    np.testing.assert_allclose(served.to_numpy(), local, rtol=1e-6)
+    outcomes = meta["outcomes"]
+    assert list(served.columns) == [c for o in outcomes for c in (o, f"{o}_flag")]  # flag beside each probability
+    np.testing.assert_allclose(served[outcomes].to_numpy(), local, rtol=1e-6)
+    # the thresholds were chosen on the stacked model's own out-of-fold validation probabilities
+    points = json.loads((Path(result["model_dir"]) / "operating_points.json").read_text())
+    for o in outcomes:
+        assert served[f"{o}_flag"].tolist() == (served[o] >= points[o]["threshold"]).astype(int).tolist()
 
 
 def test_ensemble_none_is_the_plain_network_bit_for_bit(prefect_server, tmp_path):

@@ -30,13 +30,20 @@ def test_pipeline_registers_champion_then_keeps_history(prefect_server, small_co
         assert row["auroc"] is not None and row["auroc"] > 0.55, row
         assert row["auroc"] <= row["bayes_auroc"] + 0.08, row  # no leak lifts a model past the ceiling
 
-    second = pipeline(str(small_config))
+    client = mlflow.MlflowClient()
+    name = first["model_name"]
+    same = pipeline(str(small_config))  # same snapshot, config and code: nothing to retrain
+    assert same["unchanged"] and same["same_as"]["version"] == "1" and not same["promoted"]
+    assert "nothing changed since v1" in same["reasons"][0]
+    assert {str(v.version) for v in client.search_model_versions(f"name='{name}'")} == {"1"}
+    noted = client.get_run(same["run_id"])
+    assert noted.data.tags["cmtl.result"] == "nothing changed" and not noted.data.metrics  # nothing trained
+
+    second = pipeline(str(small_config), force=True)
     assert second["version"] == "2" and second["run_id"] != first["run_id"]
     assert second["compared_to"] == "1"
     assert len(second["reasons"]) == 5  # one line per outcome, promoted or not
 
-    client = mlflow.MlflowClient()
-    name = second["model_name"]
     assert {str(v.version) for v in client.search_model_versions(f"name='{name}'")} == {"1", "2"}
     assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
     champion = str(client.get_model_version_by_alias(name, "champion").version)
@@ -52,12 +59,65 @@ def test_pipeline_registers_champion_then_keeps_history(prefect_server, small_co
             assert f"test/{metric}/{outcome}" in run.data.metrics, metric
     assert run.data.params["model.sharing"] == "hard"
     assert "epoch/val_mean_auroc" in run.data.metrics
+    for outcome in ("aki", "sepsis"):  # operating point, decision curve and subgroup uncertainty
+        for metric in ("test/op/sensitivity", "test/op/sensitivity_ci_low", "test/op/ppv", "test/op/alert_rate",
+                       "op/threshold", "test/subgroup_auroc_ci_low/gender:F"):
+            assert f"{metric}/{outcome}" in run.data.metrics, metric
+    # gaps need 20 cases per group: only the common outcome has them in this small test split
+    assert 0 <= run.data.metrics["test/tpr_gap/gender/prolonged_stay"] <= 1
+    tags = run.data.tags
+    assert tags["cmtl.code.source_digest"] and tags["cmtl.code_version"].startswith("clinical-mtl ")
+    assert tags["cmtl.fingerprint.lake_snapshot"] == tags["cmtl.lake_snapshot"]
+    assert "data/prevalence/sepsis" in run.data.metrics and "data/rows/admissions" in run.data.metrics
+    artifacts = {a.path for folder in (None, "evaluation") for a in client.list_artifacts(first["run_id"], folder)}
+    assert {"evaluation/decision_curves.csv", "evaluation/operating_points.json", "comparison.md"} <= artifacts
+    assert client.get_run(second["run_id"]).data.tags["cmtl.drift"].startswith(("ok", "warn"))
+    assert {a.path for a in client.list_artifacts(second["run_id"], "drift")} == {"drift/drift.json",
+                                                                                 "drift/drift.md"}
 
     feats = _features(json.loads((Path(first["model_dir"]) / "model.json").read_text())["features_dir"])
     model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     pred = model.predict(feats.drop(columns=ID_COLUMNS).head(50))
-    assert list(pred.columns) == [r["outcome"] for r in first["report"]]
-    assert pred.shape == (50, 5) and ((pred > 0) & (pred < 1)).all().all()
+    outcomes = [r["outcome"] for r in first["report"]]
+    assert list(pred.columns) == [c for o in outcomes for c in (o, f"{o}_flag")]  # flag beside probability
+    assert ((pred[outcomes] > 0) & (pred[outcomes] < 1)).all().all()
+    points = {r["outcome"]: r["threshold"] for r in first["operating_points"]}
+    for o in outcomes:
+        assert pred[f"{o}_flag"].tolist() == (pred[o] >= points[o]).astype(int).tolist()
+
+
+def test_operating_points_are_chosen_on_validation_never_on_test(prefect_server, small_config):
+    """The shipped thresholds are what the rule picks on the validation rows; test rows only score them."""
+    import joblib
+
+    from flows.evaluate import evaluate
+    from flows.features import build_features
+    from flows.ingest import ingest
+    from flows.train import train
+    from mtl_core.estimator import validation_proba
+    from mtl_core.operating_points import choose_threshold
+
+    features_dir = build_features(str(small_config), ingest(str(small_config)))
+    model_dir = Path(train(str(small_config), features_dir))
+    shipped = json.loads((model_dir / "operating_points.json").read_text())
+    est = joblib.load(model_dir / "estimator.joblib")
+    frames = lake.read_tables(Path(features_dir), ["features", "labels"])
+    feats, labels = frames["features"], frames["labels"]
+    cols = list(est.feature_names_in_)
+    for split in ("val", "test"):
+        rows = (feats["split"] == split).to_numpy()
+        # validation: the model's own held-out probabilities (out-of-fold when cross-fitted)
+        P = (validation_proba if split == "val" else lambda m, X: m.predict_proba(X))(est, feats.loc[rows, cols])
+        picked = {o: choose_threshold(labels.loc[rows, o].to_numpy(float), P[:, k]).threshold
+                  for k, o in enumerate(est.outcomes_)}
+        if split == "val":
+            assert picked == {o: p["threshold"] for o, p in shipped.items()}
+        else:  # a threshold picked on test would differ for most outcomes
+            assert sum(picked[o] != shipped[o]["threshold"] for o in picked) >= 3
+    result = evaluate(str(small_config), model_dir=str(model_dir))
+    assert {r["outcome"]: r["threshold"] for r in result["operating_points"]} == {
+        o: p["threshold"] for o, p in shipped.items()}
+    assert (model_dir / "decision_curves.csv").is_file() and result["decision_curves"][0]["thresholds"] == 50
 
 
 def test_flows_run_one_by_one(prefect_server, small_config):

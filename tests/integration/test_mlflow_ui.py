@@ -1,6 +1,7 @@
 """A reviewer's view: the MLflow UI, in Debian's headless chromium driven by Playwright, shows the champion
-alias on the registered model and per-outcome test AUROCs on the run. Screenshots go to docs/ when
-CMTL_UPDATE_DOCS=1 (`make screenshots`), else to the test's temporary folder."""
+alias on the registered model, per-outcome test AUROCs and the operating points' test sensitivity on the
+run. Screenshots go to docs/ when CMTL_UPDATE_DOCS=1 (`make screenshots`), else to the test's temporary
+folder."""
 from __future__ import annotations
 
 import os
@@ -71,7 +72,21 @@ def test_mlflow_ui_shows_champion_alias_and_per_outcome_auroc(chromium, trained_
             page.get_by_text("Metrics (").first.evaluate("e => e.scrollIntoView({block: 'start'})")
             page.wait_for_timeout(500)
             page.screenshot(path=str(shots / "mlflow-run-auroc.png"))
+
+            # the operating point of each outcome (chosen on validation) with its test sensitivity
+            search.fill("test/op/sensitivity/")
+            for outcome in OUTCOMES:  # every outcome has its row ...
+                expect(page.get_by_role("row").filter(has_text=f"test/op/sensitivity/{outcome}").first).to_be_visible()
+            # ... and the common outcome (a rare one may flag no test case of this small run: "0") its value
+            value = run.data.metrics["test/op/sensitivity/prolonged_stay"]
+            assert 0 < value < 1
+            metric_row = page.get_by_role("row").filter(has_text="test/op/sensitivity/prolonged_stay")
+            expect(metric_row.first).to_contain_text(str(value)[:4], timeout=30_000)
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(shots / "mlflow-run-operating-points.png"))
         finally:
             browser.close()
-    for name in ("mlflow-model-champion.png", "mlflow-run-auroc.png"):
+    names = {a.path for folder in (None, "evaluation", "plots") for a in client.list_artifacts(run.info.run_id, folder)}
+    assert {"evaluation/decision_curves.csv", "evaluation/operating_points.json", "plots/sepsis.png"} <= names
+    for name in ("mlflow-model-champion.png", "mlflow-run-auroc.png", "mlflow-run-operating-points.png"):
         assert (shots / name).stat().st_size > 20_000  # a rendered page, not a blank one

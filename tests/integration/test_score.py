@@ -48,7 +48,12 @@ def test_cmtl_score_writes_one_probability_per_outcome_with_ids(trained_workspac
     assert "40 predictions" in result.stdout and f"models:/{MODEL}/1" in result.stdout
 
     pred = pd.read_parquet(out)
-    assert list(pred.columns) == ["hadm_id", "subject_id", *OUTCOMES, "model_version"]
+    flags = [f"{o}_flag" for o in OUTCOMES]
+    assert list(pred.columns) == ["hadm_id", "subject_id", *[c for o in OUTCOMES for c in (o, f"{o}_flag")],
+                                  "model_version"]
+    assert pred[flags].dtypes.eq("int64").all() and set(pred[flags].to_numpy().ravel()) <= {0, 1}
+    drift = (out.parent / "predictions.parquet.drift.md").read_text()  # beside the predictions
+    assert "| age |" in drift and "Fewer than 200 new rows" in drift  # 40 rows: listed, not called drift
     assert pred["hadm_id"].tolist() == features["hadm_id"].tolist()
     assert (pred["model_version"] == 1).all()
     P = pred[OUTCOMES].to_numpy()
@@ -65,6 +70,17 @@ def test_cmtl_score_writes_one_probability_per_outcome_with_ids(trained_workspac
     assert result.returncode == 0, result.stderr[-3000:]
     again = pd.read_csv(by_version)
     np.testing.assert_allclose(again[OUTCOMES].to_numpy(), P, rtol=1e-9)
+
+    shifted = tmp_path / "older.csv"  # 400 admissions, every patient 25 years older than in training
+    many = _features(ws).head(400).drop(columns=["split"])
+    many["age"] = many["age"] + 25
+    many.to_csv(shifted, index=False)
+    result = cmtl(["score", "--config", str(config), "--input", str(shifted), "--output",
+                   str(tmp_path / "older_predictions.csv")], cmtl_env(prefect_server))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "drift:" in result.stdout and "age" in result.stdout.split("drift:")[1]
+    report = json.loads((tmp_path / "older_predictions.csv.drift.json").read_text())
+    assert report["warn"] and "age" in report["drifted"] and report["n_new"] == 400
 
 
 def test_cmtl_score_rejects_bad_input_with_exit_2_and_writes_nothing(trained_workspace, prefect_server,
@@ -125,7 +141,7 @@ def test_mlflow_models_serve_champion_answers_invocations(trained_workspace, tmp
     predictions = answer["predictions"]
     assert len(predictions) == len(rows) == 6
     for p in predictions:
-        assert sorted(p) == sorted(OUTCOMES)
+        assert sorted(p) == sorted(OUTCOMES + [f"{o}_flag" for o in OUTCOMES])
         assert all(0 < p[o] < 1 for o in OUTCOMES)
     local = _champion(ws).predict(rows)
     served = pd.DataFrame(predictions)[OUTCOMES].to_numpy()

@@ -66,10 +66,31 @@ def test_floor_violation_rejects_even_without_a_champion():
     evidence = gather(Y, P, ["a", "b"], None, n_boot=0)
     v = gate(evidence, Rules(auroc_floors={"b": 0.6}), None)
     assert not v.promote and v.reasons[0] == "no champion yet"
-    assert "below floor 0.600" in _reason(v, "b") and "a:" in v.reasons[1]
+    assert "not above floor 0.600" in _reason(v, "b") and "a:" in v.reasons[1]
+    assert "point estimate" in _reason(v, "b")  # without a CI the verdict says what stood in for the bound
     # the default floor (0.5) applies to outcomes without their own
     assert gate(evidence, Rules(default_floor=0.7), None).outcome_status() == {"a": "pass", "b": "fail"}
-    assert gate(evidence, Rules(), None).promote
+
+
+def test_chance_level_first_version_is_rejected_on_the_lower_bound():
+    """A first version whose AUROC is above 0.5 by luck: the default floor on the CI's lower bound stops it."""
+    rng, Y, good = _data(3)
+    for seed in range(50):  # a coin flip that happens to score above 0.5
+        coin = np.random.default_rng(seed).uniform(size=N)
+        if 0.505 < gather(Y[:, 1:], coin[:, None], ["b"], None, n_boot=0)[0].auroc < 0.53:
+            break
+    P = np.column_stack([good[:, 0], coin])
+    evidence = gather(Y, P, ["a", "b"], None, n_boot=500)
+    b = evidence[1]
+    assert b.auroc > 0.5 and b.auroc_ci[0] < 0.5 < b.auroc_ci[1]
+    v = gate(evidence, Rules(), None)
+    assert not v.promote and v.outcome_status() == {"a": "pass", "b": "fail"}
+    assert f"lower bound {b.auroc_ci[0]:.3f} not above floor 0.500" in _reason(v, "b")
+    assert "95% CI" in _reason(v, "b") and "lower bound" in _reason(v, "a") and "above floor" in _reason(v, "a")
+    # a network with no skill (constant output): AUROC exactly 0.5, CI [0.5, 0.5], not above the floor
+    flat = gather(Y, np.column_stack([good[:, 0], np.full(N, 0.1)]), ["a", "b"], None, n_boot=200)
+    assert flat[1].auroc == 0.5 and flat[1].auroc_ci == (0.5, 0.5)
+    assert not gate(flat, Rules(), None).promote
 
 
 def test_not_estimable_outcome_fails_only_a_configured_floor():
