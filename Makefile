@@ -23,6 +23,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[bench]"
 	$(BIN)/python -m bench.run_all
 
 # Local services for the data engineer: Prefect server + work pool cmtl-process + worker, MLflow server
