@@ -152,11 +152,14 @@ def run(config: str = ConfigOpt):
 def score(config: str = ConfigOpt,
           model: str = typer.Option("champion", "--model", help="alias (champion, challenger) or version number"),
           input_path: str = typer.Option(..., "--input", help="feature file to score (.csv or .parquet)"),
-          output_path: str = typer.Option(..., "--output", help="predictions file (.csv or .parquet)")):
+          output_path: str = typer.Option(..., "--output", help="predictions file (.csv or .parquet), or "
+                                          "with --format meds a folder"),
+          output_format: str = typer.Option("table", "--format", help="table: one file, a column per outcome; "
+                                            "meds: <outcome>.parquet each in the MEDS prediction schema")):
     """Batch scoring: one probability per outcome for every row of a feature file."""
     _setup(config)
     from flows.score import score as flow
-    result = flow(config, input_path, output_path, model)
+    result = flow(config, input_path, output_path, model, output_format)
     console.print(f"wrote {result['rows']:,} predictions of {result['model_uri']} "
                   f"({', '.join(result['outcomes'])}) to {result['output']}", soft_wrap=True, highlight=False)
 

@@ -33,7 +33,7 @@ def build(config_path: str, snapshot_dir: str, out_root: str, salt: str, extra: 
           ) -> tuple[str, bool]:
     """The feature set, built and written partition by partition (memory holds one); (path, reused)."""
     cfg, _ = prepare(config_path)
-    builder = dataset_builder(cfg)
+    builder = dataset_builder(cfg, Path(snapshot_dir))  # fitted to the snapshot (e.g. MEDS codes)
     definitions = contracts.outcome_definitions(kind=cfg.source.kind)
     keys = KeyCheck()
     with lake.SnapshotWriter(Path(out_root), salt=salt, extra=extra) as out:
