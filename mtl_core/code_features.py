@@ -132,7 +132,7 @@ def _static_counts(out, col, index, subj, cidx) -> None:
 
 
 def _timed(out, col, index, subj, cidx, t_ev, value, windows, aggs) -> None:
-    order = np.lexsort((t_ev, cidx, subj))
+    order = np.lexsort((value, t_ev, cidx, subj))  # value breaks time ties: input order never matters
     subj, cidx, t_ev, value = subj[order], cidx[order], t_ev[order], value[order]
     new = np.r_[True, (subj[1:] != subj[:-1]) | (cidx[1:] != cidx[:-1])]
     group = np.cumsum(new) - 1
