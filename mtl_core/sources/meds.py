@@ -90,9 +90,10 @@ def index(root: Path) -> DatasetIndex:
     spans = pd.concat(per_shard, ignore_index=True).rename(columns={"time_min": "first", "time_max": "last"})
     twice = spans["subject_id"].duplicated(keep=False)
     if twice.any():
+        n = int(spans.loc[twice, "subject_id"].nunique())
         raise DataError(f"MEDS data: column 'subject_id': check each subject in one shard failed for "
-                        f"{int(spans.loc[twice, 'subject_id'].nunique())} subjects (found in several shards; "
-                        f"MEDS keeps a subject's events in one shard)")
+                        f"{n} subject{'s' * (n != 1)} (found in several shards; MEDS keeps a subject's events "
+                        f"in one shard)")
     subjects = [s["subject_id"].to_numpy() for s in per_shard]
     return DatasetIndex(files, subjects, spans.set_index("subject_id"))
 
