@@ -110,6 +110,7 @@ def cmtl(data: Path, labels: Path, work: Path, outcomes: list[str]) -> dict:
     cfg["source"].update(path=str(data), labels_dir=str(labels))
     cfg["source"].pop("generate_if_missing")
     cfg["outcomes"] = outcomes
+    work.mkdir(parents=True, exist_ok=True)
     path = work / "cmtl.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
