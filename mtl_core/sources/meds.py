@@ -132,10 +132,26 @@ def shard_events(root: Path, path: Path, subjects: np.ndarray) -> pd.DataFrame:
 
 
 def _write_example(src: MedsSource, cfg: Config, root: Path) -> None:
+    """The synthetic cohort as a MEDS dataset at root (labels at labels_dir), written under temporary
+    names and renamed, so a killed run leaves no half dataset that a later run would take as whole."""
+    import os
+    import shutil
+
     from mtl_core.sources import export_meds  # only the example config needs the generator
 
-    export_meds.write_synthetic(src.generate_if_missing, cfg.cohort.observation_hours, root,
-                                Path(src.labels_dir).expanduser())
+    labels = Path(src.labels_dir).expanduser()
+    if labels.exists():
+        raise ConfigError(f"source.generate_if_missing: {labels} exists but no MEDS dataset at {root}; "
+                          f"it would not be overwritten: remove it or point labels_dir elsewhere")
+    tmp = {p: p.with_name(f".partial-{p.name}-{os.getpid()}") for p in (root, labels)}
+    try:
+        export_meds.write_synthetic(src.generate_if_missing, cfg.cohort.observation_hours, tmp[root], tmp[labels])
+        for final, partial in tmp.items():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            partial.rename(final)
+    finally:
+        for partial in tmp.values():
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def partitions(cfg: Config, progress: Callable[[int, int], None] | None = None
