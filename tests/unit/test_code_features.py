@@ -54,7 +54,8 @@ def _expected(ev, idx, vocab, cfg) -> pd.DataFrame:
             mine = ev[(ev["subject_id"] == s) & (ev["code"] == code)]
             if static:
                 row[f"{code}__static_count"] = float(mine["time"].isna().sum())
-            timed = mine.dropna(subset=["time"]).sort_values(["time", "numeric_value"], kind="stable")  # value breaks ties
+            # the value breaks ties between events at the same time, as in code_features
+            timed = mine.dropna(subset=["time"]).sort_values(["time", "numeric_value"], kind="stable")
             for w in cfg.windows:
                 span = window_us(w)
                 lo = t - pd.Timedelta(microseconds=span) if span else pd.Timestamp.min

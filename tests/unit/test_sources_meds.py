@@ -59,7 +59,8 @@ def test_labels_are_joined_per_prediction_and_missing_ones_masked(export, parts)
 
 def test_dataset_splits_are_used_when_present(export, parts):
     splits = pd.read_parquet(export / "dataset" / "metadata" / "subject_splits.parquet")
-    mapping = splits.set_index("subject_id")["split"].map({"train": "train", "tuning": "val", "held_out": "test"})
+    ours = {"train": "train", "tuning": "val", "held_out": "test"}
+    mapping = splits.set_index("subject_id")["split"].map(ours)
     preds = pd.concat([p[PREDICTIONS] for p in parts], ignore_index=True)
     assert (preds["split"] == preds["subject_id"].map(mapping)).all()
     own = list(iter_source(_cfg(export, use_dataset_splits=False)))
@@ -99,8 +100,8 @@ def test_events_at_or_after_the_prediction_time_change_no_feature(export, parts)
     after, _ = build_dataset(leaked, cfg, None, vocab)
     pd.testing.assert_frame_equal(after, before)
     # the same events a microsecond before the prediction time do change features
-    early = [e.assign(time=(e["time"] - pd.Timedelta(microseconds=1)).astype("datetime64[us]")) for e in late[:1]]
-    moved, _ = build_dataset({**p, EVENTS: pd.concat([p[EVENTS], *early], ignore_index=True)}, cfg, None, vocab)
+    early = late[0].assign(time=(late[0]["time"] - pd.Timedelta(microseconds=1)).astype("datetime64[us]"))
+    moved, _ = build_dataset({**p, EVENTS: pd.concat([p[EVENTS], early], ignore_index=True)}, cfg, None, vocab)
     assert not moved.equals(before)
 
 
