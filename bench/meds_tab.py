@@ -113,7 +113,9 @@ def cmtl(data: Path, labels: Path, work: Path, outcomes: list[str]) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     path = work / "cmtl.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    # a shared, loaded machine can take longer than Prefect's 20 s default to start its temporary server
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
     env.pop("MLFLOW_TRACKING_URI", None)
     timing = run([str(Path(sys.executable).parent / "cmtl"), "run", "--config", str(path)], work / "cmtl.log", env)
     folder = next((work / "ws" / "models").glob("*/meds_predictions"))
@@ -191,8 +193,8 @@ def main() -> None:
     splits = pd.read_parquet(data / "metadata" / "subject_splits.parquet")
     held_out = set(splits.loc[splits["split"] == "held_out", "subject_id"])
     load_before = list(os.getloadavg())
-    tools = {"meds_tab": meds_tab(bin_dir, data, labels, work / "meds_tab", args.outcomes, args.trials),
-             "cmtl": cmtl(data, labels, work / "cmtl", args.outcomes)}
+    tools = {"cmtl": cmtl(data, labels, work / "cmtl", args.outcomes),
+             "meds_tab": meds_tab(bin_dir, data, labels, work / "meds_tab", args.outcomes, args.trials)}
     rows = score(args.outcomes, pd.read_parquet(work / "truth.parquet"), tools, held_out)
     report(rows, tools, args, counts, load_before)
     print(f"work folder (logs): {work}")
