@@ -78,7 +78,9 @@ def task_labels(tables: dict[str, pd.DataFrame], observation_hours: int, outcome
     out = {}
     for o in outcomes:
         y = labels[o].to_numpy()
-        out[o] = keys[~np.isnan(y)].assign(boolean_value=y[~np.isnan(y)] == 1).reset_index(drop=True)
+        rows = keys[~np.isnan(y)].assign(boolean_value=y[~np.isnan(y)] == 1)
+        # sorted by subject and time, as ACES writes them (and MEDS-Tab's as-of joins need)
+        out[o] = rows.sort_values(["subject_id", "prediction_time"], kind="stable", ignore_index=True)
     truth = tables["truth"].set_index("hadm_id").reindex(cohort["hadm_id"])
     truth = pd.concat([keys, truth[[o for o in outcomes if o in truth]].reset_index(drop=True)], axis=1)
     return out, truth
