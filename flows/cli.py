@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from flows.workspace import prepare, tracking_uri
@@ -51,7 +52,8 @@ def _guard(fn):
         try:
             return fn(*args, **kwargs)
         except CmtlError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            # escaped: "timestamp[us]" or "['a']" in a message is text, not rich markup
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
     return wrapper
 
