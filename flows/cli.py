@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from flows.workspace import prepare, tracking_uri
@@ -51,7 +52,8 @@ def _guard(fn):
         try:
             return fn(*args, **kwargs)
         except CmtlError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            # escaped: "timestamp[us]" or "['a']" in a message is text, not rich markup
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from None
     return wrapper
 
@@ -160,11 +162,14 @@ def run(config: str = ConfigOpt,
 def score(config: str = ConfigOpt,
           model: str = typer.Option("champion", "--model", help="alias (champion, challenger) or version number"),
           input_path: str = typer.Option(..., "--input", help="feature file to score (.csv or .parquet)"),
-          output_path: str = typer.Option(..., "--output", help="predictions file (.csv or .parquet)")):
+          output_path: str = typer.Option(..., "--output", help="predictions file (.csv or .parquet), or "
+                                          "with --format meds a folder"),
+          output_format: str = typer.Option("table", "--format", help="table: one file, a column per outcome; "
+                                            "meds: <outcome>.parquet each in the MEDS prediction schema")):
     """Batch scoring: one probability per outcome for every row of a feature file."""
     _setup(config)
     from flows.score import score as flow
-    result = flow(config, input_path, output_path, model)
+    result = flow(config, input_path, output_path, model, output_format)
     console.print(f"wrote {result['rows']:,} predictions of {result['model_uri']} "
                   f"({', '.join(result['outcomes'])}) to {result['output']}", soft_wrap=True, highlight=False)
     drift = result.get("drift")

@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import policy, tracking
 from flows.model_extras import OPERATING_POINTS, read_points
+from flows.meds_out import write_test_predictions
 from flows.train import read_baselines
 from flows.workspace import prepare
 from mtl_core import lake
@@ -175,6 +176,7 @@ def evaluate(config_path: str, features_dir: str | None = None, model_dir: str |
     result = score(config_path, features_dir, model_dir)
     (Path(model_dir) / "metrics.json").write_text(json.dumps(result["report"], indent=2))
     (Path(model_dir) / "evaluation.json").write_text(json.dumps(result, indent=2))
+    write_test_predictions(features_dir, model_dir)  # MEDS sources: for meds-evaluation and MEDS-DEV
     run_id = run_id or meta.get("run_id")
     if run_id:
         log_result(config_path, run_id, model_dir)

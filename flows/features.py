@@ -33,7 +33,7 @@ def build(config_path: str, snapshot_dir: str, out_root: str, salt: str, extra: 
           ) -> tuple[str, bool]:
     """The feature set, built and written partition by partition (memory holds one); (path, reused)."""
     cfg, _ = prepare(config_path)
-    builder = dataset_builder(cfg)
+    builder = dataset_builder(cfg, Path(snapshot_dir))  # fitted to the snapshot (e.g. MEDS codes)
     definitions = contracts.outcome_definitions(kind=cfg.source.kind)
     keys = KeyCheck()
     with lake.SnapshotWriter(Path(out_root), salt=salt, extra=extra) as out:
@@ -57,7 +57,8 @@ def build_features(config_path: str, snapshot_dir: str | None = None) -> str:
     if made_by != cfg.source.kind:
         raise DataError(f"lake snapshot {snapshot_dir} holds a '{made_by}' source, but the config's "
                         f"source.kind is '{cfg.source.kind}': run `cmtl ingest` with this config first")
-    salt = Path(snapshot_dir).name + cfg.digest("source", "cohort", "outcomes", "features", "split")
+    salt = Path(snapshot_dir).name + cfg.digest("source", "cohort", "outcomes", "features", "code_features",
+                                                 "split")
     path, reused = build(config_path, snapshot_dir, str(ws / "features"), salt,
                          {"snapshot": Path(snapshot_dir).name, "outcomes": cfg.outcomes})
     get_run_logger().info("%s feature set %s (%d admissions)", "Reused" if reused else "Wrote", path,

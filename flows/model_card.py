@@ -49,6 +49,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _population(cfg: Config) -> str:
     c = cfg.cohort
+    if cfg.source.layout == "meds":
+        return ("- Population: the prediction rows of the MEDS task label files (subject, prediction time), as "
+                "the task definitions (e.g. ACES) select them; predictions use only events recorded strictly "
+                "before the prediction time.")
     if cfg.source.layout == "flat":
         return ("- Population: the prediction units (rows) of the site's table, as selected by the data provider; "
                 "the prediction time is the one its feature columns were taken at.")
@@ -59,6 +63,11 @@ def _population(cfg: Config) -> str:
 
 def _predictors(cfg: Config, meta: dict) -> str:
     n = len(meta["feature_columns"])
+    if cfg.source.layout == "meds":
+        cf = cfg.code_features
+        return (f"- {n} model inputs: age at the prediction time and the {cf.top_n} codes most frequent in the "
+                f"training split, each counted (and, with values, {', '.join(a for a in cf.aggregates if a != 'count')}) "
+                f"over the windows {', '.join(cf.windows)} before the prediction time.")
     if cfg.source.layout == "flat":  # a flat table: the columns are the site's own, named in the model signature
         return (f"- {n} model inputs: the feature columns of the `{cfg.source.kind}` source file as given "
                 "(names and types in the model signature); their timing relative to the prediction is the "

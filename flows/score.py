@@ -21,9 +21,11 @@ from flows.workspace import prepare, tracking_uri
 from mtl_core import contracts
 from mtl_core.errors import CmtlError, DataError
 from mtl_core.features import ID_COLUMNS, dataset_builder
+from mtl_core.meds_predictions import prediction_tables, write_tables
 from mtl_core.sources import files
 
 FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
+OUTPUT_FORMATS = ("table", "meds")  # one file with a column per outcome | a MEDS prediction file per outcome
 
 
 def file_format(path: str, what: str) -> str:
@@ -107,7 +109,8 @@ def resolve(config_path: str, model: str) -> str:
 
 
 @task(name="Score the input file", cache_policy=NO_CACHE, **policy.FIT)
-def score_file(config_path: str, version: str, input_path: str, output_path: str) -> dict:
+def score_file(config_path: str, version: str, input_path: str, output_path: str,
+               output_format: str = "table") -> dict:
     cfg, ws = prepare(config_path)
     uri = f"models:/{cfg.registry.model_name}/{version}"  # the resolved version, even if the alias moves
     frame = read_frame(input_path)
@@ -125,30 +128,42 @@ def score_file(config_path: str, version: str, input_path: str, output_path: str
     flags = [c for c in P.columns if str(c).endswith("_flag") and str(c)[:-5] in P.columns]
     outcomes = [c for c in P.columns if c not in flags]
     P = P.reset_index(drop=True).astype({o: "float64" for o in outcomes})  # flags stay 0/1 integers
-    out = pd.concat([ids, P], axis=1)
-    out["model_version"] = int(version)
-    write_frame(out, output_path)
+    if output_format == "meds":  # an input column named after an outcome is its label (boolean_value)
+        labels = frame[[c for c in outcomes if c in frame]].reset_index(drop=True)
+        write_tables(prediction_tables(ids, P[outcomes].to_numpy(), outcomes, labels), Path(output_path))
+    else:
+        out = pd.concat([ids, P], axis=1)
+        out["model_version"] = int(version)
+        write_frame(out, output_path)
     drift = scoring_drift(cfg, X, getattr(model.unwrap_python_model(), "drift_reference", None), output_path, version)
-    return {"model_uri": uri, "model_version": version, "rows": len(out), "outcomes": outcomes, "flags": flags,
+    return {"model_uri": uri, "model_version": version, "rows": len(ids), "outcomes": outcomes, "flags": flags,
             "output": str(Path(output_path).resolve()),
             "drift": None if drift is None else {"warn": drift["warn"], "drifted": drift["drifted"][:20],
                                                  "max_psi": drift["max_psi"]}}
 
 
 @flow(name="score", log_prints=True)
-def score(config_path: str, input_path: str, output_path: str, model: str = "champion") -> dict:
+def score(config_path: str, input_path: str, output_path: str, model: str = "champion",
+          output_format: str = "table") -> dict:
     """Predict one probability per outcome for every row of a feature file with a registered model.
 
     model: an alias (champion, challenger) or a version number of the config's registered model.
+    output_format: "table" (output_path is a CSV/Parquet file) or "meds" (output_path is a folder that
+    gets <outcome>.parquet in the MEDS prediction schema; the input needs subject_id and prediction_time).
     Returns where the predictions went, how many rows and which version made them.
     """
     prepare(config_path)
-    file_format(output_path, "output")  # fail before any work on an unwritable choice
+    if output_format not in OUTPUT_FORMATS:
+        raise CmtlError(f"--format: unknown '{output_format}' (known: {', '.join(OUTPUT_FORMATS)})")
+    if output_format == "table":
+        file_format(output_path, "output")  # fail before any work on an unwritable choice
+    elif Path(output_path).is_file():
+        raise CmtlError(f"--output {output_path}: --format meds writes a folder, and this is a file")
     if not Path(input_path).is_file():
         raise CmtlError(f"input file not found: {input_path}")
     file_format(input_path, "input")
     version = resolve(config_path, model)
-    result = score_file(config_path, version, input_path, output_path)
+    result = score_file(config_path, version, input_path, output_path, output_format)
     get_run_logger().info("wrote %d predictions of %s to %s", result["rows"], result["model_uri"],
                           result["output"])
     return result

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -92,11 +93,60 @@ class OmopSource(_Strict):
         [], description="optional tables not to read even when present")
 
 
+class MedsSource(_Strict):
+    """A MEDS dataset (data/**/*.parquet, metadata/) with one ACES-style label file (or folder of shards)
+    per outcome: subject_id, prediction_time, boolean_value. Relative paths are taken from the cwd."""
+    layout: ClassVar[str] = "meds"        # features are built from codes (mtl_core/code_features.py)
+    kind: Literal["meds"]
+    path: str = Field(min_length=1, description="MEDS dataset root (holds data/ and metadata/)")
+    labels: dict[str, str] = Field({}, description="outcome -> its label file or folder of label shards")
+    labels_dir: str | None = Field(None, description=(
+        "folder with <outcome>.parquet or <outcome>/ per outcome not listed in `labels`"))
+    use_dataset_splits: bool = Field(True, description=(
+        "use metadata/subject_splits.parquet (train / tuning / held_out) when the dataset has it; "
+        "else the `split` section decides"))
+    generate_if_missing: SyntheticSource | None = Field(None, description=(
+        "when `path` holds no MEDS dataset, first write this synthetic cohort there as one (and its "
+        "labels to labels_dir): for the example config, which must run from a fresh clone"))
+
+    @model_validator(mode="after")
+    def _labels_somewhere(self) -> "MedsSource":
+        if not self.labels and not self.labels_dir:
+            raise ValueError("name the label files: source.labels (outcome -> path) or source.labels_dir")
+        if self.generate_if_missing is not None and not self.labels_dir:
+            raise ValueError("generate_if_missing writes the labels to source.labels_dir: set it")
+        return self
+
+
 # kind -> its config class; a new source kind is one class here and one loader in mtl_core/sources/
 SOURCE_KINDS: dict[str, type[_Strict]] = {"synthetic": SyntheticSource, "mimic_iv": MimicIVSource,
-                                          "tabular": TabularSource, "omop": OmopSource}
-AnySource = Annotated[SyntheticSource | MimicIVSource | TabularSource | OmopSource,
+                                          "tabular": TabularSource, "omop": OmopSource, "meds": MedsSource}
+AnySource = Annotated[SyntheticSource | MimicIVSource | TabularSource | OmopSource | MedsSource,
                       Field(discriminator="kind")]
+
+WINDOW = re.compile(r"^(all|(\d+)(min|h|d|w))$")
+
+
+class CodeFeatureConfig(_Strict):
+    """Features from event codes (mtl_core/code_features.py), used by the MEDS source: the `top_n` codes
+    most frequent in the training split, each with its count and numeric aggregates over look-back
+    windows ending just before the prediction time ("24h", "30d", "all" = the whole history)."""
+    top_n: int = Field(300, gt=0, description="how many codes (by event count in the training split)")
+    windows: list[str] = Field(["24h", "30d", "all"], min_length=1,
+                               description="look-back windows: <n>min, <n>h, <n>d, <n>w, or all")
+    aggregates: list[Literal["count", "mean", "min", "max", "last"]] = Field(
+        ["count", "mean", "min", "max", "last"], min_length=1,
+        description="count for every code; the others for codes with numeric values")
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        bad = [w for w in value if not WINDOW.match(w) or w in ("0min", "0h", "0d", "0w")]
+        if bad:
+            raise ValueError(f"windows {bad}: use <n>min, <n>h, <n>d, <n>w (n > 0) or all")
+        if len(set(value)) != len(value):
+            raise ValueError("windows lists a window twice")
+        return value
 
 
 class CohortConfig(_Strict):
@@ -321,6 +371,7 @@ class Config(_Strict):
     owner: str | None = Field(None, description="who answers for the model (model card)")
     # required by event-based sources; a tabular source has none (its features are columns)
     features: FeatureConfig = FeatureConfig(items={}, aggregates=[], prior_diagnoses={})
+    code_features: CodeFeatureConfig = CodeFeatureConfig()  # event-code features (source kind meds)
     ingest: IngestConfig = IngestConfig()
     split: SplitConfig = SplitConfig()
     model: ModelConfig = ModelConfig()
@@ -361,6 +412,18 @@ class Config(_Strict):
         given = "features" in self.model_fields_set
         if self.source.layout == "canonical" and not given:
             raise ValueError(f"features: required for source kind '{self.source.kind}'")
+        if self.source.layout == "meds":
+            if given:
+                raise ValueError("features: not used by source kind 'meds' (its features come from codes: "
+                                 "see code_features)")
+            missing = [o for o in self.outcomes
+                       if o not in self.source.labels and not self.source.labels_dir]
+            if missing:
+                raise ValueError(f"outcomes {missing} have no label file: add them to source.labels or "
+                                 f"set source.labels_dir")
+            if self.ingest.mode == "quarantine":
+                raise ValueError("ingest.mode quarantine is not available for source kind 'meds' (a MEDS "
+                                 "shard is checked whole against the MEDS schema): use strict")
         if self.source.layout == "flat":
             if given:
                 raise ValueError("features: not used by source kind 'tabular' "

@@ -6,7 +6,9 @@ Only data charted before each admission's index time may enter a feature: events
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -15,10 +17,10 @@ import pandas as pd
 from mtl_core.config import Config
 from mtl_core.cohort import build_cohort
 from mtl_core.outcomes import build_labels
-from mtl_core.sources import tabular
+from mtl_core.sources import meds_features, tabular
 from mtl_core.splits import assign_splits
 
-ID_COLUMNS = ["hadm_id", "subject_id", "split"]
+ID_COLUMNS = ["hadm_id", "subject_id", "split", "prediction_time"]  # never model inputs
 CATEGORICAL = ["gender", "admission_type", "insurance"]
 
 
@@ -111,17 +113,29 @@ class DatasetBuilder:
     build: Callable[[dict[str, pd.DataFrame], Config, dict], tuple[pd.DataFrame, pd.DataFrame]]
     features_contract: str = "features"
     labels_contract: str = "labels"
+    # learns what every partition must share from the whole snapshot first (e.g. a code vocabulary
+    # from the training split); returns the keyword arguments `build` then gets
+    fit: Callable[[Path, Config], dict] | None = None
+
+    def fitted(self, snapshot_dir: Path, cfg: Config) -> "DatasetBuilder":
+        if self.fit is None:
+            return self
+        return replace(self, build=partial(self.build, **self.fit(snapshot_dir, cfg)), fit=None)
 
 
 # source layout (the source config's `layout`) -> its builder
 DATASET_BUILDERS: dict[str, DatasetBuilder] = {
     "canonical": DatasetBuilder(build_dataset),
     "flat": DatasetBuilder(tabular.build_dataset, features_contract="tabular_features"),
+    "meds": DatasetBuilder(meds_features.build_dataset, features_contract="meds_features",
+                           fit=lambda path, cfg: {"vocabulary": meds_features.fit_vocabulary(path, cfg)}),
 }
 
 
-def dataset_builder(cfg: Config) -> DatasetBuilder:
-    return DATASET_BUILDERS[cfg.source.layout]
+def dataset_builder(cfg: Config, snapshot_dir: Path | None = None) -> DatasetBuilder:
+    """The layout's builder; given the snapshot, fitted to it (ready to build partitions)."""
+    builder = DATASET_BUILDERS[cfg.source.layout]
+    return builder.fitted(Path(snapshot_dir), cfg) if snapshot_dir is not None else builder
 
 
 def model_columns(features: pd.DataFrame) -> list[str]:

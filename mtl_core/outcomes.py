@@ -138,6 +138,7 @@ def _check_rules(names: list[str], definitions: dict) -> None:
 OUTCOME_CHECKS: dict[str, Callable[[list[str], dict], None]] = {
     "canonical": _check_rules,
     "flat": lambda names, definitions: None,
+    "meds": lambda names, definitions: None,  # labels are the dataset's label files, checked when read
 }
 
 

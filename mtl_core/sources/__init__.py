@@ -7,7 +7,7 @@ import pandas as pd
 
 from mtl_core import contracts, partitions, quarantine
 from mtl_core.config import Config
-from mtl_core.sources import mimic_iv, omop, synthetic, tabular
+from mtl_core.sources import meds, mimic_iv, omop, synthetic, tabular
 
 RAW_TABLES = ("patients", "admissions", "events", "diagnoses")
 
@@ -20,6 +20,7 @@ SOURCES: dict[str, Callable[..., dict[str, pd.DataFrame] | Iterator[dict[str, pd
     "mimic_iv": mimic_iv.load,
     "tabular": tabular.load,
     "omop": omop.load,   # also adds "conditions" and "observation_periods" (outcomes after discharge)
+    "meds": meds.load,   # one partition per MEDS data shard: meds_events and meds_predictions
 }
 
 
@@ -51,6 +52,7 @@ def validate_canonical(tables: dict[str, pd.DataFrame], cfg: Config,
 VALIDATORS: dict[str, Callable[..., None]] = {
     "canonical": validate_canonical,
     "flat": tabular.validate,
+    "meds": meds.validate,
 }
 
 

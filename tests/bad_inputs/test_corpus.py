@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from tests.bad_inputs import cases_tabular  # noqa: F401  (registers the tabular cases)
+from tests.bad_inputs import cases_meds  # noqa: F401  (registers the MEDS cases)
 from tests.bad_inputs import cases_omop  # noqa: F401  (registers the OMOP cases)
 from tests.bad_inputs.cases import CASES, Bad
 from tests.bad_inputs.fixtures import Goods, mimic_config, tabular_config
+from tests.meds_data import meds_config, meds_copy
 from tests.omop_cdm import omop_config, write_omop_dir
 
 OUTPUTS = ("ws", "cmtl.stdout", "cmtl.stderr")
@@ -54,8 +56,13 @@ def _good_omop(tmp: Path, g: Goods) -> Bad:
     return Bad("ingest", omop_config(tmp / "config.yaml", tmp / "ws", write_omop_dir(tmp / "cdm")), [])
 
 
+def _good_meds(tmp: Path, g: Goods) -> Bad:
+    return Bad("ingest", meds_config(tmp / "config.yaml", tmp / "ws", meds_copy(tmp / "meds")), [])
+
+
 # the unbroken inputs, through the same runner: the defect, not the fixture, makes a case fail
-CONTROLS = {"good_mimic_iv": _good_mimic, "good_tabular": _good_tabular, "good_omop": _good_omop}
+CONTROLS = {"good_mimic_iv": _good_mimic, "good_tabular": _good_tabular, "good_omop": _good_omop,
+            "good_meds": _good_meds}
 
 
 @pytest.fixture(scope="module")

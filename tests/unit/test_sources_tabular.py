@@ -125,7 +125,7 @@ def test_source_without_kind_is_synthetic(tmp_path):
 
 
 @pytest.mark.parametrize("source, message", [
-    ({"kind": "omop_v6"}, "unknown source kind 'omop_v6' (known: synthetic, mimic_iv, tabular, omop)"),
+    ({"kind": "omop_v6"}, "unknown source kind 'omop_v6' (known: synthetic, mimic_iv, tabular, omop, meds)"),
     ({"kind": "mimic_iv", "path": "x", "n_patients": 5}, "source.mimic_iv.n_patients: Extra inputs"),
     ({"kind": "mimic_iv"}, "source.mimic_iv.path: Field required"),
     ({"kind": "synthetic", "path": "x"}, "source.synthetic.path: Extra inputs"),
@@ -152,7 +152,7 @@ def test_tabular_config_errors(tmp_path, source, message):
 def test_every_kind_has_a_loader_validator_and_builder():
     assert set(SOURCES) == set(SOURCE_KINDS)
     layouts = {cls.layout for cls in SOURCE_KINDS.values()}
-    assert layouts == set(VALIDATORS) == set(DATASET_BUILDERS) == set(OUTCOME_CHECKS) == {"canonical", "flat"}
+    assert layouts == set(VALIDATORS) == set(DATASET_BUILDERS) == set(OUTCOME_CHECKS) == {"canonical", "flat", "meds"}
     assert MimicIVSource.layout == "canonical"
 
 
