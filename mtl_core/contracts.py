@@ -71,9 +71,10 @@ def _n_rows(n: int) -> str:
     return f"{n} row{'s' * (n != 1)}"
 
 
-def validate(df: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Return df if it meets the contract of `table`, else raise DataError listing every violation."""
-    if df.empty:
+def validate(df: pd.DataFrame, table: str, allow_empty: bool = False) -> pd.DataFrame:
+    """Return df if it meets the contract of `table`, else raise DataError listing every violation.
+    allow_empty: the frame is one partition of a table (that some partition has rows is checked apart)."""
+    if df.empty and not allow_empty:
         raise DataError(f"table '{table}' is empty")
     try:
         # a fresh index, so failing rows are counted once even when the input's index repeats
@@ -85,9 +86,7 @@ def validate(df: pd.DataFrame, table: str) -> pd.DataFrame:
 def row_failures(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """Row-level violations of `table`'s contract as (index: row position, reason: 'column: check');
     DataError when the table as a whole breaks it (empty, a missing column, a wrong dtype), which no
-    removal of rows can mend."""
-    if df.empty:
-        raise DataError(f"table '{table}' is empty")
+    removal of rows can mend. An empty frame (a partition without rows of this table) has none."""
     try:
         schema(table).validate(df.reset_index(drop=True), lazy=True)
     except pa.errors.SchemaErrors as exc:
