@@ -7,6 +7,7 @@ back into the same canonical tables (tests/unit/test_source_paths.py shows it).
 """
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Callable
 
@@ -121,10 +122,8 @@ class TableFiles:
             path.parent.mkdir(parents=True, exist_ok=True)
             if self.fmt == "parquet":
                 self.writers[stem] = pq.ParquetWriter(path, table.schema)
-            else:
-                stream = pa.OSFile(str(path), "wb")
-                if self.fmt == "csv.gz":
-                    stream = pa.CompressedOutputStream(stream, "gzip")
+            else:  # gzip level 1: Arrow's default level writes 10x slower (an hour at 100M rows)
+                stream = gzip.open(path, "wb", compresslevel=1) if self.fmt == "csv.gz" else pa.OSFile(str(path), "wb")
                 self.streams.append(stream)
                 self.writers[stem] = pacsv.CSVWriter(stream, table.schema, write_options=pacsv.WriteOptions(
                     quoting_style="needed"))

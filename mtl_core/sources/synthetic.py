@@ -16,6 +16,7 @@ import pandas as pd
 from mtl_core.config import SourceConfig
 from mtl_core.partitions import concat
 from mtl_core.sources import synthetic_spec as spec
+from mtl_core.sources.files import sort_events
 
 Progress = Callable[[int, int], None]
 HOUR = np.timedelta64(3600, "s")
@@ -241,8 +242,7 @@ class _Generator:
         dx = out["diagnoses"].sort_values(["hadm_id"], kind="stable").reset_index(drop=True)
         dx.insert(2, "seq_num", dx.groupby("hadm_id").cumcount().astype(np.int64) + 1)
         out["diagnoses"] = dx
-        out["events"] = out["events"].sort_values(["hadm_id", "charttime"], kind="stable",
-                                                  ignore_index=True)
+        out["events"] = sort_events(out["events"])
         pat = self.patients[["subject_id", "gender", "anchor_age", "anchor_year"]].copy()
         deaths = out["admissions"].dropna(subset=["deathtime"]).groupby("subject_id")["deathtime"].min()
         pat["dod"] = pat["subject_id"].map(deaths).astype("datetime64[s]").dt.floor("D")
