@@ -96,3 +96,24 @@ def test_a_flat_table_larger_than_a_partition_comes_in_whole_groups(small_tables
     assert len({tuple(p["tabular"].dtypes.astype(str)) for p in parts}) == 1   # the same dtypes in each
     got = concat(parts)["tabular"].sort_values("stay_id").reset_index(drop=True)
     pdt.assert_frame_equal(got, all_rows["tabular"].sort_values("stay_id").reset_index(drop=True))
+
+
+def test_rules_over_the_whole_flat_table_are_checked_over_all_partitions(small_tables, tmp_path):
+    """An outcome whose positives all sit in one partition is fine; one with no positives anywhere is
+    not, and says so once every partition has been seen (not in the first partition without any)."""
+    from mtl_core.sources import check_summary, ingest_tables, summary
+
+    cfg, tables = small_tables
+    flat = flat_frame(tables, cfg)
+    path = tmp_path / "flat.csv"
+    flat.assign(sepsis=np.where(flat["patient"] == flat["patient"].iloc[0], 1.0, 0.0)).to_csv(path, index=False)
+    parted = load_config(tabular_config(tmp_path / "p.yaml", tmp_path / "ws", path, ingest={"partition_rows": 1000}))
+    with open_source(parted) as many:
+        parts = list(each_partition(many))
+    assert len(parts) >= 2 and sum(p["tabular"]["sepsis"].sum() > 0 for p in parts) == 1
+    summaries = [summary(ingest_tables(p, parted, check_share=False)[0], parted) for p in parts]
+    check_summary(summaries, parted)   # one partition with positives is enough
+    for s in summaries:
+        s["positives"]["sepsis"] = 0
+    with pytest.raises(DataError, match=r"outcome column 'sepsis': only class 0 in its \d+ labelled rows"):
+        check_summary(summaries, parted)
