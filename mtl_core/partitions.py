@@ -1,8 +1,9 @@
-"""Data in partitions of whole patients: the checks that span partitions, done on key columns alone.
+"""Data in partitions of whole patients: what a source hands over, and the checks that span partitions.
 
 A partition holds every row of its patients (their admissions, events, diagnoses), so each partition
-is validated, featurised and labelled on its own; what is left to check across partitions is that no
-key of a contract's unique column (a patient, an admission) turns up in two of them.
+is validated, featurised and labelled on its own, in any process; what is left to check across
+partitions is that no key of a contract's unique column (a patient, an admission) turns up in two of
+them, done on the key columns alone.
 """
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def _csv_batches(path: Path, names: list[str], types: dict) -> Iterator[pa.Table
         yield pa.Table.from_batches([batch])
 
 
-def _unreadable(path: Path, exc: BaseException) -> DataError:
+def unreadable(path: Path, exc: BaseException) -> DataError:
     if "invalid UTF8" in str(exc):  # Arrow's way of saying "not UTF-8"
         return files.unreadable(path, UnicodeDecodeError("utf-8", b"", 0, 1, "invalid"))
     if isinstance(exc, OSError) and files.kind_of(path) == ".csv.gz":
@@ -133,9 +133,9 @@ def _guarded(path: Path, batches: Iterator[pa.Table], typed_parse: bool = False)
         except pa.ArrowInvalid as exc:
             if typed_parse and "conversion error" in str(exc):
                 raise _Refused() from None
-            raise _unreadable(path, exc) from None
+            raise unreadable(path, exc) from None
         except Exception as exc:  # noqa: BLE001 - every reader failure becomes a named DataError
-            raise _unreadable(path, exc) from None
+            raise unreadable(path, exc) from None
         yield batch
 
 
@@ -162,7 +162,7 @@ def file_batches(path: Path, spec: Spec, where: str, optional: tuple[str, ...] =
         try:
             pf = pq.ParquetFile(path)
         except Exception as exc:  # noqa: BLE001
-            raise _unreadable(path, exc) from None
+            raise unreadable(path, exc) from None
         raw = (pa.Table.from_batches([b]) for b in pf.iter_batches(PARQUET_BATCH_ROWS, columns=wanted))
         for batch in _guarded(path, raw):
             yield typed(_drop_missing(batch, drop_missing), spec, where)

@@ -94,15 +94,8 @@ class Stage:
     counts: dict[str, np.ndarray] = field(default_factory=dict)  # table -> rows per shard
     schemas: dict[str, pa.Schema] = field(default_factory=dict)  # table -> its typed schema
 
-    def add(self, table: str, name: str, batches: Iterable[pa.Table], key: str, schema: pa.Schema) -> None:
-        """Stream one input (a file, a query) of `table` into its shards. `batches` may call
-        writer.reset() through the restart hook it was made with (see stream)."""
-        writer = ShardWriter(self.root / table / name, key, self.bounds)
-        for batch in batches:
-            writer.add(batch)
-        self._record(table, name, writer.close(), schema)
-
     def writer(self, table: str, name: str, key: str) -> ShardWriter:
+        """A writer for one input (file, query) of `table`, sharded by column `key`; hand it to finish()."""
         return ShardWriter(self.root / table / name, key, self.bounds)
 
     def _record(self, table: str, name: str, counts: np.ndarray, schema: pa.Schema) -> None:

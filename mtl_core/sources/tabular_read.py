@@ -59,14 +59,14 @@ def _stage_csv(path: Path, names: list[str], columns: list[str], group: str, k: 
         except pa.ArrowInvalid as exc:
             bad = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
             if not bad:
-                raise scan._unreadable(path, exc) from None
+                raise scan.unreadable(path, exc) from None
             col = names[int(bad.group(1))]
             current = reader.schema.field(col).type
             types[col] = WIDER.get(str(current), pa.string())
             writer.reset()
             continue
         except Exception as exc:  # noqa: BLE001 - every reader failure becomes a named DataError
-            raise scan._unreadable(path, exc) from None
+            raise scan.unreadable(path, exc) from None
         stage.finish("tabular", "tabular", writer, reader.schema)
         return reader.schema
 
@@ -113,7 +113,7 @@ def open_partitions(cfg: Config, folder: Path, path: Path, columns: list[str]):
         else:
             schema = _stage_csv(path, names, columns, group, k, stage, nulls)
     except (OSError, pa.ArrowException) as exc:
-        raise scan._unreadable(path, exc) from None
+        raise scan.unreadable(path, exc) from None
     widen = {}
     for f in schema:
         if nulls.get(f.name) and pa.types.is_integer(f.type):
