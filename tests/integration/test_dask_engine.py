@@ -4,11 +4,13 @@ engine gives: the same snapshot ids, tables and feature matrix."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pandas.testing as pdt
 import pytest
 import yaml
@@ -100,3 +102,31 @@ def test_ingest_and_features_on_dask_workers_equal_a_local_run(tmp_path, dask_cl
         for table, df in lake.read_tables(a).items():
             pdt.assert_frame_equal(lake.read_tables(b, [table])[table], df)
     assert not any((tmp_path / "ws-dask" / "staging").iterdir())  # the staging copy is gone
+
+
+def test_bad_rows_in_a_later_partition_stop_a_dask_run_and_write_nothing(tmp_path, dask_cluster, prefect_server):
+    """A partition that breaks its contract fails its task on a worker; the flow raises that error (the
+    same DataError as locally), waits for the partitions still running, and leaves no lake snapshot."""
+    from flows.ingest import ingest
+    from mtl_core.config import load_config
+    from mtl_core.errors import DataError
+    from mtl_core.sources.export_mimic import write_mimic
+
+    address, _ = dask_cluster
+    config = write_config(tmp_path / "c.yaml", tmp_path / "ws", engine={"kind": "dask", "address": address},
+                          ingest={"partition_rows": PARTITION_ROWS})
+    cfg = load_config(config)
+    export = write_mimic(cfg.source, cfg.cohort.observation_hours, tmp_path / "mimic", "parquet")
+    adm = pd.read_parquet(export / "hosp/admissions.parquet")
+    rows = adm.index[adm["subject_id"] >= adm["subject_id"].quantile(0.9)][:3]
+    adm.loc[rows, "hospital_expire_flag"] = 5
+    adm.to_parquet(export / "hosp/admissions.parquet", index=False)
+    raw = yaml.safe_load(config.read_text())
+    raw["source"] = {"kind": "mimic_iv", "path": str(export)}
+    config.write_text(yaml.safe_dump(raw))
+    with pytest.raises(DataError) as err:
+        ingest(str(config))
+    message = str(err.value)
+    assert "hospital_expire_flag" in message and "isin" in message and "3 rows" in message
+    assert re.search(r"in partition (\d+) of \1\b", message), message   # the last partition
+    assert not any((tmp_path / "ws" / "lake").iterdir()) and not any((tmp_path / "ws" / "staging").iterdir())
