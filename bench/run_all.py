@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 RUNS = (["quality"], ["cost"], ["data_efficiency", "--seeds", "5"], ["strategies", "--modes", "joint,alternating"],
-        ["scale"])
+        ["scale"], ["scale_sources"])
 
 for name, *args in RUNS:
     subprocess.run([sys.executable, "-m", f"bench.{name}", *args], check=True)

@@ -70,11 +70,11 @@ def flow_seconds(output: str) -> float:
     return (stamps["Finished in state Completed"] - stamps["Beginning flow run"]) % 86400
 
 
-def run(args: list[str], env: dict) -> dict:
+def run(args: list[str], env: dict, cwd: Path = ROOT) -> dict:
     """Run a command; wall seconds, peak tree RSS (polled every 0.1 s) and load average around it."""
     load_before = os.getloadavg()
     start = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     peak = [0]
 

@@ -85,6 +85,33 @@ def features(config: str = ConfigOpt,
 
 @app.command()
 @_guard
+def export(config: str = ConfigOpt,
+           layout: str = typer.Option(..., help="mimic_iv (hosp/, icu/) or omop (CDM tables)"),
+           fmt: str = typer.Option("csv.gz", "--format", help="csv.gz or parquet (omop: also csv)"),
+           out: str = typer.Option(..., "--out", help="folder to write (must not exist)")):
+    """Write the config's synthetic cohort as a MIMIC-IV or OMOP CDM export, with truth.parquet beside it."""
+    from mtl_core.config import load_config
+    from mtl_core.errors import ConfigError
+    from mtl_core.sources.export_mimic import write_mimic
+    from mtl_core.sources.export_omop import write_omop
+
+    cfg = load_config(config)
+    writers = {"mimic_iv": write_mimic, "omop": write_omop}
+    if cfg.source.kind != "synthetic" or layout not in writers:
+        raise ConfigError(f"export writes a synthetic source's cohort in layout {' or '.join(writers)}; got "
+                          f"source.kind '{cfg.source.kind}', --layout '{layout}'")
+    if Path(out).exists():
+        raise ConfigError(f"--out {out} exists: exports go to a new folder")
+    try:
+        folder = writers[layout](cfg.source, cfg.cohort.observation_hours, Path(out), fmt,
+                                 progress=lambda done, total: err.print(f"partition {done} of {total}"))
+    except ValueError as exc:  # an unknown format
+        raise ConfigError(f"--format: {exc}") from None
+    console.print(f"{layout} export: {folder}")
+
+
+@app.command()
+@_guard
 def train(config: str = ConfigOpt,
           features_dir: Optional[str] = typer.Option(None, "--features", help="feature set (default: latest)")):
     """Train the multi-task model (its own MLflow run)."""

@@ -7,48 +7,57 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import policy
+from flows.engine import engine
 from flows.workspace import prepare
 from mtl_core import contracts, lake
 from mtl_core.errors import DataError
-from mtl_core.features import DatasetBuilder, dataset_builder
-from mtl_core.partitions import KeyCheck
+from mtl_core.features import DatasetBuilder, dataset_builder, fitted_builder
+from mtl_core.partitions import KeyCheck, keys_of
 
 
-def build_partition(tables: dict, cfg, builder: DatasetBuilder, definitions: dict) -> dict:
-    """Validated features, labels (and truth) of one partition: all rows of its patients."""
+def build_partition(tables: dict, cfg, builder: DatasetBuilder, definitions: dict) -> dict | None:
+    """Validated features, labels (and truth) of one partition: all rows of its patients; None when the
+    partition has no admission in the cohort."""
     features, labels = builder.build(tables, cfg, definitions)
+    if features.empty:
+        return None
     contracts.validate(features, builder.features_contract)
     contracts.validate(labels, builder.labels_contract)
     out = {"features": features, "labels": labels}
-    if "truth" in tables:  # synthetic only: true probabilities, kept apart from features
+    if "truth" in tables:  # a synthetic cohort's true probabilities, kept apart from features
         truth = tables["truth"]
         known = [o for o in cfg.outcomes if o in truth.columns]
-        out["truth"] = truth.loc[truth["hadm_id"].isin(features["hadm_id"]),
-                                 ["hadm_id", *known]].reset_index(drop=True)
+        out["truth"] = truth.set_index("hadm_id").reindex(features["hadm_id"])[known].reset_index()
     return out
 
 
-@task(name="Build cohort, features and labels", cache_policy=NO_CACHE, **policy.DATA)
-def build(config_path: str, snapshot_dir: str, out_root: str, salt: str, extra: dict
-          ) -> tuple[str, bool]:
-    """The feature set, built and written partition by partition (memory holds one); (path, reused)."""
+@task(name="Build cohort, features and labels of partition", cache_policy=NO_CACHE, **policy.DATA)
+def featurise_partition(config_path: str, snapshot_dir: str, index: int, folder: str,
+                        fit: dict | None = None) -> dict:
+    """One lake partition's features, labels (and truth), written into the feature set's temporary folder."""
     cfg, _ = prepare(config_path)
-    builder = dataset_builder(cfg, Path(snapshot_dir))  # fitted to the snapshot (e.g. MEDS codes)
-    definitions = contracts.outcome_definitions(kind=cfg.source.kind)
-    keys = KeyCheck()
-    with lake.SnapshotWriter(Path(out_root), salt=salt, extra=extra) as out:
-        for tables in lake.iter_partitions(Path(snapshot_dir)):
-            frames = build_partition(tables, cfg, builder, definitions)
-            keys.add(frames)
-            out.add(frames)
-        keys.check()
-        path, reused = out.commit()
+    builder = fitted_builder(cfg, fit)
+    frames = build_partition(lake.read_partition(Path(snapshot_dir), index), cfg, builder,
+                             contracts.outcome_definitions(kind=cfg.source.kind))
+    if frames is None:
+        return {"index": index, "info": None, "keys": {}}
+    return {"index": index, "info": lake.write_part(Path(folder), index, frames), "keys": keys_of(frames)}
+
+
+@task(name="Write feature set", cache_policy=NO_CACHE, **policy.DATA)
+def commit_features(out: lake.SnapshotWriter, keys: KeyCheck) -> tuple[str, bool]:
+    if not out.parts:
+        raise DataError("table 'features' is empty: no admission of the source is in the cohort "
+                        "(see the `cohort` section of the config)")
+    keys.check()
+    path, reused = out.commit()
     return str(path), reused
 
 
 @flow(name="build_features", log_prints=True)
 def build_features(config_path: str, snapshot_dir: str | None = None) -> str:
-    """Features for the snapshot (latest when not given); returns the feature set's folder."""
+    """Features for the snapshot (latest when not given); returns the feature set's folder. Partitions
+    are featurised by the configured engine (in this process, or on Dask workers)."""
     cfg, ws = prepare(config_path)
     snapshot_dir = snapshot_dir or str(lake.latest(ws / "lake") or "")
     if not snapshot_dir:
@@ -59,8 +68,20 @@ def build_features(config_path: str, snapshot_dir: str | None = None) -> str:
                         f"source.kind is '{cfg.source.kind}': run `cmtl ingest` with this config first")
     salt = Path(snapshot_dir).name + cfg.digest("source", "cohort", "outcomes", "features", "code_features",
                                                  "split")
-    path, reused = build(config_path, snapshot_dir, str(ws / "features"), salt,
-                         {"snapshot": Path(snapshot_dir).name, "outcomes": cfg.outcomes})
+    extra = {"snapshot": Path(snapshot_dir).name, "outcomes": cfg.outcomes}
+    builder = dataset_builder(cfg)
+    # what every partition must share, learned once from the whole snapshot (e.g. MEDS codes of the
+    # training split): a vocabulary, no patient data, handed to each partition's task
+    fit = builder.fit(Path(snapshot_dir), cfg) if builder.fit is not None else None
+    n, keys = lake.n_partitions(Path(snapshot_dir)), KeyCheck()
+    with lake.SnapshotWriter(ws / "features", salt=salt, extra=extra) as out, engine(cfg) as eng:
+        calls = ({"config_path": config_path, "snapshot_dir": snapshot_dir, "index": i,
+                  "folder": str(out.folder), "fit": fit} for i in range(n))
+        for result in eng.run(featurise_partition, calls):
+            if result["info"] is not None:
+                out.record(result["index"], result["info"])
+                keys.merge(result["keys"])
+        path, reused = commit_features(out, keys)
     get_run_logger().info("%s feature set %s (%d admissions)", "Reused" if reused else "Wrote", path,
                           lake.read_manifest(Path(path))["tables"]["features"]["rows"])
     return path

@@ -1,38 +1,60 @@
 """Flow `ingest`: source -> validated, content-addressed Parquet snapshot in the workspace lake."""
 from __future__ import annotations
 
-from typing import Iterator
+import shutil
+import tempfile
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import policy
-from flows.progress import bar
+from flows.engine import engine
 from flows.workspace import prepare
 from mtl_core import lake
-from mtl_core.partitions import KeyCheck
+from mtl_core.errors import DataError
+from mtl_core.partitions import KeyCheck, Sequential, keys_of
 from mtl_core.quarantine import Rejects, combine
-from mtl_core.sources import ingest_tables, iter_source
+from mtl_core.sources import (add_summaries, check_not_empty, check_summary, ingest_tables, open_partitions,
+                               summary, unique_keys)
 
 
-def read_source(config_path: str) -> Iterator[dict]:
-    """The source's partitions, one at a time, so memory holds one partition.
-
-    Deliberately not a (generator) task: Prefect 3.8 then keeps every yielded partition alive once a
-    task has consumed it, and memory grows by a partition per partition (1M admissions: 5.4 GiB)."""
+@task(name="Read source (stream files into the staging area)", cache_policy=NO_CACHE, **policy.DATA)
+def stage_source(config_path: str, folder: str):
+    """The source as partitions of whole patients; a file source is streamed into `folder` first."""
     cfg, _ = prepare(config_path)
     logger = get_run_logger()
-    yield from iter_source(cfg, progress=lambda done, total: logger.info(
-        "Read partition %d of %d of source '%s'", done, total, cfg.source.kind))
+    parts = open_partitions(cfg, Path(folder), progress=lambda done, total: logger.info(
+        "Read %d of %d inputs of source '%s'", done, total, cfg.source.kind))
+    if not isinstance(parts, Sequential):
+        logger.info("Source '%s' in %d partition(s) of whole patients", cfg.source.kind, len(parts))
+    return parts
 
 
-@task(name="Validate tables against data contracts", cache_policy=NO_CACHE, **policy.DATA)
-def validate_tables(config_path: str, tables: dict) -> tuple[dict, Rejects | None]:
-    """(tables to store, what quarantine set aside or None); the rejected share is checked at the end."""
+def _in_partition(exc: DataError, index: int, total: int | None) -> DataError:
+    if total == 1:
+        return exc
+    of = f" of {total}" if total else ""
+    return DataError(f"{exc}\n(in partition {index + 1}{of} of whole patients; rows counted there)")
+
+
+@task(name="Validate and stage partition", cache_policy=NO_CACHE, **policy.DATA)
+def ingest_partition(config_path: str, folder: str, index: int, parts=None, tables: dict | None = None,
+                     total: int | None = None) -> dict:
+    """Validate one partition (read here, from `parts`, or given) and write it into the snapshot's
+    temporary folder; returns what the flow needs to commit: part info, keys, counts, rejects."""
     cfg, _ = prepare(config_path)
-    with bar("Validating tables", total=len(tables)) as update:
-        return ingest_tables(tables, cfg, progress=lambda done, info: update(done, info=info),
-                             check_share=False)
+    try:
+        tables = parts.read(index) if tables is None else tables
+        clean, rejects = ingest_tables(tables, cfg, check_share=False)
+    except DataError as exc:
+        raise _in_partition(exc, index, total) from None
+    info = lake.write_part(Path(folder), index, clean)
+    get_run_logger().info("Partition %d%s: %s", index + 1, f" of {total}" if total else "",
+                          ", ".join(f"{n} {len(df):,}" for n, df in clean.items()))
+    return {"index": index, "info": info, "keys": keys_of(clean, unique_keys(cfg)),
+            "rows_in": {n: len(df) for n, df in tables.items()}, "summary": summary(clean, cfg),
+            "rejects": rejects}
 
 
 @task(name="Check and report quarantined rows", cache_policy=NO_CACHE, **policy.DATA)
@@ -51,15 +73,12 @@ def quarantine_files(config_path: str, parts: list[Rejects]) -> dict | None:
     return rejects.files(limit)
 
 
-@task(name="Stage partition in the lake", cache_policy=NO_CACHE, **policy.DATA)
-def stage_partition(tables: dict, snapshot: lake.SnapshotWriter, keys: KeyCheck) -> None:
-    keys.add(tables)
-    snapshot.add(tables)
-
-
 @task(name="Write lake snapshot", cache_policy=NO_CACHE, **policy.DATA)
-def write_snapshot(snapshot: lake.SnapshotWriter, keys: KeyCheck, files: dict | None = None) -> str:
+def write_snapshot(config_path: str, snapshot: lake.SnapshotWriter, keys: KeyCheck, summaries: list[dict],
+                   files: dict | None = None) -> str:
+    cfg, _ = prepare(config_path)
     keys.check()  # no patient or admission in two partitions
+    check_summary(summaries, cfg)  # e.g. no table without rows at all
     path, reused = snapshot.commit(files)
     get_run_logger().info("%s lake snapshot %s", "Reused" if reused else "Wrote", path)
     if files:
@@ -67,19 +86,43 @@ def write_snapshot(snapshot: lake.SnapshotWriter, keys: KeyCheck, files: dict | 
     return str(path)
 
 
+def _calls(config_path: str, folder: str, parts):
+    """Keyword arguments of each partition's task: an index into `parts`, or (a loader that can only be
+    read in order) the tables themselves, read here one by one."""
+    if isinstance(parts, Sequential):
+        for i, tables in enumerate(parts.iterator):
+            yield {"config_path": config_path, "folder": folder, "index": i, "tables": tables}
+        return
+    for i in range(len(parts)):
+        yield {"config_path": config_path, "folder": folder, "index": i, "parts": parts, "total": len(parts)}
+
+
 @flow(name="ingest", log_prints=True)
 def ingest(config_path: str) -> str:
     """Read the configured source, validate every table, write a lake snapshot; returns its path.
 
-    Nothing is written unless every table passes its contract (in quarantine mode: once rejected rows,
-    within `ingest.max_rejected_share`, are set aside into the snapshot's quarantine/).
+    Nothing is written unless every partition passes its contracts (in quarantine mode: once rejected
+    rows, within `ingest.max_rejected_share`, are set aside into the snapshot's quarantine/). Partitions
+    are validated and staged by the configured engine (in this process, or on Dask workers).
     """
     cfg, ws = prepare(config_path)
-    kind, keys = cfg.source.kind, KeyCheck()
-    with lake.SnapshotWriter(ws / "lake", salt=kind, extra={"source_kind": kind}) as snapshot:
-        parts = []
-        for tables in read_source(config_path):
-            tables, rejects = validate_tables(config_path, tables)
-            parts += [rejects] if rejects is not None else []
-            stage_partition(tables, snapshot, keys)
-        return write_snapshot(snapshot, keys, quarantine_files(config_path, parts))
+    kind = cfg.source.kind
+    (ws / "staging").mkdir(parents=True, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f"{kind}-", dir=ws / "staging")
+    try:
+        parts = stage_source(config_path, staging)
+        if hasattr(parts, "prepare"):
+            parts.prepare()  # e.g. calibrate the synthetic generator once, before copies go to workers
+        keys, summaries, rejects, rows_in = KeyCheck(), [], [], {}
+        with lake.SnapshotWriter(ws / "lake", salt=kind, extra={"source_kind": kind}) as snapshot, \
+                engine(cfg) as eng:
+            for result in eng.run(ingest_partition, _calls(config_path, str(snapshot.folder), parts)):
+                snapshot.record(result["index"], result["info"])
+                keys.merge(result["keys"])
+                summaries.append(result["summary"])
+                rows_in = add_summaries(rows_in, result["rows_in"])
+                rejects += [result["rejects"]] if result["rejects"] is not None else []
+            check_not_empty(rows_in, cfg)  # a table-wide defect: before any quarantine verdict
+            return write_snapshot(config_path, snapshot, keys, summaries, quarantine_files(config_path, rejects))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

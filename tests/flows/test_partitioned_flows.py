@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import weakref
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def _partitioned(monkeypatch, spoil=None):
     from mtl_core import sources
     from mtl_core.sources import synthetic
 
-    def load(cfg, progress=None):
+    def load(cfg, staging, progress=None):
         for i, part in enumerate(synthetic.partitions(cfg.source, cfg.cohort.observation_hours, progress,
                                                       patients_per_partition=PER_PART)):
             yield spoil(i, part) if spoil else part
@@ -93,3 +94,33 @@ def test_ingest_holds_one_partition_at_a_time(prefect_server, small_config, monk
     _partitioned(monkeypatch, track)
     ingest(str(small_config))
     assert len(seen) == 3 and alive_before == [0, 0, 0]
+
+
+def test_bad_rows_of_a_real_source_in_a_later_partition_write_nothing(prefect_server, small_config, tmp_path):
+    """A MIMIC-IV export read in partitions: a defect in the patients of the last partition stops ingest
+    after the earlier partitions were staged, and neither the lake nor the staging area keeps anything."""
+    import yaml
+
+    from flows.ingest import ingest
+    from mtl_core.config import load_config
+    from mtl_core.sources.export_mimic import write_mimic
+
+    cfg = load_config(small_config)
+    export = write_mimic(cfg.source, cfg.cohort.observation_hours, tmp_path / "mimic", "parquet")
+    adm = pd.read_parquet(export / "hosp/admissions.parquet")
+    last = adm["subject_id"] >= adm["subject_id"].quantile(0.95)   # patients at the end of the id range
+    rows = adm.index[last][:4]
+    adm.loc[rows, "dischtime"] = adm.loc[rows, "admittime"] - pd.Timedelta(hours=2)
+    adm.to_parquet(export / "hosp/admissions.parquet", index=False)
+    raw = yaml.safe_load(small_config.read_text())
+    raw["source"] = {"kind": "mimic_iv", "path": str(export)}
+    raw["ingest"] = {"partition_rows": 20_000}
+    small_config.write_text(yaml.safe_dump(raw))
+    with pytest.raises(DataError) as err:
+        ingest(str(small_config))
+    message = str(err.value)
+    assert "table 'admissions'" in message and "ordered" in message and "4 rows" in message
+    partition, total = map(int, re.search(r"in partition (\d+) of (\d+)", message).groups())
+    assert total >= 3 and partition == total   # the earlier partitions passed and were staged
+    ws = small_config.parent / "workspace"
+    assert not any((ws / "lake").iterdir()) and not any((ws / "staging").iterdir())

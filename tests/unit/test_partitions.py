@@ -88,7 +88,7 @@ def test_snapshot_in_partitions_reads_back_whole_and_by_partition(tmp_path, part
     for name, df in whole.items():
         entry = manifest["tables"][name]
         assert entry["partitions"] == [len(p[name]) for p in parts] and entry["rows"] == len(df)
-        assert entry["sha256"] == lake.table_hash(df)   # the streamed hash is the whole table's
+        assert sorted(q.name for q in (path / f"{name}.parquet").iterdir()) == entry["parts"]
     back = lake.read_tables(path)
     for name, df in whole.items():
         pdt.assert_frame_equal(back[name], df)
@@ -98,9 +98,25 @@ def test_snapshot_in_partitions_reads_back_whole_and_by_partition(tmp_path, part
         assert set(g) == {"admissions", "events"}
         pdt.assert_frame_equal(g["events"], p["events"])
         pdt.assert_frame_equal(g["admissions"], p["admissions"])
-    # the same content written in one piece is recognised as the same snapshot
-    again, reused = lake.write_snapshot(whole, tmp_path, salt="s", extra={"source_kind": "synthetic"})
-    assert (again, reused) == (path, True)
+    # parts written out of order (as workers finish) give the same snapshot
+    with lake.SnapshotWriter(tmp_path, salt="s", extra={"source_kind": "synthetic"}) as w:
+        for i in (2, 0, 1):
+            w.record(i, lake.write_part(w.folder, i, parts[i]))
+        assert w.commit() == (path, True)
+    # the id is of the content as partitioned: the same rows in one piece are another snapshot
+    one, reused = lake.write_snapshot(whole, tmp_path, salt="s", extra={"source_kind": "synthetic"})
+    assert one != path and reused is False
+    changed = {**parts[1], "events": parts[1]["events"].assign(valuenum=parts[1]["events"]["valuenum"] + 1)}
+    with lake.SnapshotWriter(tmp_path, salt="s") as w:
+        for p in (parts[0], changed, parts[2]):
+            w.add(p)
+        other, _ = w.commit()
+    assert other not in (path, one)
+    assert lake.read_manifest(other)["tables"]["admissions"]["sha256"] == entry_of(path, "admissions")
+
+
+def entry_of(path, name):
+    return lake.read_manifest(path)["tables"][name]["sha256"]
 
 
 def test_empty_partition_of_a_table_round_trips(tmp_path):

@@ -12,7 +12,7 @@ from mtl_core import lake
 from mtl_core.config import Config, IngestConfig, load_config
 from mtl_core.errors import DataError
 from mtl_core.quarantine import report_metrics
-from mtl_core.sources import ingest_tables, tabular, validate_source
+from mtl_core.sources import ingest_tables, load_source, tabular, validate_source
 from tests.bad_inputs.fixtures import flat_frame, tabular_config
 
 ORDERED = "table: ordered(earlier=admittime, later=dischtime)"
@@ -180,7 +180,7 @@ def test_tabular_rows_are_quarantined_and_column_rules_stay_fatal(small_tables, 
     flat.to_csv(path, index=False)
     qcfg = load_config(tabular_config(tmp_path / "c.yaml", tmp_path / "ws", path,
                                       ingest={"mode": "quarantine", "max_rejected_share": 0.01}))
-    loaded = tabular.load(qcfg)
+    loaded = load_source(qcfg)
     clean, rejects = ingest_tables(loaded, qcfg)
     q = rejects.frame("tabular")
     assert q["reason"].tolist() == ["aki: isin {0, 1, missing}", "stay_id: unique", "stay_id: unique",

@@ -73,14 +73,16 @@ def test_parquet_is_preferred_when_several_formats_exist(small_tables, tmp_path)
 
 
 def test_only_needed_columns_are_read(small_tables, export, monkeypatch, tmp_path):
+    from mtl_core.sources import scan
+
     seen = {}
-    real = files.read
+    real = scan._csv_batches
 
-    def spy(path, columns=None, **kw):
-        seen[path.name] = list(columns)
-        return real(path, columns, **kw)
+    def spy(path, names, types):
+        seen[path.name] = list(names)
+        return real(path, names, types)
 
-    monkeypatch.setattr(files, "read", spy)
+    monkeypatch.setattr(scan, "_csv_batches", spy)
     _load(export, tmp_path)
     assert seen["labevents.csv.gz"] == ["subject_id", "hadm_id", "itemid", "charttime", "valuenum"]
     assert "comments" not in seen["labevents.csv.gz"] and "race" not in seen["admissions.csv.gz"]

@@ -148,7 +148,7 @@ def test_unknown_visit_in_measurement_fails_or_is_dropped(tmp_path):
     frames["measurement"].loc[[0, 4], "visit_occurrence_id"] = 999
     folder = write_omop_dir(tmp_path / "cdm", frames)
     with pytest.raises(DataError, match=r"table 'measurement' \(measurement.csv\): column 'visit_occurrence_id'"
-                                        r" references visits not in visit_occurrence in 2 rows"):
+                                        r" references visits not in visit_occurrence \(or of another person\) in 2 rows"):
         _load(tmp_path, folder)
     _, t = _load(tmp_path, folder, unknown_visits="drop")
     assert len(t["events"]) == 3

@@ -9,7 +9,7 @@ from mtl_core.config import SplitConfig, load_config
 from mtl_core.contracts import outcome_definitions
 from mtl_core.errors import ConfigError, DataError
 from mtl_core.features import build_dataset
-from mtl_core.sources import tabular
+from mtl_core.sources import load_source, tabular
 from mtl_core.splits import assign_splits
 from tests.bad_inputs.fixtures import flat_frame, tabular_config
 from tests.conftest import write_config
@@ -122,7 +122,7 @@ def test_tabular_temporal_split_needs_and_uses_a_time_column(small_tables, tmp_p
                                    source={"time_column": "admitted", "exclude_columns": ["mrn", "admitted"]}))
     tcfg = load_config(tabular_config(tmp_path / "c.yaml", tmp_path / "ws", path, split=split,
                                       source={"time_column": "admitted"}))
-    loaded = tabular.load(tcfg)
+    loaded = load_source(tcfg)
     tabular.validate(loaded, tcfg)
     features, _ = tabular.build_dataset(loaded, tcfg)
     assert "admitted" not in features.columns  # a time is never a feature
