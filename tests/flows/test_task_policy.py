@@ -27,7 +27,8 @@ def all_tasks() -> list[Task]:
 def test_tasks_exist_in_every_stage():
     names = {t.name for t in all_tasks()}
     assert len(names) >= 15
-    assert {"Fit multi-task model", "Register model version", "Log model to MLflow"} <= names
+    assert {"Fit multi-task network", "Fit single-task learners", "Stack members per outcome",
+            "Register model version", "Log model to MLflow"} <= names
 
 
 @pytest.mark.parametrize("t", all_tasks(), ids=lambda t: t.name)
