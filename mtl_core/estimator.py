@@ -154,8 +154,18 @@ class MultiOutcomeClassifier(BaseEstimator):
             self.calibration, predict_logits(self.network_, Xv), Yv)
         return self
 
-    def _transform(self, X: pd.DataFrame) -> np.ndarray:
-        return self.preprocessor_.transform(X[list(self.feature_names_in_)]).astype(np.float32)
+    def _transform(self, X: pd.DataFrame, chunk: int = 50_000) -> np.ndarray:
+        """Model inputs as float32, transformed in row chunks: the preprocessor works in float64 and
+        the bin encoding multiplies the columns, so a million rows at once would need several GiB."""
+        X = X[list(self.feature_names_in_)]
+        first = self.preprocessor_.transform(X.iloc[:chunk]).astype(np.float32)
+        if len(X) <= chunk:
+            return first
+        out = np.empty((len(X), first.shape[1]), dtype=np.float32)
+        out[:chunk] = first
+        for start in range(chunk, len(X), chunk):
+            out[start:start + chunk] = self.preprocessor_.transform(X.iloc[start:start + chunk])
+        return out
 
     def predict_logits(self, X: pd.DataFrame, calibrated: bool = True) -> np.ndarray:
         z = predict_logits(self.network_, self._transform(X))

@@ -99,7 +99,7 @@ def _assemble(shared_state: dict, per_state: list[dict | None]) -> dict:
 @torch.no_grad()
 def predict_logits(net: nn.Module, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     net.eval()
-    x = torch.tensor(X, dtype=torch.float32)
+    x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     return torch.cat([net(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
 
 
@@ -137,7 +137,9 @@ def _fit(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val:
     k = len(outcomes)
     torch.manual_seed(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
-    x, y = torch.tensor(X, dtype=torch.float32), torch.tensor(Y, dtype=torch.float32)
+    # from_numpy shares the float32 inputs instead of copying them (a copy is GiBs at a million rows)
+    x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    y = torch.tensor(Y, dtype=torch.float32)
     m = ~torch.isnan(y)
     pos_weight = torch.tensor(s.pos_weight, dtype=torch.float32) if s.pos_weight else None
     weighting = WEIGHTING[s.weighting](k)
