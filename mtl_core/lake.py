@@ -228,6 +228,12 @@ def _part_files(path: Path, name: str, entry: dict) -> list[Path] | None:
     return [folder / p for p in parts]
 
 
+def table_files(path: Path, name: str) -> list[Path]:
+    """The Parquet files holding table `name` of a snapshot, in order (part files, or the one file)."""
+    files = _part_files(path, name, read_manifest(path)["tables"][name])
+    return files if files is not None else [Path(path) / f"{name}.parquet"]
+
+
 def _read(files: list[Path], columns: list[str] | None = None) -> pd.DataFrame:
     tables = [pq.read_table(f, columns=columns) for f in files]
     full = [t for t in tables if t.num_rows] or tables[:1]

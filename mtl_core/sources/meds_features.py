@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from mtl_core.code_features import CodeCounter, Vocabulary, code_features
 from mtl_core.config import Config
 from mtl_core.errors import DataError
+from mtl_core.lake import read_tables, table_files
 from mtl_core.sources.meds import EVENTS, PREDICTIONS
 from mtl_core.splits import assign_splits
 
@@ -34,7 +35,7 @@ def _splits(preds: pd.DataFrame, cfg: Config) -> np.ndarray:
 
 def fit_vocabulary(snapshot_dir: Path, cfg: Config) -> Vocabulary:
     """The code_features.top_n most frequent codes among training events, streamed in batches."""
-    preds = pq.read_table(Path(snapshot_dir) / f"{PREDICTIONS}.parquet").to_pandas()
+    preds = read_tables(Path(snapshot_dir), [PREDICTIONS])[PREDICTIONS]
     split = _splits(preds, cfg)
     train = preds.loc[split == "train"]
     if train.empty:
@@ -42,9 +43,10 @@ def fit_vocabulary(snapshot_dir: Path, cfg: Config) -> Vocabulary:
     counter = CodeCounter()
     before = pd.Timestamp(cfg.split.val_from) if "split" not in preds and cfg.split.by == "temporal" else None
     subjects = pa.array(train["subject_id"].unique(), pa.int64())
-    events = pq.ParquetFile(Path(snapshot_dir) / f"{EVENTS}.parquet")
-    for batch in events.iter_batches(batch_size=BATCH_ROWS, columns=["subject_id", "time", "code",
-                                                                      "numeric_value"]):
+    batches = (b for f in table_files(Path(snapshot_dir), EVENTS)
+               for b in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS, columns=["subject_id", "time",
+                                                                                       "code", "numeric_value"]))
+    for batch in batches:
         table = pa.Table.from_batches([batch])
         keep = pc.is_in(table.column("subject_id"), subjects)
         if before is not None:  # temporal: only what happened before validation starts

@@ -47,7 +47,7 @@ def test_crossfitted_ensemble_round_trips_through_mlflow(prefect_server, tmp_pat
     assert "test/network_auroc/aki" in run.data.metrics and "test/model_minus_best_baseline/aki" in run.data.metrics
     assert {t["outcome"] for t in result["transfer"]} == set(meta["outcomes"])  # the network vs baselines
 
-    feats = pd.read_parquet(Path(meta["features_dir"]) / "features.parquet").drop(columns=ID_COLUMNS).head(40)
+    feats = pd.read_parquet(Path(meta["features_dir"]) / "features.parquet").drop(columns=ID_COLUMNS, errors="ignore").head(40)
     served = mlflow.pyfunc.load_model(f"models:/{result['model_name']}@champion").predict(feats)
     local = joblib.load(Path(result["model_dir"]) / "estimator.joblib").predict_proba(feats)
     outcomes = meta["outcomes"]
