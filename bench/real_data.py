@@ -55,6 +55,9 @@ def run_one(name: str, seed: int) -> tuple[list[dict], float, str]:
     scores = {"default": fitted.model.predict_proba(X), "network": fitted.model.mtl_.predict_proba(X)}
     scores.update({m.kind: m.predict_proba(X) for m in fitted.members if m.kind in KINDS})
     weights = fitted.model.weights()
+    tv = (f["split"] != "test").to_numpy()
+    Y_tv = labels.loc[tv, cfg.outcomes].to_numpy(float)
+    oof = {m.kind: m.held for m in fitted.members if m.kind in KINDS and m.held is not None}
     rows = []
     for k, o in enumerate(cfg.outcomes):
         row = {"cohort": name, "seed": seed, "outcome": o, "n_test": int((~np.isnan(Y[:, k])).sum()),
@@ -64,9 +67,18 @@ def run_one(name: str, seed: int) -> tuple[list[dict], float, str]:
         base = {kind: row[kind] for kind in KINDS if row.get(kind) is not None}
         row["best_kind"] = max(base, key=base.get)
         row["best"] = base[row["best_kind"]]
+        # the baseline the pipeline would pick without seeing test rows: best out-of-fold AUROC
+        held = {kind: _oof_auroc(Y_tv[:, k], P[:, k]) for kind, P in oof.items() if kind in base}
+        row["chosen_kind"] = max(held, key=held.get) if held else row["best_kind"]
+        row["chosen"] = base[row["chosen_kind"]]
         row["weights"] = weights[o]
         rows.append(row)
     return rows, seconds, fitted.plan.mode
+
+
+def _oof_auroc(y: np.ndarray, p: np.ndarray) -> float:
+    ok = ~np.isnan(y) & ~np.isnan(p)
+    return auroc(y[ok], p[ok]) if ok.sum() and 0 < y[ok].sum() < ok.sum() else -np.inf
 
 
 def cli_time(name: str) -> dict:
@@ -94,11 +106,12 @@ def report(rows: list[dict], walls: dict, modes: dict, cli: dict | None) -> str:
     df = pd.DataFrame(rows)
     df["diff"] = df["default"] - df["best"]
     df["net_diff"] = df["network"] - df["best"]
+    df["chosen_diff"] = df["default"] - df["chosen"]
     g = df.groupby(["cohort", "outcome"], sort=False)
-    mean = g[["default", "network", *KINDS, "best", "diff", "net_diff"]].mean()
+    mean = g[["default", "network", *KINDS, "best", "chosen", "diff", "net_diff", "chosen_diff"]].mean()
     lines = ["| cohort | outcome | test n (positives) | default | network | logistic | hist_gb | single-task net "
-             "| best baseline | default - best | network - best | weights (mean) | met |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| best baseline | default - best | network - best | default - chosen | weights (mean) | met |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (c, o), r in mean.iterrows():
         sub = g.get_group((c, o))
         w = pd.DataFrame(list(sub["weights"])).mean()
@@ -106,11 +119,17 @@ def report(rows: list[dict], walls: dict, modes: dict, cli: dict | None) -> str:
         n = f"{sub['n_test'].mean():.0f} ({sub['positives'].mean():.0f})"
         lines.append(f"| {c} | {o} | {n} | {_f(r['default'])} | {_f(r['network'])} | {_f(r['logistic'])} | "
                      f"{_f(r['hist_gb'])} | {_f(r['single_task_net'])} | {_f(r['best'])} | {r['diff']:+.4f} | "
-                     f"{r['net_diff']:+.4f} | {wtxt} | {'yes' if r['diff'] >= TARGET else 'NO'} |")
+                     f"{r['net_diff']:+.4f} | {r['chosen_diff']:+.4f} | {wtxt} | {'yes' if r['diff'] >= TARGET else 'NO'} |")
     met = int((mean["diff"] >= TARGET).sum())
     summary = [f"Outcomes with default - best baseline >= {TARGET} (mean of {df['seed'].nunique()} seeds): "
                f"**{met} of {len(mean)}**. Mean over all outcomes: default - best **{mean['diff'].mean():+.4f}**, "
                f"network - best {mean['net_diff'].mean():+.4f}; worst outcome {mean['diff'].min():+.4f}.", "",
+               "The best baseline is picked per outcome and seed on the test rows themselves, an oracle no "
+               "pipeline has; the maximum of several noisy test AUROCs is biased upward, most on small test "
+               "sets. The fair comparison is with the baseline the pipeline would choose without test rows "
+               f"(best out-of-fold AUROC): default - chosen, mean **{mean['chosen_diff'].mean():+.4f}**, "
+               f"{int((mean['chosen_diff'] >= TARGET).sum())} of {len(mean)} outcomes >= {TARGET}, worst "
+               f"{mean['chosen_diff'].min():+.4f}.", "",
                "| cohort | rows | fitting | wall time per fit (mean over seeds) |", "|---|---|---|---|"]
     for c in mean.index.get_level_values(0).unique():
         summary.append(f"| {c} | {len(COHORTS[c].load()):,} | {modes[c]} | {np.mean(walls[c]):.0f} s |")
