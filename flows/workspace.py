@@ -33,4 +33,7 @@ def prepare(config_path: str | Path) -> tuple[Config, Path]:
         (ws / sub).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(ws / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # the temporary server's 20 s default start-up budget is too short on a busy 2-core machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no download bars in a run's log
     return cfg, ws
