@@ -21,7 +21,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import yaml
 from sklearn.metrics import roc_auc_score
 
 from bench.common import ROOT, write
-from bench.scale import tree_rss
+from bench.scale import watch_peak
 from mtl_core.config import SyntheticSource
 from mtl_core.sources.export_meds import write_synthetic
 from mtl_core.sources.synthetic_spec import OUTCOMES
@@ -57,20 +56,12 @@ def run(args: list[str], log: Path, env: dict | None = None) -> dict:
     start = time.perf_counter()
     with open(log, "a") as out:
         proc = subprocess.Popen(args, cwd=ROOT, env=env or os.environ.copy(), stdout=out, stderr=subprocess.STDOUT)
-        peak = [0]
-
-        def poll():
-            while proc.poll() is None:
-                peak[0] = max(peak[0], tree_rss(proc.pid))
-                time.sleep(0.1)
-
-        watcher = threading.Thread(target=poll, daemon=True)
-        watcher.start()
+        peak = watch_peak(proc)
         proc.wait()
-        watcher.join()
+        peak.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}); see {log}")
-    return {"seconds": time.perf_counter() - start, "peak_rss": peak[0]}
+    return {"seconds": time.perf_counter() - start, "peak_rss": peak.bytes}
 
 
 def meds_tab(bin_dir: Path, data: Path, labels: Path, out: Path, outcomes: list[str], trials: int) -> dict:

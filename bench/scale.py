@@ -62,6 +62,20 @@ def tree_rss(root: int) -> int:
     return total
 
 
+class watch_peak(threading.Thread):
+    """Polls the peak resident bytes of a running process's tree every 0.1 s until it exits."""
+
+    def __init__(self, proc: subprocess.Popen):
+        super().__init__(daemon=True)
+        self.proc, self.bytes = proc, 0
+        self.start()
+
+    def run(self) -> None:
+        while self.proc.poll() is None:
+            self.bytes = max(self.bytes, tree_rss(self.proc.pid))
+            time.sleep(0.1)
+
+
 def flow_seconds(output: str) -> float:
     """From the flow's own log lines: its run time without process start-up and Prefect's server."""
     stamps = {kind: 3600 * int(h) + 60 * int(m) + float(s) for h, m, s, kind in FLOW_LOG.findall(output)}
@@ -76,21 +90,13 @@ def run(args: list[str], env: dict, cwd: Path = ROOT) -> dict:
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
-    peak = [0]
-
-    def poll():
-        while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss(proc.pid))
-            time.sleep(0.1)
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
+    peak = watch_peak(proc)
     out, _ = proc.communicate()
     seconds = time.perf_counter() - start
-    watcher.join()
+    peak.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{out[-4000:]}")
-    return {"seconds": seconds, "flow_seconds": flow_seconds(out), "peak_rss": peak[0],
+    return {"seconds": seconds, "flow_seconds": flow_seconds(out), "peak_rss": peak.bytes,
             "load_before": load_before,
             "load_after": os.getloadavg()}
 

@@ -148,18 +148,20 @@ def write_truth(writer: pq.ParquetWriter | None, tables: dict[str, pd.DataFrame]
     return writer
 
 
-def write_mimic(cfg: SyntheticSource, observation_hours: int, folder: Path, fmt: str = "csv.gz",
-                progress: Callable[[int, int], None] | None = None) -> Path:
-    """The synthetic cohort `cfg` as a MIMIC-IV export in `folder` (hosp/, icu/, truth.parquet)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"format {fmt!r}: expected one of {FORMATS}")
+def write_export(cfg: SyntheticSource, observation_hours: int, folder: Path, fmt: str, formats: tuple,
+                 layout: Callable[..., dict[str, pa.Table]],
+                 progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write the synthetic cohort partition by partition: `layout(tables, first_row_id=...)` gives the
+    files of one partition (name -> Arrow table), appended in `fmt`; truth.parquet beside them."""
+    if fmt not in formats:
+        raise ValueError(f"format {fmt!r}: expected one of {formats}")
     folder = Path(folder)
     parts, out, truth, rows = SyntheticPartitions(cfg, observation_hours), TableFiles(folder, fmt), None, 0
     try:
         for i in range(len(parts)):
             tables = parts.read(i)
-            for stem, table in mimic_tables(tables, first_row_id=rows).items():
-                out.write(stem, table)
+            for name, table in layout(tables, first_row_id=rows).items():
+                out.write(name, table)
             rows += len(tables["events"])
             truth = write_truth(truth, tables, folder / "truth.parquet")
             if progress:
@@ -169,3 +171,9 @@ def write_mimic(cfg: SyntheticSource, observation_hours: int, folder: Path, fmt:
         if truth is not None:
             truth.close()
     return folder
+
+
+def write_mimic(cfg: SyntheticSource, observation_hours: int, folder: Path, fmt: str = "csv.gz",
+                progress: Callable[[int, int], None] | None = None) -> Path:
+    """The synthetic cohort `cfg` as a MIMIC-IV export in `folder` (hosp/, icu/, truth.parquet)."""
+    return write_export(cfg, observation_hours, folder, fmt, FORMATS, mimic_tables, progress)

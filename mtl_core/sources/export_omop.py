@@ -18,8 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mtl_core.config import SyntheticSource
-from mtl_core.sources.export_mimic import TableFiles, write_truth
-from mtl_core.sources.synthetic import SyntheticPartitions
+from mtl_core.sources.export_mimic import write_export
 
 FORMATS = ("csv", "csv.gz", "parquet")
 GENDER = {"M": 8507, "F": 8532}
@@ -84,21 +83,4 @@ def omop_tables(tables: dict[str, pd.DataFrame], first_row_id: int = 0) -> dict[
 def write_omop(cfg: SyntheticSource, observation_hours: int, folder: Path, fmt: str = "csv",
                progress: Callable[[int, int], None] | None = None) -> Path:
     """The synthetic cohort `cfg` as an OMOP CDM folder (one file per table) plus truth.parquet."""
-    if fmt not in FORMATS:
-        raise ValueError(f"format {fmt!r}: expected one of {FORMATS}")
-    folder = Path(folder)
-    parts, out, truth, rows = SyntheticPartitions(cfg, observation_hours), TableFiles(folder, fmt), None, 0
-    try:
-        for i in range(len(parts)):
-            tables = parts.read(i)
-            for name, table in omop_tables(tables, first_row_id=rows).items():
-                out.write(name, table)
-            rows += len(tables["events"])
-            truth = write_truth(truth, tables, folder / "truth.parquet")
-            if progress:
-                progress(i + 1, len(parts))
-    finally:
-        out.close()
-        if truth is not None:
-            truth.close()
-    return folder
+    return write_export(cfg, observation_hours, folder, fmt, FORMATS, omop_tables, progress)
