@@ -98,7 +98,7 @@ def run(args: list[str], env: dict, cwd: Path = ROOT) -> dict:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{out[-4000:]}")
     return {"seconds": seconds, "flow_seconds": flow_seconds(out), "peak_rss": peak.bytes,
             "load_before": load_before,
-            "load_after": os.getloadavg()}
+            "load_after": os.getloadavg(), "output": out}
 
 
 def one_size(admissions: int, work: Path, env: dict) -> dict:
@@ -120,12 +120,16 @@ def one_size(admissions: int, work: Path, env: dict) -> dict:
     return {"target_admissions": admissions, "patients": n_patients,
             "admissions": raw["admissions"]["rows"], "events": raw["events"]["rows"],
             "partitions": len(raw["events"].get("partitions", [1])),
-            "feature_rows": feats["features"]["rows"], "ingest": ingest, "features": features,
+            "feature_rows": feats["features"]["rows"], "ingest": _quiet(ingest), "features": _quiet(features),
             "seconds": seconds, "flow_seconds": flow, "events_per_second": raw["events"]["rows"] / seconds,
             "events_per_flow_second": raw["events"]["rows"] / flow,
             "peak_rss_gib": max(ingest["peak_rss"], features["peak_rss"]) / 2**30,
             "max_process_rss_gib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20,
             "lake_gib": sum(f.stat().st_size for f in (work / "ws" / "lake").rglob("*") if f.is_file()) / 2**30}
+
+
+def _quiet(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "output"}
 
 
 def slope(x: list[float], y: list[float]) -> float:
