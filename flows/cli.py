@@ -53,7 +53,7 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except CmtlError as exc:
             # escaped: "timestamp[us]" or "['a']" in a message is text, not rich markup
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper
 
@@ -62,6 +62,14 @@ def _setup(config: str):
     cfg, ws = prepare(config)  # sets PREFECT_HOME before prefect is imported
     _quiet_user_errors()
     return cfg, ws
+
+
+@app.command()
+@_guard
+def validate(config: str = ConfigOpt):
+    """Check the config, its paths and the source against data_contracts/ (no Prefect, no MLflow, nothing written)."""
+    from flows.validate import describe, validate as check
+    console.print(describe(check(config)), soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()
