@@ -1,7 +1,6 @@
 """`cmtl`: run the pipeline or any single flow from the shell. Bad input exits 2 with a plain message."""
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from functools import wraps
@@ -25,24 +24,13 @@ DEFAULT_CONFIG = "configs/default.yaml"
 ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="pipeline config (YAML)")
 
 
-class _NoUserErrorTraceback(logging.Filter):
-    """Prefect logs a failed task's traceback; for bad input the one-line message is the whole story."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], CmtlError):
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
 def _quiet_user_errors() -> None:
     from prefect.logging.configuration import ensure_logging_setup
 
+    from flows import quiet
+
     ensure_logging_setup()  # later calls are no-ops, so the filters stay on these handlers
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
-    for lg in loggers:
-        for handler in lg.handlers:
-            handler.addFilter(_NoUserErrorTraceback())
+    quiet.install()
 
 
 def _guard(fn):
@@ -175,6 +163,8 @@ def run(config: str = ConfigOpt,
         force: bool = typer.Option(False, "--force", help="retrain even when the lake snapshot, config and "
                                                           "code version equal the champion's")):
     """The whole pipeline: ingest, features, train, evaluate, register and promote."""
+    from flows.validate import before_run
+    before_run(config)  # config, paths and (small file sources) data, before any server starts
     cfg, ws = _setup(config)
     from flows.pipeline import pipeline
     result = pipeline(config, force=force)

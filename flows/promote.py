@@ -7,8 +7,9 @@ a promotion moves the alias before it appends to the history, a rollback rewrite
 """
 from __future__ import annotations
 
+import getpass
 import json
-import os
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,7 +32,14 @@ LAST_ACTION = "cmtl.audit.last_action"
 
 
 def _actor(actor: str | None) -> str:
-    return actor or os.environ.get("USER") or "unknown"
+    """Who acts, for the audit tags: the given name, else the login name ($LOGNAME, $USER, ... or, as
+    under a worker or cron without them, the account of this process), else the host; never "unknown"."""
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no such variable and no password-database entry
+        return f"a process on host {socket.gethostname() or 'unnamed'}"
 
 
 def _now() -> str:

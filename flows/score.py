@@ -1,7 +1,7 @@
 """Flow `score`: batch predictions of a registered model version for a feature file (CSV or Parquet).
 
 The input is checked against the model's signature and the feature contract before anything is
-written. Identifier columns of the input (hadm_id, ...) are copied to the output file and go nowhere
+written. Identifier columns of the input (hadm_id, ..., a flat table's id and group columns) are copied to the output file and go nowhere
 else: nothing of the input reaches MLflow.
 """
 from __future__ import annotations
@@ -96,6 +96,15 @@ def check_contract(frame: pd.DataFrame, table: str, path: str) -> None:
         raise DataError(f"input {path}: " + contracts._summary(table, exc.failure_cases)) from None
 
 
+def kept_columns(cfg) -> list[str]:
+    """Input columns copied to the predictions, so they join back by key: a flat table's own id and group
+    columns (source.id_column, group_column), then the pipeline's identifiers."""
+    own = []
+    if cfg.source.layout == "flat":
+        own = [cfg.source.id_column, cfg.source.group_column or cfg.source.id_column]
+    return list(dict.fromkeys([*own, *ID_COLUMNS]))
+
+
 @task(name="Find the model version", cache_policy=NO_CACHE, **policy.TRACKING)
 def resolve(config_path: str, model: str) -> str:
     cfg, ws = prepare(config_path)
@@ -124,7 +133,7 @@ def score_file(config_path: str, version: str, input_path: str, output_path: str
         P = model.predict(X)
     except MlflowException as exc:
         raise DataError(f"input {input_path} does not match the signature of {uri}: {exc.message}") from None
-    ids = frame[[c for c in ID_COLUMNS if c in frame]].reset_index(drop=True)
+    ids = frame[[c for c in kept_columns(cfg) if c in frame]].reset_index(drop=True)
     flags = [c for c in P.columns if str(c).endswith("_flag") and str(c)[:-5] in P.columns]
     outcomes = [c for c in P.columns if c not in flags]
     P = P.reset_index(drop=True).astype({o: "float64" for o in outcomes})  # flags stay 0/1 integers

@@ -72,6 +72,30 @@ def validate(config_path: str | Path, data: bool = True) -> dict:
     return {"config": cfg, "workspace": ws, "counts": counts, "seconds": time.perf_counter() - start}
 
 
+# `cmtl run` reads a file source this large (MB, all its files) once more before ingest; beyond, ingest's
+# own checks (the same rules, partition by partition) find a data error
+PRE_RUN_MAX_MB = float(os.environ.get("CMTL_VALIDATE_MAX_MB", 256))
+
+
+def _size_mb(path: Path) -> float:
+    try:
+        if path.is_file():
+            return path.stat().st_size / 2**20
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+    except OSError:
+        return 0.0  # unreadable: the source's own check says so
+
+
+def before_run(config_path: str | Path) -> dict:
+    """What `cmtl run` checks before it starts Prefect: the config and paths always; the data of a file
+    source up to PRE_RUN_MAX_MB (a synthetic source is generated valid, and ingest checks it anyway)."""
+    cfg, _ = check_config(config_path)
+    path = getattr(cfg.source, "path", None)
+    data = (cfg.source.kind != "synthetic" and path is not None and ":" not in path
+            and _size_mb(Path(path).expanduser()) <= PRE_RUN_MAX_MB)
+    return validate(config_path, data=data)
+
+
 def describe(result: dict) -> str:
     """The short summary `cmtl validate` prints."""
     cfg, counts = result["config"], result["counts"]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mtl_core.config import Config, TabularSource
-from mtl_core.errors import ConfigError, DataError
+from mtl_core.errors import ConfigError, DataError, all_of
 from mtl_core.sources import files
 from mtl_core.splits import assign_splits
 
@@ -271,23 +271,6 @@ def _check_subgroups(df: pd.DataFrame, roles: Roles, cfg: Config) -> None:
                 raise DataError(f"{key}: 'age_band' needs a numeric 'age' feature column")
 
 
-def all_of(checks: list[Callable[[], object]]) -> None:
-    """Run every check; one DataError listing each one that failed (fix them all in one go, not one
-    per rerun). A single failure keeps its own message."""
-    problems = []
-    for check in checks:
-        try:
-            check()
-        except DataError as exc:
-            problems.append(str(exc))
-    if len(problems) == 1:
-        raise DataError(problems[0])
-    if problems:
-        prefix = f"table '{TABLE}': "
-        raise DataError(f"{prefix}{len(problems)} problems:\n" + "\n".join(
-            f"  - {p[len(prefix):] if p.startswith(prefix) else p}" for p in problems))
-
-
 def validate(tables: dict[str, pd.DataFrame], cfg: Config,
              progress: Callable[[int, str], None] | None = None) -> None:
     """The flat table's rules on one partition: unique ids, 0/1 outcomes, usable features (summary and
@@ -300,7 +283,7 @@ def validate(tables: dict[str, pd.DataFrame], cfg: Config,
     checks += [lambda c=c: _check_feature(df[c], c, c in (declared or []), explicit=declared is not None)
                for c in roles.features]
     checks.append(lambda: _check_subgroups(df, roles, cfg))
-    all_of(checks)
+    all_of(checks, prefix=f"table '{TABLE}': ")
     if progress:
         progress(1, f"{TABLE}: {len(df):,} rows, {len(roles.features)} features")
 

@@ -102,3 +102,37 @@ def test_cli_validate_exit_codes(flat, tmp_path):
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert f"data: every contract met (1 partition; rows: tabular {len(flat):,})" in ok.stdout
+
+
+def test_every_bad_canonical_table_in_one_message(small_tables):
+    from mtl_core.sources import validate_canonical
+
+    cfg, tables = small_tables
+    broken = {n: df.copy() for n, df in tables.items() if n != "truth"}
+    broken["patients"].loc[broken["patients"].index[:3], "anchor_age"] = -5
+    broken["admissions"].loc[broken["admissions"].index[:2], "admission_type"] = None
+    with pytest.raises(DataError) as exc:
+        validate_canonical(broken, cfg)
+    msg = str(exc.value)
+    assert msg.startswith("2 problems:")
+    assert "table 'patients' breaks its contract" in msg and "'anchor_age': check in_range" in msg
+    assert "table 'admissions' breaks its contract" in msg and "'admission_type'" in msg and "2 rows" in msg
+
+
+def test_user_error_lines_leave_the_console_not_the_api_log():
+    import logging
+
+    from flows.quiet import NoUserErrorOnConsole, NoUserErrorTraceback
+
+    def record(msg, exc=None):
+        return logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, msg, None,
+                                 (type(exc), exc, None) if exc else None)
+
+    err = DataError("table 'tabular': outcome column 'sepsis': check isin failed in 5 rows")
+    prefect_lines = [record("Task run failed with exception: %r" % err, err),
+                     record("Finished in state Failed('Task run encountered an exception DataError: x')"),
+                     record("Finished in state Failed(\"Flow run encountered an exception: DataError: x\")")]
+    assert not any(NoUserErrorOnConsole().filter(r) for r in prefect_lines)
+    assert NoUserErrorOnConsole().filter(record("Finished in state Failed('TimeoutError: server')"))
+    kept = prefect_lines[0]
+    assert NoUserErrorTraceback().filter(kept) and kept.exc_info is None
