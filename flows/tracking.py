@@ -100,9 +100,22 @@ def log_artifact(cfg: Config, ws: Path, run_id: str, path: Path, folder: str | N
     client(cfg, ws).log_artifact(run_id, str(path), folder)
 
 
+def signature(example: pd.DataFrame, output: pd.DataFrame):
+    """The model's signature with every input optional to MLflow: a missing column then reaches the
+    model's own check, which names it, instead of MLflow's, whose message (as the scoring server wraps
+    it) quotes the request's values back. `cmtl score` still requires every input (input_names)."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    inferred = infer_signature(example, output)
+    inputs = Schema([ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs)
+
+
 def log_pyfunc(cfg: Config, ws: Path, run_id: str, estimator_path: Path, example: pd.DataFrame,
-               extra: dict[str, str] | None = None) -> str:
-    """Log the estimator (and extra artifacts: name -> file) as a pyfunc in the run; returns the model URI."""
+               extra: dict[str, str] | None = None, output: pd.DataFrame | None = None) -> str:
+    """Log the estimator (and extra artifacts: name -> file) as a pyfunc in the run; returns the model URI.
+    output: the model's answer to the example (for the signature's outputs); without it MLflow infers both."""
     client(cfg, ws)
     reqs = [f"{p}=={md.version(p)}" for p in REQUIREMENTS]
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
@@ -111,7 +124,8 @@ def log_pyfunc(cfg: Config, ws: Path, run_id: str, estimator_path: Path, example
         info = mlflow.pyfunc.log_model(
             name="model", python_model=str(ROOT / "flows" / "pyfunc_model.py"),
             artifacts={"estimator": str(estimator_path), **(extra or {})}, code_paths=[str(ROOT / "mtl_core")],
-            input_example=example, pip_requirements=reqs)
+            input_example=example, pip_requirements=reqs,
+            signature=signature(example, output) if output is not None else None)
     return info.model_uri
 
 

@@ -106,8 +106,9 @@ def test_tabular_file_runs_end_to_end(prefect_server, small_tables, tmp_path):
     assert "Predictors and their missing share in the training split" in card and "## Operating points" in card
 
     # batch scoring of the site's own table keeps its id and group columns, so predictions join by key
-    scored = _cmtl(["score", "--config", config, "--input", table, "--output", tmp_path / "pred.csv"],
-                   prefect_server)
+    flat.to_csv(tmp_path / "to_score.csv", index=False)
+    scored = _cmtl(["score", "--config", config, "--input", tmp_path / "to_score.csv", "--output",
+                    tmp_path / "pred.csv"], prefect_server)
     assert scored.returncode == 0, (scored.stdout + scored.stderr)[-4000:]
     pred = pd.read_csv(tmp_path / "pred.csv")
     assert list(pred.columns[:2]) == ["stay_id", "patient"] and "mrn" not in pred
