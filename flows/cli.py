@@ -176,8 +176,11 @@ def run(config: str = ConfigOpt,
     _print_verdict(result)
     bin_dir = Path(sys.executable).parent
     console.print("\n[bold]Review[/]")
-    console.print(f"  MLflow UI:  {bin_dir / 'mlflow'} ui --backend-store-uri {tracking_uri(ws)} --port 5000",
-                  soft_wrap=True, highlight=False)
+    uri = tracking_uri(ws)
+    mlflow_ui = (f"{uri.rstrip('/')} (experiment {cfg.registry.experiment}, model {cfg.registry.model_name})"
+                 if uri.startswith(("http://", "https://"))  # a tracking server serves its own UI
+                 else f"{bin_dir / 'mlflow'} ui --backend-store-uri {uri} --port 5000")
+    console.print(f"  MLflow UI:  {mlflow_ui}", soft_wrap=True, highlight=False)
     console.print(f"  Prefect UI: PREFECT_HOME={ws / 'prefect'} {bin_dir / 'prefect'} server start",
                   soft_wrap=True, highlight=False)
 

@@ -44,13 +44,20 @@ def client(cfg: Config, ws: Path) -> MlflowClient:
     return MlflowClient(uri, registry_uri=uri)
 
 
+# MLflow 3's UI opens an experiment by its kind: GenAI experiments on a traces overview, this kind on its
+# training runs (and without the tag it asks the reviewer which kind the experiment is)
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(c: MlflowClient, cfg: Config, ws: Path) -> str:
     exp = c.get_experiment_by_name(cfg.registry.experiment)
     if exp is not None:
+        if "mlflow.experimentKind" not in exp.tags:  # an experiment created before the tag was set
+            c.set_experiment_tag(exp.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return exp.experiment_id
     location = (ws / "mlartifacts").as_uri() if c.tracking_uri.startswith("sqlite:") else None
     try:
-        return c.create_experiment(cfg.registry.experiment, artifact_location=location)
+        return c.create_experiment(cfg.registry.experiment, artifact_location=location, tags=EXPERIMENT_KIND)
     except MlflowException:  # created concurrently by another run
         return c.get_experiment_by_name(cfg.registry.experiment).experiment_id
 
@@ -195,6 +202,21 @@ def tag_version(cfg: Config, ws: Path, version: str, tags: dict[str, str]) -> No
         c.set_model_version_tag(cfg.registry.model_name, version, k, str(v)[:5000])
 
 
+def describe_version(cfg: Config, ws: Path, version: str, text: str) -> None:
+    """The version's description (Markdown, shown on its page in the MLflow UI)."""
+    client(cfg, ws).update_model_version(cfg.registry.model_name, str(version), description=text[:60000])
+
+
+def run_experiment(cfg: Config, ws: Path, run_id: str | None) -> str | None:
+    """The experiment id of a run (for links in the UI); None when there is no such run."""
+    if not run_id:
+        return None
+    try:
+        return client(cfg, ws).get_run(run_id).info.experiment_id
+    except MlflowException:
+        return None
+
+
 def load_model(cfg: Config, ws: Path, uri: str):
     client(cfg, ws)
     with warnings.catch_warnings():  # MLflow's nudge towards a type-hinted predict(), at every load
@@ -257,8 +279,10 @@ def run_link(cfg: Config, ws: Path, run_id: str) -> tuple[str, str]:
     url = ui_url(c.tracking_uri, run.info.experiment_id, run_id)
     if url:
         return url, f"MLflow run {run_id}"
-    return run.info.artifact_uri, (f"MLflow run {run_id} in {c.tracking_uri} (browse it with `mlflow ui "
-                                   f"--backend-store-uri {c.tracking_uri}`)")
+    return run.info.artifact_uri, (f"MLflow run {run_id} (experiment {run.info.experiment_id}) in "
+                                   f"{c.tracking_uri}: browse it with `mlflow ui --backend-store-uri "
+                                   f"{c.tracking_uri}`, then http://127.0.0.1:5000/#/experiments/"
+                                   f"{run.info.experiment_id}/runs/{run_id}")
 
 
 def model_version(cfg: Config, ws: Path, version: str):

@@ -53,7 +53,7 @@ def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
     plan = fold_plan(cfg, f, y, rows)
     tv = rows["train"] | rows["val"]
     n_fits = plan.n_fits
-    with bar("Multi-task network (epochs)", total=cfg.train.epochs) as update:
+    with bar("Multi-task network (epochs)", total=cfg.train.epochs, stops_early=True) as update:
         def callbacks_for(i: int):
             fold = f"fold {i + 1}/{n_fits}: " if n_fits > 1 else ""
             return [lambda e, logs: update(e, info=f"{fold}val mean AUROC {logs['val_mean_auroc']:.3f}")]
