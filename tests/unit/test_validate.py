@@ -136,3 +136,13 @@ def test_user_error_lines_leave_the_console_not_the_api_log():
     assert NoUserErrorOnConsole().filter(record("Finished in state Failed('TimeoutError: server')"))
     kept = prefect_lines[0]
     assert NoUserErrorTraceback().filter(kept) and kept.exc_info is None
+
+
+def test_cmtl_run_checks_a_file_source_first_but_not_a_generated_one(flat, tmp_path, monkeypatch):
+    from flows import validate as v
+    from tests.conftest import write_config
+
+    assert v.before_run(_config(tmp_path, flat))["counts"]["rows"] == {"tabular": len(flat)}
+    assert v.before_run(write_config(tmp_path / "s.yaml", tmp_path / "ws2"))["counts"] is None  # synthetic
+    monkeypatch.setattr(v, "PRE_RUN_MAX_MB", 0.0001)  # too large to read twice: ingest's checks find it
+    assert v.before_run(_config(tmp_path, flat))["counts"] is None
