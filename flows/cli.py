@@ -176,11 +176,16 @@ def run(config: str = ConfigOpt,
     _print_verdict(result)
     bin_dir = Path(sys.executable).parent
     console.print("\n[bold]Review[/]")
+    from flows.tracking import experiment_page, run_experiment
+
     uri = tracking_uri(ws)
-    mlflow_ui = (f"{uri.rstrip('/')} (experiment {cfg.registry.experiment}, model {cfg.registry.model_name})"
-                 if uri.startswith(("http://", "https://"))  # a tracking server serves its own UI
-                 else f"{bin_dir / 'mlflow'} ui --backend-store-uri {uri} --port 5000")
-    console.print(f"  MLflow UI:  {mlflow_ui}", soft_wrap=True, highlight=False)
+    served = uri.startswith(("http://", "https://"))  # a tracking server serves its own UI
+    if not served:
+        console.print(f"  MLflow UI:  {bin_dir / 'mlflow'} ui --backend-store-uri {uri} --port 5000",
+                      soft_wrap=True, highlight=False)
+    page = experiment_page(uri if served else "http://127.0.0.1:5000", run_experiment(cfg, ws, result["run_id"]))
+    console.print(f"  {'MLflow UI:' if served else 'then open:'}  {page} (training runs; Models > "
+                  f"{cfg.registry.model_name} for the versions)", soft_wrap=True, highlight=False)
     console.print(f"  Prefect UI: PREFECT_HOME={ws / 'prefect'} {bin_dir / 'prefect'} server start",
                   soft_wrap=True, highlight=False)
 

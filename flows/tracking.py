@@ -272,6 +272,13 @@ def ui_url(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
     return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+def experiment_page(ui: str, experiment_id: str) -> str:
+    """An experiment's page on its training runs. MLflow 3's UI opens experiments in its GenAI view
+    (overview, traces) unless the URL asks for the model-training one; the experimentKind tag alone
+    does not change that (checked in 3.17.2's UI)."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
 def run_link(cfg: Config, ws: Path, run_id: str) -> tuple[str, str]:
     """(URL, description) of a run: the MLflow UI page on a tracking server, else its artifact folder."""
     c = client(cfg, ws)
