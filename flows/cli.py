@@ -1,7 +1,6 @@
 """`cmtl`: run the pipeline or any single flow from the shell. Bad input exits 2 with a plain message."""
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from functools import wraps
@@ -25,24 +24,13 @@ DEFAULT_CONFIG = "configs/default.yaml"
 ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="pipeline config (YAML)")
 
 
-class _NoUserErrorTraceback(logging.Filter):
-    """Prefect logs a failed task's traceback; for bad input the one-line message is the whole story."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], CmtlError):
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
 def _quiet_user_errors() -> None:
     from prefect.logging.configuration import ensure_logging_setup
 
+    from flows import quiet
+
     ensure_logging_setup()  # later calls are no-ops, so the filters stay on these handlers
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
-    for lg in loggers:
-        for handler in lg.handlers:
-            handler.addFilter(_NoUserErrorTraceback())
+    quiet.install()
 
 
 def _guard(fn):
@@ -53,7 +41,7 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except CmtlError as exc:
             # escaped: "timestamp[us]" or "['a']" in a message is text, not rich markup
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper
 
@@ -62,6 +50,14 @@ def _setup(config: str):
     cfg, ws = prepare(config)  # sets PREFECT_HOME before prefect is imported
     _quiet_user_errors()
     return cfg, ws
+
+
+@app.command()
+@_guard
+def validate(config: str = ConfigOpt):
+    """Check the config, its paths and the source against data_contracts/ (no Prefect, no MLflow, nothing written)."""
+    from flows.validate import describe, validate as check
+    console.print(describe(check(config)), soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()
@@ -167,6 +163,8 @@ def run(config: str = ConfigOpt,
         force: bool = typer.Option(False, "--force", help="retrain even when the lake snapshot, config and "
                                                           "code version equal the champion's")):
     """The whole pipeline: ingest, features, train, evaluate, register and promote."""
+    from flows.validate import before_run
+    before_run(config)  # config, paths and (small file sources) data, before any server starts
     cfg, ws = _setup(config)
     from flows.pipeline import pipeline
     result = pipeline(config, force=force)
@@ -178,8 +176,16 @@ def run(config: str = ConfigOpt,
     _print_verdict(result)
     bin_dir = Path(sys.executable).parent
     console.print("\n[bold]Review[/]")
-    console.print(f"  MLflow UI:  {bin_dir / 'mlflow'} ui --backend-store-uri {tracking_uri(ws)} --port 5000",
-                  soft_wrap=True, highlight=False)
+    from flows.tracking import experiment_page, run_experiment
+
+    uri = tracking_uri(ws)
+    served = uri.startswith(("http://", "https://"))  # a tracking server serves its own UI
+    if not served:
+        console.print(f"  MLflow UI:  {bin_dir / 'mlflow'} ui --backend-store-uri {uri} --port 5000",
+                      soft_wrap=True, highlight=False)
+    page = experiment_page(uri if served else "http://127.0.0.1:5000", run_experiment(cfg, ws, result["run_id"]))
+    console.print(f"  {'MLflow UI:' if served else 'then open:'}  {page} (training runs; Models > "
+                  f"{cfg.registry.model_name} for the versions)", soft_wrap=True, highlight=False)
     console.print(f"  Prefect UI: PREFECT_HOME={ws / 'prefect'} {bin_dir / 'prefect'} server start",
                   soft_wrap=True, highlight=False)
 

@@ -159,11 +159,14 @@ def publish(config_path: str, run_id: str, evaluation: dict, verdict: dict) -> N
     description = (f"**{name} v{v}: {state}**" + (f" (compared with v{verdict['compared_to']})"
                                                     if verdict.get("compared_to") else "") + "\n\n"
                    + "\n".join(f"- {line}" for line in verdict["reasons"]))
-    create_table_artifact(table=rows, key="cmtl-test-metrics", description=description)
     url, text = tracking.run_link(cfg, ws, run_id)
-    create_link_artifact(link=url, link_text=text, key="cmtl-mlflow-run",
-                         description=f"MLflow run of this pipeline ({name} v{v}): metrics, plots, model card, "
-                                     "promotion.md")
+    if not url.startswith(("http://", "https://")):  # a file or database store: no page to link to
+        description += f"\n\n{text}"
+    create_table_artifact(table=rows, key="cmtl-test-metrics", description=description)
+    if url.startswith(("http://", "https://")):
+        create_link_artifact(link=url, link_text=text, key="cmtl-mlflow-run",
+                             description=f"MLflow run of this pipeline ({name} v{v}): metrics, plots, model card, "
+                                         "promotion.md")
 
 
 @flow(name="pipeline", log_prints=True)

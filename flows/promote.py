@@ -7,8 +7,9 @@ a promotion moves the alias before it appends to the history, a rollback rewrite
 """
 from __future__ import annotations
 
+import getpass
 import json
-import os
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from flows.compare import log_comparison
 from flows.evaluate import latest_model, subgroup_frame, test_split
 from flows.model_card import promotion_markdown
 from flows.model_extras import thresholds
+from flows.registry_view import verdict_tags, version_description
 from flows.workspace import prepare
 from mtl_core.errors import CmtlError, ConfigError
 from mtl_core.promotion import (Rules, Verdict, check_rules, decide, gather, gate, parse_history,
@@ -31,7 +33,14 @@ LAST_ACTION = "cmtl.audit.last_action"
 
 
 def _actor(actor: str | None) -> str:
-    return actor or os.environ.get("USER") or "unknown"
+    """Who acts, for the audit tags: the given name, else the login name ($LOGNAME, $USER, ... or, as
+    under a worker or cron without them, the account of this process), else the host; never "unknown"."""
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no such variable and no password-database entry
+        return f"a process on host {socket.gethostname() or 'unnamed'}"
 
 
 def _now() -> str:
@@ -133,25 +142,6 @@ def judge(config_path: str, model_dir: str, version: str | None) -> tuple[Verdic
     return verdict, str(champ.version)
 
 
-def verdict_tags(verdict: Verdict, compared_to: str | None) -> dict[str, str]:
-    """Version tags: overall verdict and reasons, one tag per outcome and one per gated subgroup."""
-    tags = {"cmtl.verdict": "promoted" if verdict.promote else "rejected",
-            "cmtl.reasons": "\n".join(verdict.reasons), "cmtl.compared_to": compared_to or "none",
-            "cmtl.judged_at": _now()}
-    for outcome, status in verdict.outcome_status().items():
-        mine = [c for c in verdict.checks if c.outcome == outcome and c.subgroup is None]
-        shown = [c for c in mine if c.passed is False] or [c for c in mine if c.gate == "champion"] or mine
-        tags[tracking.metric_name(f"cmtl.gate.{outcome}")] = f"{status}: " + "; ".join(c.detail for c in shown)
-        small = [c for c in verdict.checks if c.outcome == outcome and c.subgroup and c.passed is None]
-        if small:
-            tags[tracking.metric_name(f"cmtl.gate.{outcome}.not_gated")] = ", ".join(c.subgroup for c in small)
-    for c in verdict.checks:
-        if c.subgroup and c.passed is not None:
-            key = tracking.metric_name(f"cmtl.gate.{c.outcome}.{c.subgroup.replace('=', ':', 1)}")
-            tags[key] = ("pass: " if c.passed else "fail: ") + c.detail
-    return tags
-
-
 @task(name="Record verdict and move the champion alias", cache_policy=NO_CACHE, **policy.TRACKING)
 def record(config_path: str, version: str, verdict: Verdict, compared_to: str | None, run_id: str,
            force: bool = False, actor: str | None = None) -> bool | None:
@@ -165,7 +155,7 @@ def record(config_path: str, version: str, verdict: Verdict, compared_to: str | 
         return None  # the champion moved while this version was judged: the flow judges it again
     history = champion_history(cfg, ws, before)  # read before this version's verdict tag exists
     promote = verdict.promote or force
-    tags = verdict_tags(verdict, compared_to)
+    tags = verdict_tags(verdict, compared_to, _now())
     action = None
     if force:
         action = (f"force-promote v{version} by {_actor(actor)} at {_now()} (gate verdict: "
@@ -175,6 +165,9 @@ def record(config_path: str, version: str, verdict: Verdict, compared_to: str | 
     text = promotion_markdown(cfg.registry.model_name, version, verdict, compared_to, Rules.from_config(cfg.registry),
                               action=action)
     tracking.log_text(cfg, ws, run_id, text, "promotion.md")
+    tracking.describe_version(cfg, ws, version, version_description(
+        cfg.registry.model_name, version, verdict, compared_to, run_id,
+        tracking.run_experiment(cfg, ws, run_id), action))
     if promote:
         if before != version:
             tracking.set_alias(cfg, ws, "champion", version)  # overwrites the old alias in one write

@@ -12,6 +12,7 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from mtl_core.contracts import check_model_input
 from mtl_core.operating_points import with_flags
 
 # MLflow nudges towards a type-hinted predict(); the logged signature comes from the input example.
@@ -33,9 +34,21 @@ class MultiOutcomeModel(PythonModel):
         points = _json(context, "operating_points") or {}
         self.thresholds = {o: p.get("threshold") for o, p in points.items()}
         self.drift_reference = _json(context, "drift_reference")  # aggregates of the training data
+        path = context.artifacts.get("feature_contract")  # models from before it: columns checked only
+        self.contract = None
+        if path:
+            import pandera.pandas as pa
+
+            self.contract = pa.DataFrameSchema.from_yaml(path)
 
     def predict(self, context, model_input, params=None):
+        """Probabilities and flags. Input that breaks the feature contract is refused exactly as `cmtl
+        score` refuses it (DataError naming column, check and rows, never a value: the message reaches
+        a served model's clients); a null where the contract allows one is imputed as in training."""
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        contract = getattr(self, "contract", None)
+        needed = [str(c) for c in getattr(self.estimator, "feature_names_in_", frame.columns)]
+        check_model_input(frame, needed, contract, contract.name if contract is not None else "features")
         proba = self.estimator.predict_proba_frame(frame).reset_index(drop=True)
         return with_flags(proba, getattr(self, "thresholds", {}))
 

@@ -1,7 +1,7 @@
 """Flow `score`: batch predictions of a registered model version for a feature file (CSV or Parquet).
 
 The input is checked against the model's signature and the feature contract before anything is
-written. Identifier columns of the input (hadm_id, ...) are copied to the output file and go nowhere
+written. Identifier columns of the input (hadm_id, ..., a flat table's id and group columns) are copied to the output file and go nowhere
 else: nothing of the input reaches MLflow.
 """
 from __future__ import annotations
@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import pandera.pandas as pa
 from mlflow.exceptions import MlflowException
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -73,11 +72,7 @@ def model_reference(name: str, model: str) -> tuple[str | None, str | None]:
 def check_columns(frame: pd.DataFrame, schema, path: str) -> pd.DataFrame:
     """The model's input columns, in signature order; integer columns where it wants floats are widened."""
     needed = schema.input_names()
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
-        raise DataError(f"input {path}: {len(missing)} column{'s' * (len(missing) != 1)} the model "
-                        f"needs {'are' if len(missing) != 1 else 'is'} missing: {shown}")
+    contracts.check_model_input(frame, needed, None, "", f"input {path}")
     X = frame[needed].copy()
     for spec in schema.inputs:
         if str(spec.type) in ("DataType.double", "DataType.float") and (
@@ -87,13 +82,18 @@ def check_columns(frame: pd.DataFrame, schema, path: str) -> pd.DataFrame:
 
 
 def check_contract(frame: pd.DataFrame, table: str, path: str) -> None:
-    """The feature contract on the columns the input has: identifiers and the split are optional here."""
-    schema = contracts.schema(table)
-    absent = [n for n, col in schema.columns.items() if not col.regex and n not in frame.columns]
-    try:
-        schema.remove_columns(absent).validate(frame.reset_index(drop=True), lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        raise DataError(f"input {path}: " + contracts._summary(table, exc.failure_cases)) from None
+    """The feature contract on the columns the input has: identifiers and the split are optional here
+    (the same check as the served model's: mtl_core.contracts.check_model_input)."""
+    contracts.check_model_input(frame, [], contracts.schema(table), table, f"input {path}")
+
+
+def kept_columns(cfg) -> list[str]:
+    """Input columns copied to the predictions, so they join back by key: a flat table's own id and group
+    columns (source.id_column, group_column), then the pipeline's identifiers."""
+    own = []
+    if cfg.source.layout == "flat":
+        own = [cfg.source.id_column, cfg.source.group_column or cfg.source.id_column]
+    return list(dict.fromkeys([*own, *ID_COLUMNS]))
 
 
 @task(name="Find the model version", cache_policy=NO_CACHE, **policy.TRACKING)
@@ -124,7 +124,7 @@ def score_file(config_path: str, version: str, input_path: str, output_path: str
         P = model.predict(X)
     except MlflowException as exc:
         raise DataError(f"input {input_path} does not match the signature of {uri}: {exc.message}") from None
-    ids = frame[[c for c in ID_COLUMNS if c in frame]].reset_index(drop=True)
+    ids = frame[[c for c in kept_columns(cfg) if c in frame]].reset_index(drop=True)
     flags = [c for c in P.columns if str(c).endswith("_flag") and str(c)[:-5] in P.columns]
     outcomes = [c for c in P.columns if c not in flags]
     P = P.reset_index(drop=True).astype({o: "float64" for o in outcomes})  # flags stay 0/1 integers

@@ -44,13 +44,20 @@ def client(cfg: Config, ws: Path) -> MlflowClient:
     return MlflowClient(uri, registry_uri=uri)
 
 
+# MLflow 3's UI opens an experiment by its kind: GenAI experiments on a traces overview, this kind on its
+# training runs (and without the tag it asks the reviewer which kind the experiment is)
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(c: MlflowClient, cfg: Config, ws: Path) -> str:
     exp = c.get_experiment_by_name(cfg.registry.experiment)
     if exp is not None:
+        if "mlflow.experimentKind" not in exp.tags:  # an experiment created before the tag was set
+            c.set_experiment_tag(exp.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return exp.experiment_id
     location = (ws / "mlartifacts").as_uri() if c.tracking_uri.startswith("sqlite:") else None
     try:
-        return c.create_experiment(cfg.registry.experiment, artifact_location=location)
+        return c.create_experiment(cfg.registry.experiment, artifact_location=location, tags=EXPERIMENT_KIND)
     except MlflowException:  # created concurrently by another run
         return c.get_experiment_by_name(cfg.registry.experiment).experiment_id
 
@@ -100,9 +107,22 @@ def log_artifact(cfg: Config, ws: Path, run_id: str, path: Path, folder: str | N
     client(cfg, ws).log_artifact(run_id, str(path), folder)
 
 
+def signature(example: pd.DataFrame, output: pd.DataFrame):
+    """The model's signature with every input optional to MLflow: a missing column then reaches the
+    model's own check, which names it, instead of MLflow's, whose message (as the scoring server wraps
+    it) quotes the request's values back. `cmtl score` still requires every input (input_names)."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    inferred = infer_signature(example, output)
+    inputs = Schema([ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs)
+
+
 def log_pyfunc(cfg: Config, ws: Path, run_id: str, estimator_path: Path, example: pd.DataFrame,
-               extra: dict[str, str] | None = None) -> str:
-    """Log the estimator (and extra artifacts: name -> file) as a pyfunc in the run; returns the model URI."""
+               extra: dict[str, str] | None = None, output: pd.DataFrame | None = None) -> str:
+    """Log the estimator (and extra artifacts: name -> file) as a pyfunc in the run; returns the model URI.
+    output: the model's answer to the example (for the signature's outputs); without it MLflow infers both."""
     client(cfg, ws)
     reqs = [f"{p}=={md.version(p)}" for p in REQUIREMENTS]
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
@@ -111,7 +131,8 @@ def log_pyfunc(cfg: Config, ws: Path, run_id: str, estimator_path: Path, example
         info = mlflow.pyfunc.log_model(
             name="model", python_model=str(ROOT / "flows" / "pyfunc_model.py"),
             artifacts={"estimator": str(estimator_path), **(extra or {})}, code_paths=[str(ROOT / "mtl_core")],
-            input_example=example, pip_requirements=reqs)
+            input_example=example, pip_requirements=reqs,
+            signature=signature(example, output) if output is not None else None)
     return info.model_uri
 
 
@@ -181,6 +202,21 @@ def tag_version(cfg: Config, ws: Path, version: str, tags: dict[str, str]) -> No
         c.set_model_version_tag(cfg.registry.model_name, version, k, str(v)[:5000])
 
 
+def describe_version(cfg: Config, ws: Path, version: str, text: str) -> None:
+    """The version's description (Markdown, shown on its page in the MLflow UI)."""
+    client(cfg, ws).update_model_version(cfg.registry.model_name, str(version), description=text[:60000])
+
+
+def run_experiment(cfg: Config, ws: Path, run_id: str | None) -> str | None:
+    """The experiment id of a run (for links in the UI); None when there is no such run."""
+    if not run_id:
+        return None
+    try:
+        return client(cfg, ws).get_run(run_id).info.experiment_id
+    except MlflowException:
+        return None
+
+
 def load_model(cfg: Config, ws: Path, uri: str):
     client(cfg, ws)
     with warnings.catch_warnings():  # MLflow's nudge towards a type-hinted predict(), at every load
@@ -236,6 +272,13 @@ def ui_url(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
     return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
+def experiment_page(ui: str, experiment_id: str) -> str:
+    """An experiment's page on its training runs. MLflow 3's UI opens experiments in its GenAI view
+    (overview, traces) unless the URL asks for the model-training one; the experimentKind tag alone
+    does not change that (checked in 3.17.2's UI)."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
 def run_link(cfg: Config, ws: Path, run_id: str) -> tuple[str, str]:
     """(URL, description) of a run: the MLflow UI page on a tracking server, else its artifact folder."""
     c = client(cfg, ws)
@@ -243,8 +286,10 @@ def run_link(cfg: Config, ws: Path, run_id: str) -> tuple[str, str]:
     url = ui_url(c.tracking_uri, run.info.experiment_id, run_id)
     if url:
         return url, f"MLflow run {run_id}"
-    return run.info.artifact_uri, (f"MLflow run {run_id} in {c.tracking_uri} (browse it with `mlflow ui "
-                                   f"--backend-store-uri {c.tracking_uri}`)")
+    return run.info.artifact_uri, (f"MLflow run {run_id} (experiment {run.info.experiment_id}) in "
+                                   f"{c.tracking_uri}: browse it with `mlflow ui --backend-store-uri "
+                                   f"{c.tracking_uri}`, then http://127.0.0.1:5000/#/experiments/"
+                                   f"{run.info.experiment_id}/runs/{run_id}")
 
 
 def model_version(cfg: Config, ws: Path, version: str):

@@ -10,15 +10,16 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import policy, tracking
-from flows.model_extras import pyfunc_artifacts, ship_with_model
+from flows.model_extras import pyfunc_artifacts, ship_with_model, thresholds
 from flows.progress import bar
 from flows.workspace import prepare
-from mtl_core import lake
+from mtl_core import contracts, lake
 from mtl_core.ensemble import stack
 from mtl_core.errors import DataError
 from mtl_core.estimator import estimator_from_config
-from mtl_core.features import model_columns, typical_row
+from mtl_core.features import dataset_builder, model_columns, typical_row
 from mtl_core.fitting import fit_learner, fit_network, fold_plan, learner_params, split_rows
+from mtl_core.operating_points import with_flags
 
 
 def latest_features(ws: Path) -> str:
@@ -52,7 +53,7 @@ def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
     plan = fold_plan(cfg, f, y, rows)
     tv = rows["train"] | rows["val"]
     n_fits = plan.n_fits
-    with bar("Multi-task network (epochs)", total=cfg.train.epochs) as update:
+    with bar("Multi-task network (epochs)", total=cfg.train.epochs, stops_early=True) as update:
         def callbacks_for(i: int):
             fold = f"fold {i + 1}/{n_fits}: " if n_fits > 1 else ""
             return [lambda e, logs: update(e, info=f"{fold}val mean AUROC {logs['val_mean_auroc']:.3f}")]
@@ -193,7 +194,10 @@ def log_model(config_path: str, model_dir: str, run_id: str) -> str:
     if (out / "search.json").is_file():
         tracking.log_artifact(cfg, ws, run_id, out / "search.json", "training")
     example = pd.read_parquet(out / "input_example.parquet")
-    uri = tracking.log_pyfunc(cfg, ws, run_id, out / "estimator.joblib", example, pyfunc_artifacts(out))
+    answer = with_flags(joblib.load(out / "estimator.joblib").predict_proba_frame(example), thresholds(out))
+    contract = contracts.CONTRACTS_DIR / f"{dataset_builder(cfg).features_contract}.yaml"
+    uri = tracking.log_pyfunc(cfg, ws, run_id, out / "estimator.joblib", example,
+                              {**pyfunc_artifacts(out), "feature_contract": str(contract)}, answer)
     meta.update(run_id=run_id, model_uri=uri)
     (out / "model.json").write_text(json.dumps(meta, indent=2))
     return uri

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from mtl_core.config import Config, load_config
 from mtl_core.contracts import outcome_definitions
-from mtl_core.estimator import check_choices
 from mtl_core.outcomes import check_outcomes
 
 
@@ -25,6 +24,8 @@ def tracking_uri(ws: Path) -> str:
 
 def prepare(config_path: str | Path) -> tuple[Config, Path]:
     """Load the config, create the workspace and point Prefect at it (before prefect is imported)."""
+    from mtl_core.estimator import check_choices  # imports torch: not on `cmtl validate`'s way to a data error
+
     cfg = load_config(config_path)
     check_outcomes(cfg.outcomes, outcome_definitions(kind=cfg.source.kind), cfg.source.layout)
     check_choices(cfg.model.sharing, cfg.train.weighting, cfg.train.mode, cfg.train.calibration)

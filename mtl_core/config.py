@@ -348,7 +348,9 @@ class EvaluationConfig(_Strict):
 class RegistryConfig(_Strict):
     """The promotion gate (mtl_core/promotion.py documents the rules and why)."""
     experiment: str = "clinical-mtl"
-    model_name: str = "clinical-multi-outcome"
+    model_name: str | None = Field(None, description=(
+        "registered model name; default: clinical-multi-outcome-<the config's name>, so a site's config "
+        "never writes into another team's model (or takes its aliases) unless it names that model"))
     auroc_margin: float = Field(0.01, ge=0, lt=1, description=(
         "non-inferiority margin: the CI lower bound of AUROC(challenger) - AUROC(champion), both on "
         "the same test rows, must be >= -margin for every outcome"))
@@ -462,6 +464,12 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _own_model_name(self) -> "Config":
+        if self.registry.model_name is None:
+            self.registry = self.registry.model_copy(update={"model_name": default_model_name(self.name)})
+        return self
+
+    @model_validator(mode="after")
     def _overrides_name_outcomes(self) -> "Config":
         for what, named in (("train.outcome_overrides", self.train.outcome_overrides),
                             ("evaluation.operating_points.outcomes", self.evaluation.operating_points.outcomes),
@@ -489,6 +497,12 @@ class Config(_Strict):
 
         walk("", self.model_dump(mode="json"))
         return out
+
+
+def default_model_name(config_name: str) -> str:
+    """clinical-multi-outcome-<name>, the name reduced to what a registered model name may hold."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", config_name.lower()).strip("-._") or "unnamed"
+    return f"clinical-multi-outcome-{slug}"
 
 
 def load_config(path: str | Path) -> Config:

@@ -141,6 +141,26 @@ def validate(df: pd.DataFrame, table: str, allow_empty: bool = False) -> pd.Data
         raise DataError(_summary(table, exc.failure_cases)) from None
 
 
+def check_model_input(frame: pd.DataFrame, needed: list[str], contract: pa.DataFrameSchema | None,
+                      table: str, where: str = "input") -> None:
+    """The one rule for scoring (`cmtl score` and the served pyfunc): every column the model needs, and
+    the feature contract on the columns present (identifiers optional). DataError naming columns, checks
+    and row counts, never a value of the input: messages of a served model reach clients' logs."""
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        shown = ", ".join(map(str, missing[:20])) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        raise DataError(f"{where}: {len(missing)} column{'s' * (len(missing) != 1)} the model needs "
+                        f"{'are' if len(missing) != 1 else 'is'} missing: {shown}")
+    if contract is None:
+        return
+    absent = [n for n, col in contract.columns.items() if not col.regex and n not in frame.columns]
+    patterns = {n: {"required": False} for n, col in contract.columns.items() if col.regex}
+    try:
+        contract.remove_columns(absent).update_columns(patterns).validate(frame.reset_index(drop=True), lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        raise DataError(f"{where}: " + _summary(table, exc.failure_cases)) from None
+
+
 def row_failures(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """Row-level violations of `table`'s contract as (index: row position, reason: 'column: check');
     DataError when the table as a whole breaks it (empty, a missing column, a wrong dtype), which no

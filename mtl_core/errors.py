@@ -1,4 +1,7 @@
 """User-facing errors: anything raised as CmtlError is bad input, reported without a traceback (exit 2)."""
+from __future__ import annotations
+
+from typing import Callable
 
 
 class CmtlError(Exception):
@@ -11,3 +14,21 @@ class ConfigError(CmtlError):
 
 class DataError(CmtlError):
     """Input data breaks a contract; the message names table, column, rule and row count."""
+
+
+def all_of(checks: list[Callable[[], object]], prefix: str = "") -> None:
+    """Run every check; one DataError listing each that failed, so a data engineer fixes them all in one
+    go, not one per rerun. A single failure keeps its own message; with several, `prefix` (e.g.
+    "table 'x': ") heads the list and is cut from each line."""
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except DataError as exc:
+            problems.append(str(exc))
+    if len(problems) == 1:
+        raise DataError(problems[0])
+    if problems:
+        lines = [p[len(prefix):] if prefix and p.startswith(prefix) else p for p in problems]
+        raise DataError(f"{prefix}{len(problems)} problems:\n" + "\n".join(
+            "  - " + line.replace("\n", "\n    ") for line in lines))

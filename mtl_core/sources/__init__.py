@@ -11,7 +11,7 @@ import pandas as pd
 
 from mtl_core import contracts, partitions, quarantine
 from mtl_core.config import Config
-from mtl_core.errors import DataError
+from mtl_core.errors import DataError, all_of
 from mtl_core.partitions import Partitions, Sequential
 from mtl_core.sources import meds, mimic_iv, omop, synthetic, tabular
 
@@ -82,10 +82,13 @@ def validate_canonical(tables: dict[str, pd.DataFrame], cfg: Config,
                        progress: Callable[[int, str], None] | None = None) -> None:
     """Every canonical table against its contract in data_contracts/, then cross-table references.
     A table may be empty in one partition; summary/check_summary see that some partition has rows."""
-    for i, (name, df) in enumerate(tables.items(), 1):
+    def one(i: int, name: str, df: pd.DataFrame) -> None:
         contracts.validate(df, name, allow_empty=True)
         if progress:
             progress(i, f"{name}: {len(df):,} rows")
+
+    # every table's violations in one message; references only between tables that met their contracts
+    all_of([lambda i=i, n=n, df=df: one(i, n, df) for i, (n, df) in enumerate(tables.items(), 1)])
     contracts.check_references(tables)
 
 

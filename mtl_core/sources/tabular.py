@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mtl_core.config import Config, TabularSource
-from mtl_core.errors import ConfigError, DataError
+from mtl_core.errors import ConfigError, DataError, all_of
 from mtl_core.sources import files
 from mtl_core.splits import assign_splits
 
@@ -213,10 +213,34 @@ def check_summary(total: dict, cfg: Config) -> None:
                             f"drop it or list it in source.exclude_columns")
 
 
+# dates and times as text: 2024-01-31, 2024-01-31T08:00:00Z, 31/01/2024 08:00, 1.2.24
+_DATE_LIKE = (r"^\s*(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}/\d{1,2}/\d{1,2})"
+              r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$")
+DATE_LIKE_SHARE = 0.9  # of a column's values: a few dates among other text is text
+
+
+def _check_not_dates(s: pd.Series, where: str) -> None:
+    """A date read as text would become a one-hot category (one per day): meaningless as a feature and a
+    near-identifier, so it is an error, with the two ways out."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        dated, n = int(s.notna().sum()), int(s.notna().sum())
+    elif pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return
+    else:
+        values = s.dropna().astype(str)
+        n = len(values)
+        dated = int(values.str.match(_DATE_LIKE).sum()) if n else 0
+    if n and dated >= DATE_LIKE_SHARE * n:
+        raise DataError(f"{where}: holds dates or times ({dated:,} of {n:,} rows), not a feature; list "
+                        f"it in source.exclude_columns, or derive features from it explicitly (e.g. a "
+                        f"length of stay or an hour of day as number columns of the table)")
+
+
 def _check_feature(s: pd.Series, name: str, declared_categorical: bool, explicit: bool) -> None:
     where = f"table '{TABLE}': feature column '{name}'"
     if s.isna().all():
         return  # none in this partition: check_summary tells whether the column has values at all
+    _check_not_dates(s, where)
     if pd.api.types.is_numeric_dtype(s) and not declared_categorical:
         return
     if not declared_categorical:
@@ -253,14 +277,13 @@ def validate(tables: dict[str, pd.DataFrame], cfg: Config,
     check_summary add those over the whole table: some rows, both classes, values in every feature)."""
     df = tables[TABLE]
     roles = snapshot_roles(df, cfg)
-    _check_keys(df, roles)
-    _times(df, roles)
-    for o in roles.outcomes:
-        _check_outcome(df[o], o)
     declared = cfg.source.categorical_columns
-    for c in roles.features:
-        _check_feature(df[c], c, c in (declared or []), explicit=declared is not None)
-    _check_subgroups(df, roles, cfg)
+    checks = [lambda: _check_keys(df, roles), lambda: _times(df, roles)]
+    checks += [lambda o=o: _check_outcome(df[o], o) for o in roles.outcomes]
+    checks += [lambda c=c: _check_feature(df[c], c, c in (declared or []), explicit=declared is not None)
+               for c in roles.features]
+    checks.append(lambda: _check_subgroups(df, roles, cfg))
+    all_of(checks, prefix=f"table '{TABLE}': ")
     if progress:
         progress(1, f"{TABLE}: {len(df):,} rows, {len(roles.features)} features")
 

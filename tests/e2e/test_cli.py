@@ -109,5 +109,6 @@ def test_cli_contract_violation_exits_2_and_writes_nothing(prefect_server, small
     assert result.returncode == 2, result.stderr[-3000:]
     text = " ".join(result.stderr.split())
     assert "patients" in text and "anchor_age" in text and "in_range" in text and "3 rows" in text
+    assert text.count("in_range") == 1  # once: the CLI's error line, not Prefect's copies of it
     assert "Traceback" not in result.stderr + result.stdout
     assert not any((small_config.parent / "workspace" / "lake").iterdir())

@@ -105,6 +105,16 @@ def test_tabular_file_runs_end_to_end(prefect_server, small_tables, tmp_path):
     assert "not described: give it a `description`" in card
     assert "Predictors and their missing share in the training split" in card and "## Operating points" in card
 
+    # batch scoring of the site's own table keeps its id and group columns, so predictions join by key
+    flat.to_csv(tmp_path / "to_score.csv", index=False)
+    scored = _cmtl(["score", "--config", config, "--input", tmp_path / "to_score.csv", "--output",
+                    tmp_path / "pred.csv"], prefect_server)
+    assert scored.returncode == 0, (scored.stdout + scored.stderr)[-4000:]
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert list(pred.columns[:2]) == ["stay_id", "patient"] and "mrn" not in pred
+    assert pred["stay_id"].tolist() == flat["stay_id"].tolist() and pred["patient"].equals(flat["patient"])
+    assert set(outcomes) < set(pred.columns)
+
 
 def test_cmtl_export_writes_a_mimic_iv_export_that_ingests_back(prefect_server, small_config, tmp_path):
     """`cmtl export` writes the config's cohort in the MIMIC-IV layout (Parquet here) with its truth; reading

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from flows.tracking import experiment_page
 from tests.conftest import ROOT
 from tests.integration.conftest import OUTCOMES
 
@@ -52,6 +53,13 @@ def test_mlflow_ui_shows_champion_alias_and_per_outcome_auroc(chromium, trained_
         browser = p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            # click 1: the link `cmtl run` prints opens the experiment on its training runs, not GenAI's
+            page.goto(experiment_page(url, run.info.experiment_id), timeout=60_000)
+            expect(page.get_by_text(run.info.run_name).first).to_be_visible(timeout=60_000)
+            assert f"/experiments/{run.info.experiment_id}/runs" in page.url, page.url
+            # click 2: the version's page reads as a verdict with one line per outcome
+            page.goto(f"{url}/#/models/{MODEL}/versions/{champion.version}", timeout=60_000)
+            expect(page.get_by_text("passed the gate: champion").first).to_be_visible(timeout=60_000)
             page.goto(f"{url}/#/models/{MODEL}", timeout=60_000)
             row = page.get_by_role("row").filter(has_text=f"Version {champion.version}")
             expect(row).to_contain_text("@ champion", timeout=60_000)

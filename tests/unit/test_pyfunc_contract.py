@@ -1,0 +1,96 @@
+"""One rule for scoring: the served pyfunc refuses what `cmtl score` refuses, and never quotes the input."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import joblib
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import scoring_server
+
+from flows.score import check_columns, check_contract
+from flows.tracking import signature
+from mtl_core.contracts import CONTRACTS_DIR
+from mtl_core.errors import DataError
+from mtl_core.estimator import MultiOutcomeClassifier
+from mtl_core.operating_points import with_flags
+from tests.conftest import ROOT
+
+N = 200
+# values no message may hold: distinctive enough to never turn up by chance
+AGES = np.round(np.linspace(40.123457, 89.987653, N), 6)
+LABS = np.round(np.linspace(0.314159, 9.271828, N), 6)
+
+
+def _frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"age": AGES, "creatinine_mean": LABS, "lactate_count": rng.integers(0, 4, N).astype(float),
+                         "gender": rng.choice(["F", "M"], N)})
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A small fitted model saved as the pipeline logs it (same pyfunc file, contract artifact, signature)."""
+    tmp = tmp_path_factory.mktemp("pyfunc")
+    X = _frame()
+    Y = pd.DataFrame({"died": (X["age"] > 65).astype(float), "aki": (X["creatinine_mean"] > 5).astype(float)})
+    est = MultiOutcomeClassifier(hidden=(8,), epochs=2, batch_size=64, seed=0).fit(X, Y)
+    joblib.dump(est, tmp / "estimator.joblib")
+    example = X.head(1)
+    answer = with_flags(est.predict_proba_frame(example), {})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*type hints.*")
+        mlflow.pyfunc.save_model(
+            tmp / "model", python_model=str(ROOT / "flows" / "pyfunc_model.py"),
+            artifacts={"estimator": str(tmp / "estimator.joblib"),
+                       "feature_contract": str(CONTRACTS_DIR / "features.yaml")},
+            code_paths=[str(ROOT / "mtl_core")], input_example=example, signature=signature(example, answer))
+        return mlflow.pyfunc.load_model(str(tmp / "model"))
+
+
+def _no_values(message: str, frame: pd.DataFrame) -> None:
+    for col in ("age", "creatinine_mean"):
+        for v in frame[col].dropna().head(50):
+            assert f"{v:.6f}".rstrip("0") not in message, (v, message[:300])
+
+
+def test_missing_column_is_named_never_quoted(served):
+    frame = _frame().drop(columns=["creatinine_mean"])
+    with pytest.raises(DataError) as exc:
+        served.predict(frame)
+    msg = str(exc.value)
+    assert "1 column the model needs is missing: creatinine_mean" in msg
+    _no_values(msg, _frame())
+
+
+def test_forbidden_null_is_refused_like_cmtl_score(served):
+    frame = _frame()
+    frame.loc[[3, 7], "age"] = np.nan  # features.yaml: age is not nullable
+    with pytest.raises(DataError) as exc:
+        served.predict(frame)
+    msg = str(exc.value)
+    assert "column 'age': check not_nullable failed in 2 rows" in msg
+    _no_values(msg, frame)
+    # cmtl score's check says the same about the same input
+    with pytest.raises(DataError) as by_score:
+        check_contract(check_columns(frame, served.metadata.get_input_schema(), "in.csv"), "features", "in.csv")
+    assert "column 'age': check not_nullable failed in 2 rows" in str(by_score.value)
+    # a null where the contract allows one (a lab) is imputed, as in training
+    allowed = _frame()
+    allowed.loc[[1, 2], "creatinine_mean"] = np.nan
+    assert served.predict(allowed).notna().all().all()
+
+
+def test_scoring_server_reply_names_the_column_without_values(served):
+    frame = _frame().head(5).drop(columns=["creatinine_mean"])
+    body = json.dumps({"dataframe_split": frame.to_dict(orient="split", index=False)})
+    schema = served.metadata.get_input_schema()
+    with pytest.raises(MlflowException) as exc:
+        scoring_server.invocations(body, "application/json", served, schema)
+    reply = exc.value.serialize_as_json()  # what `mlflow models serve` sends back to the client
+    assert "creatinine_mean" in reply
+    _no_values(reply, _frame().head(5))
