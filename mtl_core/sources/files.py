@@ -120,13 +120,26 @@ def examples(values: pd.Series) -> str:
     return f" (e.g. {', '.join(repr(str(v)) for v in pd.unique(values.astype(str))[:3])})"
 
 
+def shapes(values: pd.Series) -> str:
+    """' (shapes e.g. '99/99/9999', 'aaaa')': the first distinct bad values with every digit shown as 9
+    and every letter as a (A in capitals), which tells the format without the value."""
+    values = values.dropna()
+    if values.empty:
+        return ""
+    masked = values.astype(str).str.replace(r"\d", "9", regex=True).str.replace(r"[a-z]", "a", regex=True)
+    masked = masked.str.replace(r"[A-Z]", "A", regex=True)
+    return f" (shapes e.g. {', '.join(repr(v) for v in pd.unique(masked)[:3])})"
+
+
 def rows(n: int) -> str:
     return f"{n} row{'s' * (n != 1)}"
 
 
-def _bad(where: str, col: str, s: pd.Series, bad: np.ndarray, rule: str) -> DataError:
+def _bad(where: str, col: str, s: pd.Series, bad: np.ndarray, rule: str, show: bool = True) -> DataError:
+    """The rule's failure with row count; example values only where they cannot identify a patient,
+    else their shapes (keys are identifiers, timestamps are dates of care)."""
     return DataError(f"{where}: column '{col}': check {rule} failed in {rows(int(bad.sum()))}"
-                     f"{examples(s[bad])}")
+                     f"{examples(s[bad]) if show else shapes(s[bad])}")
 
 
 def as_int(s: pd.Series, where: str, col: str, nullable: bool = False) -> pd.Series:
@@ -135,9 +148,9 @@ def as_int(s: pd.Series, where: str, col: str, nullable: bool = False) -> pd.Ser
     num = num.astype(float) if num.dtype == bool else num
     bad = (s.notna() & num.isna()).to_numpy() | (num.notna() & (num % 1 != 0)).to_numpy()
     if bad.any():
-        raise _bad(where, col, s, bad, "integer")
+        raise _bad(where, col, s, bad, "integer", show=False)
     if num.isna().any():
-        raise _bad(where, col, s, num.isna().to_numpy(), "not_nullable")
+        raise _bad(where, col, s, num.isna().to_numpy(), "not_nullable", show=False)
     return num.astype("int64")
 
 
@@ -156,18 +169,18 @@ def as_time(s: pd.Series, where: str, col: str, nullable: bool = True) -> pd.Ser
     if pd.api.types.is_datetime64_any_dtype(s):
         t = s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
     elif pd.api.types.is_numeric_dtype(s) and s.notna().any():
-        raise _bad(where, col, s, s.notna().to_numpy(), f"timestamp (wrong dtype {s.dtype})")
+        raise _bad(where, col, s, s.notna().to_numpy(), f"timestamp (wrong dtype {s.dtype})", show=False)
     else:
         t = pd.to_datetime(s, errors="coerce", utc=True, format="ISO8601").dt.tz_convert(None)
     bad = (s.notna() & t.isna()).to_numpy()
     if bad.any():
-        raise _bad(where, col, s, bad, "ISO 8601 timestamp")
+        raise _bad(where, col, s, bad, "ISO 8601 timestamp", show=False)
     # nanosecond timestamps, as the contracts expect, cover 1677-09-22 to 2262-04-11
     out = ((t < pd.Timestamp.min) | (t > pd.Timestamp.max)).to_numpy()
     if out.any():
-        raise _bad(where, col, s, out, "timestamp between 1677 and 2262")
+        raise _bad(where, col, s, out, "timestamp between 1677 and 2262", show=False)
     if not nullable and t.isna().any():
-        raise _bad(where, col, s, t.isna().to_numpy(), "not_nullable")
+        raise _bad(where, col, s, t.isna().to_numpy(), "not_nullable", show=False)
     return t.astype("datetime64[ns]")
 
 

@@ -68,7 +68,6 @@ def _visit_of(df: pd.DataFrame, where: str, known: pd.Index, inpatient: pd.Serie
     if unknown.any() and unknown_visits == "error":
         raise DataError(f"{where}: column 'visit_occurrence_id' references visits not in "
                         f"visit_occurrence (or of another person) in {files.rows(int(unknown.sum()))}"
-                        f"{files.examples(visit[unknown])}"
                         f" (set source.unknown_visits: drop to treat them as outside any admission)")
     return visit.where(visit.isin(inpatient.index)).map(inpatient)
 

@@ -167,7 +167,7 @@ def _check_keys(df: pd.DataFrame, roles: Roles) -> None:
     dup = df[roles.id].duplicated(keep=False)
     if dup.any():
         raise DataError(f"table '{TABLE}': column '{roles.id}': check unique failed in "
-                        f"{files.rows(int(dup.sum()))}{files.examples(df.loc[dup, roles.id])}")
+                        f"{files.rows(int(dup.sum()))}")  # no example values: they identify patients
 
 
 def _as_number(s: pd.Series) -> pd.Series:

@@ -71,7 +71,7 @@ def mimic_missing_column(tmp, g):
 @case
 def mimic_wrong_dtype(tmp, g):
     return _mimic(tmp, g, "ingest", ["table 'patients'", "hosp/patients.csv.gz", "'anchor_age'",
-                                  "check integer", "4 rows", "'unknown'"],
+                                  "check integer", "4 rows", "shapes e.g. 'aaaaaaa'"],
                   edit={"hosp/patients": lambda d: _rows(d, 4, "anchor_age", "unknown")})
 
 
@@ -163,7 +163,7 @@ def mimic_missing_file(tmp, g):
 @case
 def mimic_unparseable_timestamp(tmp, g):
     return _mimic(tmp, g, "run", ["table 'admissions'", "'admittime'", "ISO 8601 timestamp", "3 rows",
-                                  "'yesterday'"],
+                                  "shapes e.g. 'aaaaaaaaa'"],
                   edit={"hosp/admissions": lambda d: _rows(d, 3, "admittime", "yesterday")})
 
 

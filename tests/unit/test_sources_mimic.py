@@ -100,9 +100,10 @@ def test_timestamps_iso_variants_and_offsets_become_naive():
     assert files.as_time(aware, "x", "t").iloc[0] == pd.Timestamp("2180-01-01 09:00")
 
 
-def test_unparseable_timestamps_are_counted_and_shown():
+def test_unparseable_timestamps_are_counted_and_their_shapes_shown():
+    # the format, not the date of care: digits as 9, letters as a
     with pytest.raises(DataError, match=r"table 'x': column 't': check ISO 8601 timestamp failed in 2 rows "
-                                        r"\(e.g. '06/05/2180', 'soon'\)"):
+                                        r"\(shapes e.g. '99/99/9999', 'aaaa'\)"):
         files.as_time(pd.Series(["2180-05-06", "06/05/2180", "soon", None]), "table 'x'", "t")
 
 
