@@ -53,7 +53,7 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except CmtlError as exc:
             # escaped: "timestamp[us]" or "['a']" in a message is text, not rich markup
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper
 
@@ -167,9 +167,13 @@ def run(config: str = ConfigOpt,
         force: bool = typer.Option(False, "--force", help="retrain even when the lake snapshot, config and "
                                                           "code version equal the champion's")):
     """The whole pipeline: ingest, features, train, evaluate, register and promote."""
+    from flows import reliability
+    reliability.check_services(*prepare(config))  # before Prefect starts: a dead tracking store fails in seconds
     cfg, ws = _setup(config)
+    reliability.tidy(cfg, ws, console)  # runs and folders left by killed processes
     from flows.pipeline import pipeline
-    result = pipeline(config, force=force)
+    with reliability.on_signal(err):
+        result = pipeline(config, force=force)
     if result.get("unchanged"):
         console.print(f"[bold]{result['reasons'][0]}[/]", soft_wrap=True, highlight=False)
         return
@@ -218,6 +222,16 @@ def compare(a: str = typer.Argument(..., help="version (3, v3) or alias (champio
     if output:
         Path(output).write_text(result["markdown"])
     console.print(result["markdown"], soft_wrap=True, highlight=False, markup=False)
+
+
+@app.command()
+@_guard
+def doctor(config: str = ConfigOpt):
+    """Check the tracking store; close MLflow runs left RUNNING by killed processes (as FAILED) and
+    remove temporary folders of writers that are gone."""
+    cfg, ws = prepare(config)
+    from flows import reliability
+    reliability.doctor(cfg, ws, console)
 
 
 @app.command()

@@ -11,3 +11,8 @@ class ConfigError(CmtlError):
 
 class DataError(CmtlError):
     """Input data breaks a contract; the message names table, column, rule and row count."""
+
+
+class UnavailableError(CmtlError):
+    """Something the run needs outside its input is not there: the tracking store, disk space, the
+    workspace. Not a bug and not worth a retry within the run; the message says what and where."""
