@@ -172,7 +172,7 @@ def run(config: str = ConfigOpt,
     cfg, ws = _setup(config)
     reliability.tidy(cfg, ws, console)  # runs and folders left by killed processes
     from flows.pipeline import pipeline
-    with reliability.on_signal(err):
+    with reliability.guarded(err, ws):
         result = pipeline(config, force=force)
     if result.get("unchanged"):
         console.print(f"[bold]{result['reasons'][0]}[/]", soft_wrap=True, highlight=False)

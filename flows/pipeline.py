@@ -194,8 +194,11 @@ def pipeline(config_path: str, force: bool = False) -> dict:
         publish(config_path, run_id, evaluation, verdict)
     except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)
-        tracking.end_run(cfg, ws, run_id, run_status(exc))
-        exc.cmtl_run_id = run_id  # `cmtl run` names the run it marked KILLED
+        try:
+            tracking.end_run(cfg, ws, run_id, run_status(exc))
+            exc.cmtl_run_id = run_id  # `cmtl run` names the run it marked KILLED
+        except Exception:  # noqa: BLE001 - e.g. the disk is full for the store too: report the first error
+            get_run_logger().warning("could not mark MLflow run %s as ended; `cmtl doctor` will", run_id)
         raise
     tracking.end_run(cfg, ws, run_id, True)
     return {"run_id": run_id, **evaluation, **verdict, "model_dir": model_dir}

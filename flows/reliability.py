@@ -2,7 +2,10 @@
 runs left behind, and turn SIGTERM/SIGINT into one line and an exit code (128 + signal)."""
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +14,9 @@ from rich.markup import escape
 
 from flows import cleanup, interrupt, preflight
 from flows.workspace import tracking_uri
+from mtl_core.errors import UnavailableError
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _say(console, text: str) -> None:
@@ -39,12 +45,61 @@ def doctor(cfg, ws: Path, console) -> None:
         _say(console, "nothing left behind by killed runs")
 
 
+def disk_full(exc: BaseException | None) -> bool:
+    """An OSError for a full disk or quota, however the library spelled it (pyarrow drops the errno)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and (exc.errno in FULL or "No space left on device" in str(exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _where(exc: BaseException, ws: Path) -> Path:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.filename:
+            return Path(exc.filename)
+        exc = exc.__cause__ or exc.__context__
+    return ws
+
+
+def disk_full_message(exc: BaseException, ws: Path, needed: int | None = None) -> str:
+    where = _where(exc, ws)
+    probe = next((p for p in [where, *where.parents] if p.exists()), ws)
+    free = shutil.disk_usage(probe).free
+    need = f", {needed / 2**20:,.1f} MiB needed" if needed else ""
+    return (f"disk full writing {where} ({free / 2**20:,.1f} MiB free on its filesystem{need}): free space or "
+            "set CMTL_WORKSPACE to a larger disk; nothing half-written was kept")
+
+
+class _NoDiskFullTraceback(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and disk_full(record.exc_info[1]):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_disk_full() -> None:
+    """A full disk is reported once, as a message; the tasks' log records keep their text only."""
+    loggers = [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for handler in lg.handlers:
+            handler.addFilter(_NoDiskFullTraceback())
+
+
 @contextmanager
-def on_signal(err):
-    """SIGTERM/SIGINT: the pipeline marks its MLflow run KILLED; here one line and exit 128 + signal."""
+def guarded(err, ws: Path):
+    """Around the pipeline. SIGTERM/SIGINT: the pipeline marks its MLflow run KILLED; here one line and
+    exit 128 + signal. A full disk anywhere: UnavailableError (exit 2) naming the path."""
     def report(message: str, code: int) -> None:
-        err.print(f"[bold red]stopped:[/] {escape(message)}", highlight=False)
+        err.print(f"[bold red]stopped:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code)
 
-    with interrupt.handled(report):
-        yield
+    quiet_disk_full()
+    try:
+        with interrupt.handled(report):
+            yield
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        raise UnavailableError(disk_full_message(exc, ws)) from None

@@ -33,4 +33,7 @@ def prepare(config_path: str | Path) -> tuple[Config, Path]:
         (ws / sub).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(ws / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # MLflow's own HTTP retries (7, up to 2 min apart) times the tracking tasks' retries held a run for
+    # 17 min when the server was gone; 3 quick ones, then the task's retries (flows/policy.py), suffice.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     return cfg, ws

@@ -160,3 +160,53 @@ def _host() -> str:
     from mtl_core.owner import host
 
     return host()
+
+
+DISK_FULL = """
+import errno, sys
+import joblib
+from mtl_core import lake
+
+where = sys.argv.pop(1)
+real_dump, real_part = joblib.dump, lake.write_part
+
+def dump(value, filename, *args, **kwargs):
+    if where == "model" and str(filename).endswith("estimator.joblib"):
+        raise OSError(errno.ENOSPC, "No space left on device", str(filename))
+    return real_dump(value, filename, *args, **kwargs)
+
+def write_part(folder, index, tables):
+    if where == "lake":  # as pyarrow says it: no errno, no file name
+        raise OSError("Error writing bytes to file. Detail: [errno 28] No space left on device")
+    return real_part(folder, index, tables)
+
+joblib.dump, lake.write_part = dump, write_part
+from flows.cli import main
+main()
+"""
+
+
+def _disk_full_run(tmp_path: Path, where: str, api_url: str) -> tuple[subprocess.CompletedProcess, Path]:
+    config = write_config(tmp_path / "config.yaml", tmp_path / "workspace", train={"epochs": 3},
+                          evaluation={"n_boot": 20, "baselines": []})
+    result = subprocess.run([sys.executable, "-c", DISK_FULL, where, "run", "--config", str(config)],
+                            capture_output=True, text=True, env=_env(api_url), timeout=600)
+    return result, tmp_path / "workspace"
+
+
+def test_disk_full_during_ingest_exits_2_naming_the_path_and_leaves_no_partial_snapshot(tmp_path,
+                                                                                        prefect_server):
+    result, ws = _disk_full_run(tmp_path, "lake", prefect_server)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "disk full writing" in result.stderr and str(ws) in result.stderr and "MiB free" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not any((ws / "lake").iterdir()) and _runs(ws) == []
+
+
+def test_disk_full_while_saving_the_model_exits_2_and_leaves_no_model_folder(tmp_path, prefect_server):
+    result, ws = _disk_full_run(tmp_path, "model", prefect_server)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "disk full writing" in result.stderr and "estimator.joblib" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert [s for _, s in _runs(ws)] == ["FAILED"]
+    assert not any((ws / "models").iterdir())
