@@ -23,6 +23,39 @@ def _say(console, text: str) -> None:
     console.print(text, soft_wrap=True, highlight=False, markup=False)
 
 
+LOCK = ".cmtl-run.lock"
+
+
+@contextmanager
+def exclusive(cfg, ws: Path):
+    """One `cmtl run` per workspace at a time (two raced on the temporary Prefect server's database
+    migration and printed tracebacks): an flock on <workspace>/.cmtl-run.lock, which the kernel releases
+    when the holder dies, even by kill -9. A second run exits 2 naming the holder. Then the services."""
+    import fcntl
+    import socket
+    import time
+
+    path = ws / LOCK
+    fh = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise UnavailableError(f"workspace {ws} busy: {holder} is running there (lock {path}); wait for "
+                                   "it to finish, or give this run another workspace (CMTL_WORKSPACE)") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"cmtl run (pid {os.getpid()} on {socket.gethostname()}, since "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+        fh.flush()
+        check_services(cfg, ws)
+        yield
+    finally:
+        fh.close()  # releases the lock
+
+
 def check_services(cfg, ws: Path) -> None:
     """UnavailableError (exit 2) when the tracking store or a configured Prefect API does not answer."""
     preflight.check_services(tracking_uri(ws), os.environ.get("PREFECT_API_URL"))

@@ -210,3 +210,38 @@ def test_disk_full_while_saving_the_model_exits_2_and_leaves_no_model_folder(tmp
     assert "Traceback" not in result.stderr + result.stdout
     assert [s for _, s in _runs(ws)] == ["FAILED"]
     assert not any((ws / "models").iterdir())
+
+
+def test_second_run_on_a_busy_workspace_exits_2_naming_the_holder(tmp_path, prefect_server):
+    """Two `cmtl run` at once on one workspace raced on the temporary Prefect server's database
+    migration (a traceback); the second now stops at once, naming the first."""
+    config = _slow_training_config(tmp_path)
+    ws = tmp_path / "workspace"
+    first = _start(config, prefect_server)
+    try:
+        deadline = time.monotonic() + 120
+        lock = ws / ".cmtl-run.lock"
+        while not (lock.is_file() and f"pid {first.pid} " in lock.read_text()):
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1][-3000:]
+            time.sleep(0.1)
+        second = subprocess.run([CMTL, "run", "--config", str(config)], capture_output=True, text=True,
+                                env=_env(prefect_server), timeout=120)
+        assert first.poll() is None  # untouched by the second
+    finally:
+        os.killpg(first.pid, signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert second.returncode == 2, second.stderr[-3000:]
+    assert "busy" in second.stderr and f"pid {first.pid}" in second.stderr
+    assert "Traceback" not in second.stderr + second.stdout
+
+
+def test_n_boot_0_runs_without_cis_and_the_gate_says_it_used_point_estimates(tmp_path, prefect_server):
+    """`evaluation.n_boot: 0` is documented as "no CIs"; it crashed in the transfer report and the table."""
+    config = write_config(tmp_path / "config.yaml", tmp_path / "workspace", train={"epochs": 3},
+                          evaluation={"n_boot": 0})
+    result = subprocess.run([CMTL, "run", "--config", str(config)], capture_output=True, text=True,
+                            env=_env(prefect_server), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(no CI)" in result.stdout and "point estimate" in result.stdout
+    assert "v1 is now champion" in result.stdout
+    assert [s for _, s in _runs(tmp_path / "workspace")] == ["FINISHED"]
