@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import write_config
 
 CMTL = str(Path(sys.executable).parent / "cmtl")
@@ -77,22 +79,23 @@ def test_unreachable_tracking_server_exits_2_within_seconds(tmp_path):
     assert not any((tmp_path / "workspace" / "lake").iterdir())  # no data work was done
 
 
-def test_sigterm_during_training_ends_within_seconds_and_marks_the_run_killed(tmp_path, prefect_server):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_during_training_ends_within_seconds_and_marks_the_run_killed(sig, tmp_path, prefect_server):
     config = _slow_training_config(tmp_path)
     ws = tmp_path / "workspace"
     proc = _start(config, prefect_server)
     try:
         _wait_for_epoch(proc, ws, 2)
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, sig)
         sent = time.monotonic()
         out, err = proc.communicate(timeout=30)
         took = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert proc.returncode == 128 + sig, err[-3000:]
     assert took < 10, took
-    assert "Traceback" not in out + err and "interrupted by SIGTERM" in err
+    assert "Traceback" not in out + err and f"interrupted by {sig.name}" in err
     runs = _runs(ws)
     assert [s for _, s in runs] == ["KILLED"], runs
     assert runs[0][0] in err
