@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 from mtl_core import owner
@@ -86,6 +87,21 @@ def remove_stale_folders(ws: Path) -> list[Path]:
     return removed
 
 
+CHECKPOINT_DAYS = 7  # a checkpoint no run has touched for this long belongs to a config no one reruns
+
+
+def remove_old_checkpoints(ws: Path, days: float = CHECKPOINT_DAYS) -> list[Path]:
+    root, cutoff, removed = ws / "checkpoints", time.time() - days * 86400, []
+    if not root.is_dir():
+        return removed
+    for folder in root.iterdir():
+        newest = max((p.stat().st_mtime for p in folder.rglob("*")), default=folder.stat().st_mtime)
+        if newest < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def _stale(run) -> bool:
     tags = run.data.tags
     if tags.get("cmtl.host") != owner.host() or not tags.get("cmtl.pid", "").isdigit():
@@ -123,5 +139,6 @@ def close_stale_runs(cfg, ws: Path) -> list[str]:
 
 
 def tidy(cfg, ws: Path) -> dict[str, list]:
-    """Both: {"runs": closed run ids, "folders": removed folder paths}."""
-    return {"runs": close_stale_runs(cfg, ws), "folders": [str(p) for p in remove_stale_folders(ws)]}
+    """{"runs": closed run ids, "folders": removed temporary folders, "checkpoints": removed old ones}."""
+    return {"runs": close_stale_runs(cfg, ws), "folders": [str(p) for p in remove_stale_folders(ws)],
+            "checkpoints": [str(p) for p in remove_old_checkpoints(ws)]}

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy, tracking
+from flows import policy, resume, tracking
 from flows.drift import pipeline_drift
 from flows.evaluate import DECISION_CURVES, evaluate, test_split
 from flows.model_extras import read_reference, thresholds
@@ -191,6 +191,7 @@ def pipeline(config_path: str, force: bool = False) -> dict:
         verdict = register_and_promote(config_path, str(work))
         review_files(config_path, run_id, str(work), verdict, cohort)
         model_dir = finish_model_dir(work, ws, run_id)
+        resume.remove(resume.checkpoint_dir(cfg, ws, features_dir))  # kept till now: a rerun refits fast
         publish(config_path, run_id, evaluation, verdict)
     except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)

@@ -68,7 +68,9 @@ def tidy(cfg, ws: Path, console) -> bool:
         _say(console, f"closed MLflow run {run_id} as FAILED: its process is gone")
     for folder in done["folders"]:
         _say(console, f"removed {folder}: left by a process that is gone")
-    return bool(done["runs"] or done["folders"])
+    for folder in done["checkpoints"]:
+        _say(console, f"removed checkpoint {folder}: untouched for {cleanup.CHECKPOINT_DAYS} days")
+    return any(done.values())
 
 
 def doctor(cfg, ws: Path, console) -> None:

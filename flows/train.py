@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import policy, resume, tracking
+from flows.interrupt import run_status
 from flows.model_extras import pyfunc_artifacts, ship_with_model
 from flows.progress import bar
 from flows.workspace import prepare
@@ -233,7 +234,6 @@ def train(config_path: str, features_dir: str | None = None, run_id: str | None 
     run_id = run_id or tracking.start_run(cfg, ws, run_name=f"train-{cfg.name}")
     own_dir = model_dir is None
     model_dir = model_dir or str(partial_model_dir(ws, run_id))
-    ok = False
     try:
         tracking.client(cfg, ws).set_tag(run_id, "cmtl.feature_set", Path(features_dir).name)
         fit(config_path, features_dir, model_dir)
@@ -241,13 +241,16 @@ def train(config_path: str, features_dir: str | None = None, run_id: str | None 
         stack_members(config_path, features_dir, model_dir)
         ship_with_model(config_path, features_dir, model_dir)  # operating points of the final model + drift reference
         log_model(config_path, model_dir, run_id)
-        resume.remove(resume.checkpoint_dir(cfg, ws, features_dir))
-        if own_dir:
+        if own_dir:  # the pipeline keeps the checkpoint until its run is complete, then removes it
+            resume.remove(resume.checkpoint_dir(cfg, ws, features_dir))
             model_dir = finish_model_dir(model_dir, ws, run_id)
-        ok = True
-    finally:
-        if own_dir and not ok:
+    except BaseException as exc:
+        if own_dir:
             shutil.rmtree(model_dir, ignore_errors=True)
         if own_run:
-            tracking.end_run(cfg, ws, run_id, ok=ok)
+            tracking.end_run(cfg, ws, run_id, run_status(exc))
+            exc.cmtl_run_id = run_id
+        raise
+    if own_run:
+        tracking.end_run(cfg, ws, run_id, ok=True)
     return model_dir

@@ -89,3 +89,15 @@ def test_run_status_of_signals():
 
     assert run_status(None) == "FINISHED" and run_status(ValueError()) == "FAILED"
     assert run_status(KeyboardInterrupt()) == "KILLED" and run_status(Interrupted(15)) == "KILLED"
+
+
+def test_only_checkpoints_untouched_for_days_are_removed(tmp_path):
+    old, fresh = tmp_path / "checkpoints" / "aaa", tmp_path / "checkpoints" / "bbb"
+    for folder in (old, fresh):
+        (folder / "mtl").mkdir(parents=True)
+        (folder / "mtl" / "fold0.pt").write_bytes(b"x")
+    week_ago = time.time() - 8 * 86400
+    for p in (old / "mtl" / "fold0.pt", old / "mtl", old):
+        os.utime(p, (week_ago, week_ago))
+    assert cleanup.remove_old_checkpoints(tmp_path) == [old]
+    assert fresh.exists() and not old.exists()
