@@ -26,10 +26,12 @@ def _env(api_url: str | None, **extra: str) -> dict:
 
 
 def _slow_training_config(tmp_path: Path) -> Path:
-    """The small cohort, with epochs slow enough (small batches, no early stop) to be caught mid-way."""
+    """The small cohort, with epochs slow enough (small batches, no early stop) to be caught mid-way.
+    n_boot 0 (documented as "no CIs") crashed the transfer report and the results table; the run to the
+    end in the kill -9 test shows it works, and saves a whole pipeline run in the suite."""
     return write_config(tmp_path / "config.yaml", tmp_path / "workspace",
-                        train={"epochs": 30, "patience": 30, "batch_size": 16},
-                        evaluation={"n_boot": 50, "baselines": []})
+                        train={"epochs": 12, "patience": 12, "batch_size": 16},
+                        evaluation={"n_boot": 0, "baselines": ["logistic"]})
 
 
 def _start(config: Path, api_url: str) -> subprocess.Popen:
@@ -107,7 +109,7 @@ def test_kill_9_during_training_then_rerun_closes_the_run_cleans_up_and_resumes(
     ws = tmp_path / "workspace"
     proc = _start(config, prefect_server)
     try:
-        _wait_for_epoch(proc, ws, 3)
+        _wait_for_epoch(proc, ws, 2)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=30)
@@ -132,6 +134,11 @@ def test_kill_9_during_training_then_rerun_closes_the_run_cleans_up_and_resumes(
     meta = json.loads((models[0] / "model.json").read_text())
     assert meta["resumed"]["from_epoch"] > 1, meta.get("resumed")
     assert not (ws / "checkpoints").exists() or not any((ws / "checkpoints").iterdir())
+    # n_boot 0: no CIs, and the gate says it judged point estimates
+    report = json.loads((models[0] / "evaluation.json").read_text())["report"]
+    assert report and all(r.get("auroc_ci_low") is None and r["auroc"] for r in report)
+    assert "point estimate" in result.stdout and "is now champion" in result.stdout
+    assert "(no CI)" in result.stdout  # model - best single-task learner, without its bootstrap CI
 
 
 def test_doctor_closes_stale_runs_and_reports(tmp_path):
@@ -154,9 +161,10 @@ import os; os.kill(os.getpid(), 9)
     assert doctor.returncode == 0, doctor.stderr[-2000:]
     assert f"closed MLflow run {run_id} as FAILED" in doctor.stdout
     assert dict(_runs(ws)) == {run_id: "FAILED"}
-    again = subprocess.run([CMTL, "doctor", "--config", str(config)], capture_output=True, text=True,
-                           env=_env(None), timeout=120)
-    assert "nothing left behind" in again.stdout
+    from flows import cleanup
+    from flows.workspace import prepare
+
+    assert cleanup.tidy(*prepare(config)) == {"runs": [], "folders": [], "checkpoints": []}  # nothing twice
 
 
 def _host() -> str:
@@ -237,14 +245,3 @@ def test_second_run_on_a_busy_workspace_exits_2_naming_the_holder(tmp_path, pref
     assert "busy" in second.stderr and f"pid {first.pid}" in second.stderr
     assert "Traceback" not in second.stderr + second.stdout
 
-
-def test_n_boot_0_runs_without_cis_and_the_gate_says_it_used_point_estimates(tmp_path, prefect_server):
-    """`evaluation.n_boot: 0` is documented as "no CIs"; it crashed in the transfer report and the table."""
-    config = write_config(tmp_path / "config.yaml", tmp_path / "workspace", train={"epochs": 3},
-                          evaluation={"n_boot": 0})
-    result = subprocess.run([CMTL, "run", "--config", str(config)], capture_output=True, text=True,
-                            env=_env(prefect_server), timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "(no CI)" in result.stdout and "point estimate" in result.stdout
-    assert "v1 is now champion" in result.stdout
-    assert [s for _, s in _runs(tmp_path / "workspace")] == ["FINISHED"]
