@@ -169,7 +169,7 @@ def run(config: str = ConfigOpt,
     """The whole pipeline: ingest, features, train, evaluate, register and promote."""
     from flows import reliability
     # one run per workspace; a dead tracking store fails in seconds, before Prefect starts
-    with reliability.exclusive(*prepare(config)):
+    with reliability.exclusive(config):
         cfg, ws = _setup(config)
         reliability.tidy(cfg, ws, console)  # runs and folders left by killed processes
         from flows.pipeline import pipeline

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from flows import cleanup, interrupt, preflight
-from flows.workspace import tracking_uri
+from flows.workspace import tracking_uri, workspace_dir
 from mtl_core.errors import UnavailableError
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -27,14 +27,20 @@ LOCK = ".cmtl-run.lock"
 
 
 @contextmanager
-def exclusive(cfg, ws: Path):
+def exclusive(config_path: str):
     """One `cmtl run` per workspace at a time (two raced on the temporary Prefect server's database
     migration and printed tracebacks): an flock on <workspace>/.cmtl-run.lock, which the kernel releases
-    when the holder dies, even by kill -9. A second run exits 2 naming the holder. Then the services."""
+    when the holder dies, even by kill -9. A second run exits 2 naming the holder. Then the services,
+    before anything heavy is imported or started."""
     import fcntl
     import socket
     import time
 
+    from mtl_core.config import load_config
+    from mtl_core.paths import make_workspace
+
+    cfg = load_config(config_path)
+    ws = make_workspace(workspace_dir(cfg), ())
     path = ws / LOCK
     fh = open(path, "a+")
     try:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from mtl_core.config import Config, load_config
 from mtl_core.contracts import outcome_definitions
-from mtl_core.estimator import check_choices
 from mtl_core.outcomes import check_outcomes
 from mtl_core.paths import check_source_paths, make_workspace
 
@@ -30,6 +29,8 @@ def tracking_uri(ws: Path) -> str:
 
 def prepare(config_path: str | Path) -> tuple[Config, Path]:
     """Load the config, create the workspace and point Prefect at it (before prefect is imported)."""
+    from mtl_core.estimator import check_choices  # torch: imported when needed, so `cmtl` starts fast
+
     cfg = load_config(config_path)
     check_outcomes(cfg.outcomes, outcome_definitions(kind=cfg.source.kind), cfg.source.layout)
     check_choices(cfg.model.sharing, cfg.train.weighting, cfg.train.mode, cfg.train.calibration)

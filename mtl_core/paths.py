@@ -46,8 +46,7 @@ def make_workspace(ws: Path, subfolders: tuple[str, ...]) -> Path:
     if ws.exists() and not ws.is_dir():
         raise ConfigError(f"workspace {ws} is a file, not a folder; set `workspace` (or CMTL_WORKSPACE) to "
                           "a folder")
-    for sub in subfolders:
-        target = ws / sub
+    for target in (ws, *(ws / sub for sub in subfolders)):
         try:
             target.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
