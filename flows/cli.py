@@ -163,11 +163,16 @@ def run(config: str = ConfigOpt,
         force: bool = typer.Option(False, "--force", help="retrain even when the lake snapshot, config and "
                                                           "code version equal the champion's")):
     """The whole pipeline: ingest, features, train, evaluate, register and promote."""
+    from flows import reliability
     from flows.validate import before_run
     before_run(config)  # config, paths and (small file sources) data, before any server starts
-    cfg, ws = _setup(config)
-    from flows.pipeline import pipeline
-    result = pipeline(config, force=force)
+    # one run per workspace; a dead tracking store fails in seconds, before Prefect starts
+    with reliability.exclusive(config):
+        cfg, ws = _setup(config)
+        reliability.tidy(cfg, ws, console)  # runs and folders left by killed processes
+        from flows.pipeline import pipeline
+        with reliability.guarded(err, ws):
+            result = pipeline(config, force=force)
     if result.get("unchanged"):
         console.print(f"[bold]{result['reasons'][0]}[/]", soft_wrap=True, highlight=False)
         return
@@ -227,6 +232,16 @@ def compare(a: str = typer.Argument(..., help="version (3, v3) or alias (champio
 
 
 @app.command()
+@_guard
+def doctor(config: str = ConfigOpt):
+    """Check the tracking store; close MLflow runs left RUNNING by killed processes (as FAILED) and
+    remove temporary folders of writers that are gone."""
+    cfg, ws = prepare(config)
+    from flows import reliability
+    reliability.doctor(cfg, ws, console)
+
+
+@app.command()
 def up(prefect_port: int = typer.Option(4200, help="Prefect server (and UI) port"),
        mlflow_port: int = typer.Option(5000, help="MLflow tracking server (and UI) port"),
        backend: str = typer.Option("auto", help="MLflow store: auto (PostgreSQL if reachable), postgres, sqlite")):
@@ -269,8 +284,8 @@ def _print_report(result: dict) -> None:
         ci = f" ({_fmt(r['auroc_ci_low'])}-{_fmt(r['auroc_ci_high'])})" if r.get("auroc_ci_low") else ""
         t, v = transfer.get(o, {}), versus.get(o, {})
         best = f"{t['best_baseline']} {_fmt(t['best_baseline_auroc'])}" if t.get("best_baseline") else "n/a"
-        delta = (f"{v['delta']:+.3f} ({v['lo']:+.3f},{v['hi']:+.3f})" if v.get("delta") is not None
-                 else "n/a")
+        delta = "n/a" if v.get("delta") is None else f"{v['delta']:+.3f}" + (
+            f" ({v['lo']:+.3f},{v['hi']:+.3f})" if v.get("lo") is not None else " (no CI)")  # n_boot 0
         net = f"{t['delta']:+.3f}" if t.get("delta") is not None else "n/a"
         table.add_row(o, _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]) + ci,
                       ceiling, best, delta, net, t.get("verdict", "n/a"), _weights(weights.get(o)))

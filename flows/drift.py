@@ -53,7 +53,7 @@ def warn(report: dict, what: str) -> None:
 
 
 @task(name="Drift against the champion's training data", cache_policy=NO_CACHE, **policy.TRACKING)
-def pipeline_drift(config_path: str, run_id: str, features_dir: str) -> dict | None:
+def pipeline_drift(config_path: str, run_id: str, features_dir: str, model_dir: str | None = None) -> dict | None:
     """The new feature set (all splits) against the champion's training data: drift/drift.{md,json} in
     the run, drift/* metrics and tag cmtl.drift. None without a champion (or a champion without profile)."""
     cfg, ws = prepare(config_path)
@@ -66,7 +66,7 @@ def pipeline_drift(config_path: str, run_id: str, features_dir: str) -> dict | N
     labels = frames["labels"][[o for o in cfg.outcomes if o in frames["labels"]]]
     report = drift_report(reference, frames["features"], labels, d.psi, d.missing, d.prevalence)
     report["champion"] = version
-    folder = ws / "models" / run_id / "drift"
+    folder = Path(model_dir or ws / "models" / run_id) / "drift"
     write_report(report, folder, "drift", f"Drift: this run's data vs champion v{version}'s training data")
     tracking.log_artifacts(cfg, ws, run_id, folder, "drift")
     tracking.log_metrics(cfg, ws, run_id, {"drift/max_psi": report["max_psi"], "drift/n_drifted": len(report["drifted"])})

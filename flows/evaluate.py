@@ -27,7 +27,8 @@ DECISION_CURVES = "decision_curves.csv"
 
 
 def latest_model(ws: Path) -> str:
-    done = sorted((ws / "models").glob("*/model.json"), key=lambda p: p.stat().st_mtime)
+    done = sorted((p for p in (ws / "models").glob("*/model.json") if not p.parent.name.startswith(".")),
+                  key=lambda p: p.stat().st_mtime)  # a .partial~ folder is still being written
     if not done:
         raise DataError(f"no trained model in {ws / 'models'}: run `cmtl train` first")
     return str(done[-1].parent)

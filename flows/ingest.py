@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import policy
 from flows.engine import engine
 from flows.workspace import prepare
-from mtl_core import lake
+from mtl_core import lake, owner
 from mtl_core.errors import DataError
 from mtl_core.partitions import KeyCheck, Sequential, keys_of
 from mtl_core.quarantine import Rejects, combine
@@ -108,7 +108,7 @@ def ingest(config_path: str) -> str:
     cfg, ws = prepare(config_path)
     kind = cfg.source.kind
     (ws / "staging").mkdir(parents=True, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f"{kind}-", dir=ws / "staging")
+    staging = tempfile.mkdtemp(prefix=owner.prefix(kind), dir=ws / "staging")
     try:
         parts = stage_source(config_path, staging)
         if hasattr(parts, "prepare"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import joblib
@@ -12,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy, tracking
+from flows import policy, resume, tracking
 from flows.drift import pipeline_drift
 from flows.evaluate import DECISION_CURVES, evaluate, test_split
 from flows.model_extras import read_reference, thresholds
@@ -21,7 +22,8 @@ from flows.ingest import ingest
 from flows.model_card import cohort_summary, model_card
 from flows.plots import write_plots
 from flows.promote import check_subgroup_columns, register_and_promote
-from flows.train import read_baselines, train
+from flows.interrupt import run_status
+from flows.train import finish_model_dir, partial_model_dir, read_baselines, train
 from flows.workspace import prepare
 from mtl_core import contracts, lake
 from mtl_core.promotion import Rules, check_rules
@@ -183,16 +185,24 @@ def pipeline(config_path: str, force: bool = False) -> dict:
         return record_unchanged(config_path, snapshot_dir, same)
     features_dir = build_features(config_path, snapshot_dir)
     run_id = open_run(config_path, snapshot_dir)
-    ok = False
+    work = partial_model_dir(ws, run_id)  # renamed to models/<run_id> once everything is in it
     try:
         cohort = log_inputs(config_path, run_id, snapshot_dir, features_dir)
-        pipeline_drift(config_path, run_id, features_dir)
-        model_dir = train(config_path, features_dir, run_id)
-        evaluation = evaluate(config_path, features_dir, model_dir, run_id)
-        verdict = register_and_promote(config_path, model_dir)
-        review_files(config_path, run_id, model_dir, verdict, cohort)
+        pipeline_drift(config_path, run_id, features_dir, str(work))
+        train(config_path, features_dir, run_id, model_dir=str(work))
+        evaluation = evaluate(config_path, features_dir, str(work), run_id)
+        verdict = register_and_promote(config_path, str(work))
+        review_files(config_path, run_id, str(work), verdict, cohort)
+        model_dir = finish_model_dir(work, ws, run_id)
+        resume.remove(resume.checkpoint_dir(cfg, ws, features_dir))  # kept till now: a rerun refits fast
         publish(config_path, run_id, evaluation, verdict)
-        ok = True
-    finally:
-        tracking.end_run(cfg, ws, run_id, ok)
-    return {"run_id": run_id, "model_dir": model_dir, **evaluation, **verdict}
+    except BaseException as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            tracking.end_run(cfg, ws, run_id, run_status(exc))
+            exc.cmtl_run_id = run_id  # `cmtl run` names the run it marked KILLED
+        except Exception:  # noqa: BLE001 - e.g. the disk is full for the store too: report the first error
+            get_run_logger().warning("could not mark MLflow run %s as ended; `cmtl doctor` will", run_id)
+        raise
+    tracking.end_run(cfg, ws, run_id, True)
+    return {"run_id": run_id, **evaluation, **verdict, "model_dir": model_dir}

@@ -7,18 +7,27 @@ CMTL_DATA_TIMEOUT_HOURS and CMTL_FIT_TIMEOUT_HOURS (read when flows are imported
 """
 from __future__ import annotations
 
+import errno
 import os
 
 from mtl_core.errors import CmtlError
 
 
+# The same input fails the same way again: a retry only repeats the error (and its traceback).
+DETERMINISTIC = (CmtlError, TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError,
+                 NotImplementedError, AssertionError, ImportError, RecursionError)
+
+
 def transient(task, task_run, state) -> bool:
-    """Retry condition: True for failures that may pass (network, server, timeout), False for a CmtlError."""
+    """Retry condition: True for failures that may pass (network, server, timeout), False for bad input
+    or config (CmtlError), a programming error, or a full disk (it stays full for the next attempt)."""
     try:
         state.result()
-    except CmtlError:
+    except DETERMINISTIC:
         return False
-    except Exception:  # noqa: BLE001 - anything else may be transient
+    except OSError as exc:
+        return exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+    except Exception:  # noqa: BLE001 - anything else may be transient (MlflowException, server errors)
         return True
     return False
 

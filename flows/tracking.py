@@ -19,6 +19,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from flows.cleanup import identity
 from flows.workspace import tracking_uri
 from mtl_core.config import Config
 from mtl_core.provenance import code_version, describe
@@ -68,7 +69,7 @@ def start_run(cfg: Config, ws: Path, run_name: str, tags: dict[str, str] | None 
     c = client(cfg, ws)
     code = code_version()
     run = c.create_run(experiment_id(c, cfg, ws), run_name=run_name,
-                       tags={"cmtl.config": cfg.name, "cmtl.source": cfg.source.kind,
+                       tags={"cmtl.config": cfg.name, "cmtl.source": cfg.source.kind, **identity(),
                              "cmtl.code_version": describe(code),
                              **{f"cmtl.code.{k}": str(v) for k, v in code.items()}, **(tags or {})})
     params = [Param(k, str(v)[:6000]) for k, v in cfg.flat().items()]
@@ -79,8 +80,10 @@ def start_run(cfg: Config, ws: Path, run_name: str, tags: dict[str, str] | None 
     return run.info.run_id
 
 
-def end_run(cfg: Config, ws: Path, run_id: str, ok: bool) -> None:
-    client(cfg, ws).set_terminated(run_id, "FINISHED" if ok else "FAILED")
+def end_run(cfg: Config, ws: Path, run_id: str, ok: bool | str) -> None:
+    """ok: True (FINISHED), False (FAILED) or an MLflow status (KILLED for a signal)."""
+    status = ok if isinstance(ok, str) else ("FINISHED" if ok else "FAILED")
+    client(cfg, ws).set_terminated(run_id, status)
 
 
 def metric_name(name: str) -> str:

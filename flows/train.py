@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import joblib
 import numpy as np
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy, tracking
+from flows import policy, resume, tracking
+from flows.interrupt import run_status
 from flows.model_extras import pyfunc_artifacts, ship_with_model, thresholds
 from flows.progress import bar
 from flows.workspace import prepare
-from mtl_core import contracts, lake
+from mtl_core import contracts, lake, owner
 from mtl_core.ensemble import stack
 from mtl_core.errors import DataError
 from mtl_core.estimator import estimator_from_config
@@ -45,11 +48,18 @@ def _members_dir(model_dir: str) -> Path:
 @task(name="Fit multi-task network", cache_policy=NO_CACHE, **policy.FIT)
 def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
     """The multi-task network: on the train split (early stopping on val), or once per fold when
-    cross-fitting. With `model.ensemble: none` it is the registered model itself."""
-    cfg, _ = prepare(config_path)
+    cross-fitting. With `model.ensemble: none` it is the registered model itself. Checkpoints live
+    outside the model folder (flows/resume.py): a rerun of the same config resumes a killed fit."""
+    cfg, ws = prepare(config_path)
     f, y, cols, rows = _frames(cfg, features_dir)
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
+    ckdir = resume.checkpoint_dir(cfg, ws, features_dir)
+    ckdir.mkdir(parents=True, exist_ok=True)
+    resumed = resume.progress_in(ckdir)
+    if resumed:
+        get_run_logger().info("Resuming training from epoch %d (%d fold(s) already done), checkpoint %s",
+                              resumed["epoch"] + 1, resumed["folds_done"], ckdir)
     plan = fold_plan(cfg, f, y, rows)
     tv = rows["train"] | rows["val"]
     n_fits = plan.n_fits
@@ -59,15 +69,14 @@ def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
             return [lambda e, logs: update(e, info=f"{fold}val mean AUROC {logs['val_mean_auroc']:.3f}")]
         if cfg.model.ensemble == "none":  # the plain network, fitted exactly as before ensembles existed
             est = estimator_from_config(cfg)
-            checkpoint = out / "checkpoint.pt"  # a retried task resumes from the last finished epoch
+            checkpoint = ckdir / "checkpoint.pt"  # a retry or rerun resumes from the last finished epoch
             est.fit(f.loc[rows["train"], cols], y[rows["train"]], f.loc[rows["val"], cols], y[rows["val"]],
                     callbacks=callbacks_for(0), checkpoint_path=str(checkpoint), resume=True)
-            joblib.dump(est, out / "estimator.joblib")
-            checkpoint.unlink(missing_ok=True)
+            joblib.dump(est, out / "estimator.joblib")  # the checkpoint goes when the train flow ends
             fits = [est]
         else:
             member, search = fit_network(cfg, f.loc[tv, cols], y[tv], plan, callbacks_for=callbacks_for,
-                                         checkpoint_dir=_members_dir(model_dir) / "mtl",
+                                         checkpoint_dir=ckdir / "mtl",
                                          progress=lambda what, done, total: update(done, total=total, info=what))
             if search:
                 (out / "search.json").write_text(json.dumps(search, indent=1, default=str))
@@ -80,7 +89,8 @@ def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
             "best_epochs": [e.best_epoch_ for e in fits],
             "n_train": int(rows["train"].sum()), "n_val": int(rows["val"].sum()),
             "fitting": {"mode": plan.mode, "fits": plan.n_fits, "reason": plan.reason},
-            "ensemble": cfg.model.ensemble}
+            "ensemble": cfg.model.ensemble,
+            "resumed": resumed and {"from_epoch": resumed["epoch"] + 1, "folds_done": resumed["folds_done"]}}
     (out / "history.json").write_text(json.dumps(fits[0].history_, indent=1))
     (out / "model.json").write_text(json.dumps(meta, indent=2))
     return meta
@@ -203,20 +213,48 @@ def log_model(config_path: str, model_dir: str, run_id: str) -> str:
     return uri
 
 
+def partial_model_dir(ws: Path, run_id: str) -> Path:
+    """The temporary folder a model is written to; renamed to models/<run_id> once complete
+    (flows/cleanup.py removes one whose writer is gone)."""
+    return ws / "models" / f"{owner.prefix('.partial')}{run_id}"
+
+
+def finish_model_dir(work: str | Path, ws: Path, run_id: str) -> str:
+    final = ws / "models" / run_id
+    os.replace(work, final)
+    return str(final)
+
+
 @flow(name="train", log_prints=True)
-def train(config_path: str, features_dir: str | None = None, run_id: str | None = None) -> str:
-    """Fit the configured model on the train split (early stopping on val); returns the model folder."""
+def train(config_path: str, features_dir: str | None = None, run_id: str | None = None,
+          model_dir: str | None = None) -> str:
+    """Fit the configured model on the train split (early stopping on val); returns the model folder.
+
+    model_dir: where to write (the pipeline passes a temporary folder it renames when the run is
+    done); without it, a temporary folder renamed to models/<run_id> when training is complete."""
     cfg, ws = prepare(config_path)
     features_dir = features_dir or latest_features(ws)
     own_run = run_id is None
     run_id = run_id or tracking.start_run(cfg, ws, run_name=f"train-{cfg.name}")
-    model_dir = str(ws / "models" / run_id)
-    tracking.client(cfg, ws).set_tag(run_id, "cmtl.feature_set", Path(features_dir).name)
-    fit(config_path, features_dir, model_dir)
-    baselines(config_path, features_dir, model_dir)
-    stack_members(config_path, features_dir, model_dir)
-    ship_with_model(config_path, features_dir, model_dir)  # operating points of the final model + drift reference
-    log_model(config_path, model_dir, run_id)
+    own_dir = model_dir is None
+    model_dir = model_dir or str(partial_model_dir(ws, run_id))
+    try:
+        tracking.client(cfg, ws).set_tag(run_id, "cmtl.feature_set", Path(features_dir).name)
+        fit(config_path, features_dir, model_dir)
+        baselines(config_path, features_dir, model_dir)
+        stack_members(config_path, features_dir, model_dir)
+        ship_with_model(config_path, features_dir, model_dir)  # operating points of the final model + drift reference
+        log_model(config_path, model_dir, run_id)
+        if own_dir:  # the pipeline keeps the checkpoint until its run is complete, then removes it
+            resume.remove(resume.checkpoint_dir(cfg, ws, features_dir))
+            model_dir = finish_model_dir(model_dir, ws, run_id)
+    except BaseException as exc:
+        if own_dir:
+            shutil.rmtree(model_dir, ignore_errors=True)
+        if own_run:
+            tracking.end_run(cfg, ws, run_id, run_status(exc))
+            exc.cmtl_run_id = run_id
+        raise
     if own_run:
         tracking.end_run(cfg, ws, run_id, ok=True)
     return model_dir

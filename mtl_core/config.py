@@ -229,7 +229,8 @@ class EngineConfig(_Strict):
 
 class ModelConfig(_Strict):
     sharing: str = Field("hard", description="hard | soft | mmoe (mtl_core/sharing/)")
-    hidden: list[int] = [128, 64]
+    hidden: list[Annotated[int, Field(gt=0)]] = Field([128, 64], min_length=1, description=(
+        "trunk layer sizes, each > 0; at least one layer"))
     head_hidden: int = Field(0, ge=0, description="0 = a linear head per outcome")
     dropout: float = Field(0.1, ge=0, lt=1)
     head_dropout: float = Field(0.0, ge=0, lt=1)
@@ -505,12 +506,27 @@ def default_model_name(config_name: str) -> str:
     return f"clinical-multi-outcome-{slug}"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice (lines {seen[key] + 1} and "
+                                f"{key_node.start_mark.line + 1}); keep one", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
     try:

@@ -9,6 +9,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import yaml
@@ -124,6 +125,48 @@ def _passes(schema: pa.DataFrameSchema, df: pd.DataFrame) -> bool:
     return True
 
 
+# Beyond any measurement in a health record; 1e308 passes float64 but overflows the float32 model inputs
+# (and the squares of standardisation far earlier), crashing training with no word about the input.
+MAX_MAGNITUDE = 1e12
+FINITE_RULE = f"finite (no +-inf, |value| <= {MAX_MAGNITUDE:.0e})"
+
+
+def _not_finite(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """{column: row mask} of float columns holding +-inf or an absurd magnitude (missing values pass)."""
+    bad = {}
+    for c in df.columns:
+        if pd.api.types.is_float_dtype(df[c].dtype):
+            v = df[c].to_numpy(dtype="float64", na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                mask = np.abs(v) > MAX_MAGNITUDE  # inf included, NaN not
+            if mask.any():
+                bad[str(c)] = mask
+    return bad
+
+
+def _finite_lines(df: pd.DataFrame) -> list[str]:
+    return [f"  - column '{c}': check {FINITE_RULE} failed in {_n_rows(int(m.sum()))}"
+            for c, m in _not_finite(df).items()]
+
+
+def check_finite(df: pd.DataFrame, table: str, what: str = "column") -> None:
+    """DataError naming every float column of df with +-inf or an absurd magnitude, with row counts."""
+    bad = _not_finite(df)
+    if bad:
+        raise DataError(f"table '{table}': " + "; ".join(
+            f"{what} '{c}': check {FINITE_RULE} failed in {_n_rows(int(m.sum()))}" for c, m in bad.items()))
+
+
+def finite_rejects(df: pd.DataFrame) -> list[pd.DataFrame]:
+    """Quarantine: (index: row position, reason) frames of rows breaking the finite rule."""
+    return [pd.DataFrame({"index": np.flatnonzero(m).astype("int64"), "reason": f"{c}: finite"})
+            for c, m in _not_finite(df).items()]
+
+
+def _header(table: str) -> str:
+    return f"table '{table}' breaks its contract (data_contracts/{table}.yaml):\n"
+
+
 def validate(df: pd.DataFrame, table: str, allow_empty: bool = False) -> pd.DataFrame:
     """Return df if it meets the contract of `table`, else raise DataError listing every violation.
     allow_empty: the frame is one partition of a table (that some partition has rows is checked apart).
@@ -132,13 +175,19 @@ def validate(df: pd.DataFrame, table: str, allow_empty: bool = False) -> pd.Data
     them goes through pandera, whose report names every failing column, check and row count."""
     if df.empty and not allow_empty:
         raise DataError(f"table '{table}' is empty")
+    finite = _finite_lines(df)  # every rule's failures in one message
     if _passes(schema(table), df):
+        if finite:
+            raise DataError(_header(table) + "\n".join(finite))
         return df
     try:
         # a fresh index, so failing rows are counted once even when the input's index repeats
-        return schema(table).validate(df.reset_index(drop=True), lazy=True)
+        out = schema(table).validate(df.reset_index(drop=True), lazy=True)
     except pa.errors.SchemaErrors as exc:
-        raise DataError(_summary(table, exc.failure_cases)) from None
+        raise DataError("\n".join([_summary(table, exc.failure_cases), *finite])) from None
+    if finite:
+        raise DataError(_header(table) + "\n".join(finite))
+    return out
 
 
 def check_model_input(frame: pd.DataFrame, needed: list[str], contract: pa.DataFrameSchema | None,
@@ -165,12 +214,14 @@ def row_failures(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """Row-level violations of `table`'s contract as (index: row position, reason: 'column: check');
     DataError when the table as a whole breaks it (empty, a missing column, a wrong dtype), which no
     removal of rows can mend. An empty frame (a partition without rows of this table) has none."""
+    finite = finite_rejects(df)
     try:
         schema(table).validate(df.reset_index(drop=True), lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     else:
-        return pd.DataFrame({"index": pd.Series([], dtype="int64"), "reason": pd.Series([], dtype=str)})
+        empty = pd.DataFrame({"index": pd.Series([], dtype="int64"), "reason": pd.Series([], dtype=str)})
+        return pd.concat([empty, *finite], ignore_index=True)
     whole = cases["index"].isna() | cases["check"].astype(str).str.startswith("coerce_dtype")
     if whole.any():
         raise DataError(_summary(table, cases[whole]) + "\n(a table-wide defect: quarantine cannot set "
@@ -178,6 +229,7 @@ def row_failures(df: pd.DataFrame, table: str) -> pd.DataFrame:
     column = cases["column"].astype(str).where(cases["schema_context"] == "Column", "table")
     out = pd.DataFrame({"index": cases["index"].astype("int64"),
                         "reason": column + ": " + cases["check"].astype(str)})
+    out = pd.concat([out, *finite], ignore_index=True)
     return out.drop_duplicates(ignore_index=True)  # a table-level check is reported once per column
 
 

@@ -32,3 +32,8 @@ def all_of(checks: list[Callable[[], object]], prefix: str = "") -> None:
         lines = [p[len(prefix):] if prefix and p.startswith(prefix) else p for p in problems]
         raise DataError(f"{prefix}{len(problems)} problems:\n" + "\n".join(
             "  - " + line.replace("\n", "\n    ") for line in lines))
+
+
+class UnavailableError(CmtlError):
+    """Something the run needs outside its input is not there: the tracking store, disk space, the
+    workspace. Not a bug and not worth a retry within the run; the message says what and where."""

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mtl_core import owner
 from mtl_core.errors import DataError
 
 MANIFEST = "manifest.json"
@@ -113,7 +114,7 @@ class SnapshotWriter:
         """The temporary folder parts are written to (created on first use)."""
         if self.tmp is None:
             self.root.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.root))
+            self.tmp = Path(tempfile.mkdtemp(prefix=owner.prefix(".partial"), dir=self.root))
         return self.tmp
 
     def add(self, tables: dict[str, pd.DataFrame]) -> None:

@@ -70,6 +70,8 @@ def paired_bootstrap_diff(y, p_a, p_b, n_boot: int = 1000, seed: int = 0, alpha:
         return {"diff": None, "lo": None, "hi": None}
     order = np.concatenate([pos, neg])
     diff = float(_auroc_rows(a[order][None], pos.size)[0] - _auroc_rows(b[order][None], pos.size)[0])
+    if n_boot <= 0:  # evaluation.n_boot 0: the difference without a CI
+        return {"diff": diff, "lo": None, "hi": None}
     rng = np.random.default_rng(seed)
     idx = np.concatenate([rng.choice(pos, (n_boot, pos.size)), rng.choice(neg, (n_boot, neg.size))], axis=1)
     step = max(1, _CELLS_PER_CHUNK // idx.shape[1])

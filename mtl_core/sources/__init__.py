@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from mtl_core import contracts, partitions, quarantine
+from mtl_core import contracts, owner, partitions, quarantine
 from mtl_core.config import Config
 from mtl_core.errors import DataError, all_of
 from mtl_core.partitions import Partitions, Sequential
@@ -46,7 +46,7 @@ def open_source(cfg: Config, staging_root: Path | None = None, progress=None
     folder) that is removed when the block ends, whatever happens."""
     if staging_root is not None:
         Path(staging_root).mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"{cfg.source.kind}-", dir=staging_root))
+    folder = Path(tempfile.mkdtemp(prefix=owner.prefix(cfg.source.kind), dir=staging_root))
     try:
         yield open_partitions(cfg, folder, progress)
     finally:

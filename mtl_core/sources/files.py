@@ -83,6 +83,23 @@ def header(path: Path) -> list[str]:
     return first
 
 
+def check_flat(path: Path, columns: list[str] | None = None) -> None:
+    """DataError naming every nested (list, struct, map) column of a Parquet file among `columns`: a
+    table cell must be one number, text or time, and nested values crashed validation with a TypeError."""
+    if kind_of(path) != ".parquet":
+        return
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # noqa: BLE001
+        raise unreadable(path, exc) from None
+    wanted = set(schema.names if columns is None else columns)
+    nested = [f"'{f.name}' ({f.type})" for f in schema if f.name in wanted and pa.types.is_nested(f.type)]
+    if nested:
+        raise DataError(f"file {path}: column(s) {', '.join(nested)}: check flat type failed (a nested "
+                        f"list/struct/map per row); flatten them into columns of numbers or text, or leave "
+                        f"them out (source.exclude_columns)")
+
+
 def read(path: Path, columns: list[str] | None = None, optional: tuple[str, ...] = (),
          needed_for: str = "") -> pd.DataFrame:
     """The file's `columns` (all when None) plus whichever `optional` ones it has."""
@@ -96,6 +113,7 @@ def read(path: Path, columns: list[str] | None = None, optional: tuple[str, ...]
             what = f" (needed for {needed_for})" if needed_for else ""
             raise DataError(f"file {path}: required column(s) {missing} are missing{what}")
         columns = list(columns) + [c for c in optional if c in names and c not in columns]
+    check_flat(path, columns)
     try:
         if kind_of(path) == ".parquet":
             return pd.read_parquet(path, columns=columns)

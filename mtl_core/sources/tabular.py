@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from mtl_core import contracts
 from mtl_core.config import Config, TabularSource
 from mtl_core.errors import ConfigError, DataError, all_of
 from mtl_core.sources import files
@@ -99,6 +100,7 @@ def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], N
     path = _file(cfg.source)
     names = files.header(path)
     roles = resolve_roles(names, cfg.source, cfg.outcomes, f"table '{TABLE}' ({path.name})")
+    files.check_flat(path, roles.columns)
     parts = tabular_read.open_partitions(cfg, staging, path, roles.columns)
     if progress:
         progress(1, 1)
@@ -282,6 +284,7 @@ def validate(tables: dict[str, pd.DataFrame], cfg: Config,
     checks += [lambda o=o: _check_outcome(df[o], o) for o in roles.outcomes]
     checks += [lambda c=c: _check_feature(df[c], c, c in (declared or []), explicit=declared is not None)
                for c in roles.features]
+    checks.append(lambda: contracts.check_finite(df[roles.features], TABLE, what="feature column"))
     checks.append(lambda: _check_subgroups(df, roles, cfg))
     all_of(checks, prefix=f"table '{TABLE}': ")
     if progress:
@@ -303,6 +306,6 @@ def row_rejects(tables: dict[str, pd.DataFrame], cfg: Config) -> dict[str, pd.Da
         t = pd.to_datetime(df[roles.time], errors="coerce", utc=True, format="ISO8601")
         found.append((t.isna(), f"{roles.time}: ISO 8601 timestamp"))
     parts = [pd.DataFrame({"index": np.flatnonzero(mask.to_numpy()), "reason": reason})
-             for mask, reason in found if mask.any()]
+             for mask, reason in found if mask.any()] + contracts.finite_rejects(df[roles.features])
     return {TABLE: pd.concat(parts, ignore_index=True) if parts else
             pd.DataFrame({"index": pd.Series([], dtype="int64"), "reason": pd.Series([], dtype=str)})}

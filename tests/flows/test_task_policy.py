@@ -51,3 +51,15 @@ def test_transient_retries_server_errors_not_bad_input():
     assert policy.transient(None, None, _failed(ConnectionError("tracking server away"))) is True
     assert policy.transient(None, None, _failed(TimeoutError("slow"))) is True
     assert policy.transient(None, None, _failed(DataError("table 'admissions': bad"))) is False
+
+
+def test_deterministic_failures_are_not_retried():
+    """Issue 13: +-inf features crashed with a ValueError that a FIT retry repeated; a full disk too."""
+    import errno
+
+    from mtl_core.errors import UnavailableError
+
+    for exc in (ValueError("Input contains infinity"), TypeError("unhashable type: 'list'"),
+                UnavailableError("tracking store down"), OSError(errno.ENOSPC, "No space left on device")):
+        assert policy.transient(None, None, _failed(exc)) is False, exc
+    assert policy.transient(None, None, _failed(OSError(errno.ECONNRESET, "reset"))) is True
