@@ -191,7 +191,9 @@ def run(config: str = ConfigOpt,
     page = experiment_page(uri if served else "http://127.0.0.1:5000", run_experiment(cfg, ws, result["run_id"]))
     console.print(f"  {'MLflow UI:' if served else 'then open:'}  {page} (training runs; Models > "
                   f"{cfg.registry.model_name} for the versions)", soft_wrap=True, highlight=False)
-    console.print(f"  Prefect UI: PREFECT_HOME={ws / 'prefect'} {bin_dir / 'prefect'} server start",
+    # the UI finds its API through PREFECT_SERVER_API_PORT; `--port` alone leaves it calling 4200
+    console.print(f"  Prefect UI: PREFECT_HOME={ws / 'prefect'} PREFECT_SERVER_API_PORT=4200 "
+                  f"{bin_dir / 'prefect'} server start  (another port: change PREFECT_SERVER_API_PORT)",
                   soft_wrap=True, highlight=False)
 
 
