@@ -8,7 +8,7 @@ from pathlib import Path
 from mtl_core.errors import ConfigError
 
 
-def _loops(path: Path) -> bool:
+def loops(path: Path) -> bool:
     """True when resolving path runs into a symlink loop (Python 3.11 raises RuntimeError, later OSError)."""
     try:
         path.resolve(strict=False)
@@ -33,7 +33,7 @@ def source_paths(cfg) -> dict[str, str]:
 
 def check_source_paths(cfg) -> None:
     for key, value in source_paths(cfg).items():
-        if _loops(Path(value).expanduser()):
+        if loops(Path(value).expanduser()):
             raise ConfigError(f"{key}: {value} is a symlink loop (a link that points back to itself); "
                               "point it at the real file or folder")
 
@@ -41,7 +41,7 @@ def check_source_paths(cfg) -> None:
 def make_workspace(ws: Path, subfolders: tuple[str, ...]) -> Path:
     """Create the workspace and its subfolders; ConfigError when the path is a file, a loop, or cannot
     be created, naming the path."""
-    if _loops(ws):
+    if loops(ws):
         raise ConfigError(f"workspace {ws} is a symlink loop; set `workspace` (or CMTL_WORKSPACE) to a folder")
     if ws.exists() and not ws.is_dir():
         raise ConfigError(f"workspace {ws} is a file, not a folder; set `workspace` (or CMTL_WORKSPACE) to "
