@@ -18,8 +18,9 @@ from mtl_core.errors import CmtlError
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="clinical-mtl: multi-outcome clinical prediction pipeline.")
 # Piped output (CI logs, files) gets room for the results table instead of rich's 80 columns.
-# a pipe or a file: 180 columns unless COLUMNS says otherwise (rich reads it when no width is given)
-console = Console() if sys.stdout.isatty() or "COLUMNS" in os.environ else Console(width=180)
+# a pipe or a file: 180 columns, or COLUMNS when that is wider (tables are captured unwrapped)
+_COLUMNS = os.environ.get("COLUMNS", "")
+console = Console() if sys.stdout.isatty() else Console(width=max(180, int(_COLUMNS) if _COLUMNS.isdigit() else 0))
 err = Console(stderr=True)
 DEFAULT_CONFIG = "configs/default.yaml"
 ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="pipeline config (YAML)")
