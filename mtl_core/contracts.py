@@ -190,6 +190,21 @@ def validate(df: pd.DataFrame, table: str, allow_empty: bool = False) -> pd.Data
     return out
 
 
+def _contract_floats(frame: pd.DataFrame, contract: pa.DataFrameSchema) -> pd.DataFrame:
+    """Numbers cast to the float type the contract names (a float64 file for float32 features is the
+    same data; the model casts anyway); text in a number column is left for the contract to report."""
+    out = frame.reset_index(drop=True)
+    casts = {}
+    for name, col in contract.columns.items():
+        dtype = str(col.dtype) if col.dtype is not None else ""
+        if not dtype.startswith("float"):
+            continue
+        names = [c for c in out.columns if re.fullmatch(name, str(c))] if col.regex else [name] * (name in out)
+        casts.update({c: dtype for c in names if pd.api.types.is_numeric_dtype(out[c])
+                      and not pd.api.types.is_bool_dtype(out[c]) and str(out[c].dtype) != dtype})
+    return out.astype(casts) if casts else out
+
+
 def check_model_input(frame: pd.DataFrame, needed: list[str], contract: pa.DataFrameSchema | None,
                       table: str, where: str = "input") -> None:
     """The one rule for scoring (`cmtl score` and the served pyfunc): every column the model needs, and
@@ -205,7 +220,7 @@ def check_model_input(frame: pd.DataFrame, needed: list[str], contract: pa.DataF
     absent = [n for n, col in contract.columns.items() if not col.regex and n not in frame.columns]
     patterns = {n: {"required": False} for n, col in contract.columns.items() if col.regex}
     try:
-        contract.remove_columns(absent).update_columns(patterns).validate(frame.reset_index(drop=True), lazy=True)
+        contract.remove_columns(absent).update_columns(patterns).validate(_contract_floats(frame, contract), lazy=True)
     except pa.errors.SchemaErrors as exc:
         raise DataError(f"{where}: " + _summary(table, exc.failure_cases)) from None
 

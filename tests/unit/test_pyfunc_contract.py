@@ -94,3 +94,16 @@ def test_scoring_server_reply_names_the_column_without_values(served):
     reply = exc.value.serialize_as_json()  # what `mlflow models serve` sends back to the client
     assert "creatinine_mean" in reply
     _no_values(reply, _frame().head(5))
+
+
+def test_float64_input_for_float32_features_is_the_same_data():
+    """A MEDS feature file written as float64 scores like the float32 the contract names; text does not."""
+    from mtl_core import contracts
+    from mtl_core.errors import DataError
+
+    contract = contracts.schema("meds_features")
+    frame = pd.DataFrame({"age": [70.0, 61.5], "LAB//50813__all_last": np.array([1.5, np.nan], dtype="float64")})
+    contracts.check_model_input(frame, ["age", "LAB//50813__all_last"], contract, "meds_features")
+    frame["LAB//50813__all_last"] = ["1.5", "high"]
+    with pytest.raises(DataError, match="LAB//50813__all_last"):
+        contracts.check_model_input(frame, ["age", "LAB//50813__all_last"], contract, "meds_features")
