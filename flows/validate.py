@@ -14,6 +14,7 @@ from mtl_core.config import Config, load_config
 from mtl_core.contracts import outcome_definitions
 from mtl_core.errors import ConfigError
 from mtl_core.outcomes import check_outcomes
+from mtl_core.paths import check_source_paths
 
 
 def check_workspace(ws: Path) -> None:
@@ -34,11 +35,12 @@ def check_workspace(ws: Path) -> None:
 
 def check_config(config_path: str | Path) -> tuple[Config, Path]:
     """What can be checked without reading data or importing torch: the config's values, outcome
-    definitions and the workspace path. Returns the config and the workspace path."""
+    definitions, the source's paths and the workspace path. Returns the config and the workspace path."""
     from flows.workspace import workspace_dir
 
     cfg = load_config(config_path)
     check_outcomes(cfg.outcomes, outcome_definitions(kind=cfg.source.kind), cfg.source.layout)
+    check_source_paths(cfg)  # symlink loops, as `cmtl run` checks them
     try:
         ws = workspace_dir(cfg)
     except (OSError, RuntimeError) as exc:  # e.g. a symbolic link loop

@@ -17,7 +17,6 @@ import pandas as pd
 from mtl_core import contracts
 from mtl_core.config import Config, TabularSource
 from mtl_core.errors import ConfigError, DataError, all_of
-from mtl_core.paths import loops
 from mtl_core.sources import files
 from mtl_core.splits import assign_splits
 
@@ -89,7 +88,6 @@ def _file(src: TabularSource) -> Path:
     path = Path(src.path).expanduser()
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "not found"
-        what = "is a symlink loop (a link that points back to itself)" if loops(path) else what
         raise ConfigError(f"source.path: tabular file {what}: {os.path.abspath(path)}")
     files.kind_of(path)
     return path
