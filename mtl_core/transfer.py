@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtl_core.bootstrap import paired_stratified_bootstrap
 from mtl_core.losses import masked_bce
 from mtl_core.metrics import auroc
 
 VERDICTS = ("sharing helps", "no clear difference", "negative transfer", "not estimable")
-_CELLS_PER_CHUNK = 4_000_000  # bootstrap rows x samples ranked at once: bounds memory to ~100 MB
 
 
 def _labelled(y, *scores) -> tuple[np.ndarray, ...]:
@@ -72,11 +72,7 @@ def paired_bootstrap_diff(y, p_a, p_b, n_boot: int = 1000, seed: int = 0, alpha:
     diff = float(_auroc_rows(a[order][None], pos.size)[0] - _auroc_rows(b[order][None], pos.size)[0])
     if n_boot <= 0:  # evaluation.n_boot 0: the difference without a CI
         return {"diff": diff, "lo": None, "hi": None}
-    rng = np.random.default_rng(seed)
-    idx = np.concatenate([rng.choice(pos, (n_boot, pos.size)), rng.choice(neg, (n_boot, neg.size))], axis=1)
-    step = max(1, _CELLS_PER_CHUNK // idx.shape[1])
-    diffs = np.concatenate([_auroc_rows(a[idx[i:i + step]], pos.size) - _auroc_rows(b[idx[i:i + step]], pos.size)
-                            for i in range(0, n_boot, step)])
+    diffs = paired_stratified_bootstrap(y.astype(float), a, b, n_boot, seed)
     lo, hi = np.quantile(diffs, [alpha / 2, 1 - alpha / 2])
     return {"diff": diff, "lo": float(lo), "hi": float(hi)}
 

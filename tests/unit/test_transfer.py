@@ -154,14 +154,19 @@ def test_bootstrap_drops_nan_labels_and_handles_one_class():
     assert paired_bootstrap_diff(np.ones(30), signal[:30], other[:30]) == {"diff": None, "lo": None, "hi": None}
 
 
-def test_bootstrap_chunking_does_not_change_the_answer(monkeypatch):
-    import mtl_core.transfer as transfer
+def test_bootstrap_replicates_equal_sklearn_on_the_same_resampled_rows():
+    """Each count-based replicate is exactly AUROC(a) - AUROC(b) on the rows it drew (ties included)."""
+    from mtl_core.bootstrap import paired_stratified_bootstrap
 
-    rng, y, signal = signal_data(300, seed=10)
-    other = signal + rng.normal(size=y.size)
-    whole = paired_bootstrap_diff(y, signal, other, n_boot=100)
-    monkeypatch.setattr(transfer, "_CELLS_PER_CHUNK", 7 * 300)
-    assert paired_bootstrap_diff(y, signal, other, n_boot=100) == whole
+    rng, y, signal = signal_data(200, seed=12)
+    a, b = np.round(signal + rng.normal(size=y.size), 1), signal + rng.normal(size=y.size)  # a has ties
+    diffs = paired_stratified_bootstrap(y, a, b, n_boot=20, seed=3)
+    draw = np.random.default_rng(3)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    rows = np.concatenate([pos[draw.integers(0, pos.size, size=(20, pos.size))],
+                           neg[draw.integers(0, neg.size, size=(20, neg.size))]], axis=1)
+    expected = [roc_auc_score(y[r], a[r]) - roc_auc_score(y[r], b[r]) for r in rows]
+    assert diffs == pytest.approx(expected, abs=1e-12)
 
 
 # --- transfer_report --------------------------------------------------------------------------
