@@ -200,3 +200,22 @@ def test_estimator_from_config_passes_loss_reduction(small_tables):
     assert cfg.train.loss_reduction == "batch"
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"loss_reduction": "outcome"})})
     assert estimator_from_config(cfg).loss_reduction == "outcome"
+
+
+def test_preprocessor_statistics_come_from_a_seeded_sample_of_large_training_sets(data, monkeypatch):
+    """Above PREPROCESSOR_FIT_ROWS rows the imputer / scaler / bins are fitted on a seeded sample (memory
+    at a million rows); at or below it on every row, as before."""
+    import mtl_core.estimator as estimator
+
+    X, Y = data
+    whole = MultiOutcomeClassifier(**PARAMS).fit(X, Y, X, Y)
+    imputer = lambda est: est.preprocessor_.named_transformers_["num"].named_steps["impute"]  # noqa: E731
+    assert np.allclose(imputer(whole).statistics_, X[["a", "b", "c"]].median())
+    monkeypatch.setattr(estimator, "PREPROCESSOR_FIT_ROWS", 100)
+    sample = estimator.fit_sample(X, seed=PARAMS["seed"])
+    assert len(sample) == 100 and sample.index.is_monotonic_increasing
+    assert sample.equals(estimator.fit_sample(X, seed=PARAMS["seed"]))
+    capped = MultiOutcomeClassifier(**PARAMS).fit(X, Y, X, Y)
+    assert np.allclose(imputer(capped).statistics_, sample[["a", "b", "c"]].median())
+    assert not np.allclose(imputer(capped).statistics_, imputer(whole).statistics_)
+    assert capped.predict_proba(X).shape == (len(X), Y.shape[1])
