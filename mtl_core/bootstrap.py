@@ -13,15 +13,21 @@ def auroc_ap_from_counts(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, 
     distinct scores. A positive beats every negative at a lower score and half of those tied with it
     (Mann-Whitney U); AP = sum over thresholds of recall gain x precision, as sklearn defines it."""
     pos, neg = np.atleast_2d(pos), np.atleast_2d(neg)
-    pos_cum, neg_cum = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+    auc, neg_cum = _auroc_counts(pos, neg)
+    pos_cum = np.cumsum(pos, axis=1)
     n_pos, n_neg = pos_cum[:, -1:], neg_cum[:, -1:]
-    u = (pos * (2 * neg_cum - neg)).sum(axis=1) / 2  # 2 x below + tied; integers until here: exact
-    auc = u / (n_pos * n_neg)[:, 0]
     tp = n_pos - pos_cum + pos  # positives scoring >= each threshold
     called = tp + n_neg - neg_cum + neg
     precision = np.divide(tp, called, out=np.zeros(tp.shape), where=pos > 0)
     ap = (pos * precision).sum(axis=1) / n_pos[:, 0]
     return auc, ap
+
+
+def _auroc_counts(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUROC per row of (B, K) level counts, and the negatives' cumulative counts."""
+    neg_cum = np.cumsum(neg, axis=1)
+    u = (pos * (2 * neg_cum - neg)).sum(axis=1) / 2  # 2 x below + tied; integers until here: exact
+    return u / (pos.sum(axis=1) * neg_cum[:, -1]), neg_cum
 
 
 def fast_auroc_ap(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
@@ -65,7 +71,7 @@ def paired_stratified_bootstrap(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray,
         b = min(CHUNK, n_boot - start)
         pos = pos_rows[rng.integers(0, pos_rows.size, size=(b, pos_rows.size))]
         neg = neg_rows[rng.integers(0, neg_rows.size, size=(b, neg_rows.size))]
-        (auc_a, _), (auc_b, _) = (auroc_ap_from_counts(_counts(codes[pos], k), _counts(codes[neg], k))
+        (auc_a, _), (auc_b, _) = (_auroc_counts(_counts(codes[pos], k), _counts(codes[neg], k))
                                   for codes, k in levels)
         diffs[start:start + b] = auc_a - auc_b
     return diffs
