@@ -63,6 +63,12 @@ def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
     plan = fold_plan(cfg, f, y, rows)
     tv = rows["train"] | rows["val"]
     n_fits = plan.n_fits
+    example = typical_row(f.loc[rows["train"], cols])
+    if cfg.model.ensemble == "none":
+        data = {"X": f.loc[rows["train"], cols], "X_val": f.loc[rows["val"], cols]}
+    else:
+        data = {"X": f.loc[tv, cols]}
+    del f  # the whole feature frame is not needed while the network trains (GiBs at a million rows)
     with bar("Multi-task network (epochs)", total=cfg.train.epochs, stops_early=True) as update:
         def callbacks_for(i: int):
             fold = f"fold {i + 1}/{n_fits}: " if n_fits > 1 else ""
@@ -70,12 +76,12 @@ def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
         if cfg.model.ensemble == "none":  # the plain network, fitted exactly as before ensembles existed
             est = estimator_from_config(cfg)
             checkpoint = ckdir / "checkpoint.pt"  # a retry or rerun resumes from the last finished epoch
-            est.fit(f.loc[rows["train"], cols], y[rows["train"]], f.loc[rows["val"], cols], y[rows["val"]],
+            est.fit(data.pop("X"), y[rows["train"]], data.pop("X_val"), y[rows["val"]],
                     callbacks=callbacks_for(0), checkpoint_path=str(checkpoint), resume=True)
             joblib.dump(est, out / "estimator.joblib")  # the checkpoint goes when the train flow ends
             fits = [est]
         else:
-            member, search = fit_network(cfg, f.loc[tv, cols], y[tv], plan, callbacks_for=callbacks_for,
+            member, search = fit_network(cfg, data.pop("X"), y[tv], plan, callbacks_for=callbacks_for,
                                          checkpoint_dir=ckdir / "mtl",
                                          progress=lambda what, done, total: update(done, total=total, info=what))
             if search:
@@ -83,7 +89,7 @@ def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
             joblib.dump(member, _members_dir(model_dir) / "mtl.joblib")
             fits = member.fits
     joblib.dump(plan, _members_dir(model_dir) / "plan.joblib")
-    typical_row(f.loc[rows["train"], cols]).to_parquet(out / "input_example.parquet", index=False)
+    example.to_parquet(out / "input_example.parquet", index=False)
     meta = {"features_dir": features_dir, "outcomes": list(cfg.outcomes), "feature_columns": cols,
             "best_epoch": fits[0].best_epoch_, "epochs_run": len(fits[0].history_),
             "best_epochs": [e.best_epoch_ for e in fits],
@@ -112,12 +118,13 @@ def baselines(config_path: str, features_dir: str, model_dir: str) -> None:
     tv = rows["train"] | rows["val"]
     searched = Path(model_dir) / "search.json"  # the single-task net keeps the searched shape
     params = learner_params(cfg, json.loads(searched.read_text()) if searched.is_file() else None)
-    test = f.loc[rows["test"], cols]
+    test, X_tv = f.loc[rows["test"], cols], f.loc[tv, cols]
+    del f  # only the train + val and test rows' model columns are needed from here on
     table = {}
     with bar("Single-task learners", total=len(kinds) * len(cfg.outcomes) * plan.n_fits) as update:
         for n, kind in enumerate(kinds):
             offset = n * len(cfg.outcomes) * plan.n_fits
-            member = fit_learner(cfg, kind, f.loc[tv, cols], y[tv], plan, params,
+            member = fit_learner(cfg, kind, X_tv, y[tv], plan, params,
                                  progress=lambda what, done, _: update(offset + done, info=what))
             joblib.dump(member, _members_dir(model_dir) / f"{kind}.joblib")
             P = member.predict_proba(test)
