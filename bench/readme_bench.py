@@ -185,8 +185,8 @@ def scale_run(res) -> list[str]:
     limits = (f"< {MINUTES_TARGET} min, < {RSS_LIMIT_GIB} GiB: {verdict(fast)}" if fast == small else
               f"< {MINUTES_TARGET} min: {verdict(fast)}, < {RSS_LIMIT_GIB} GiB: {verdict(small)}")
     return [f"scale: the whole `cmtl run`, synthetic, {' / '.join(size(a) for a in adm)} admissions "
-            f"(`bench/results/scale_run.md`; one run, the test suite running alongside for most of the "
-            f"{size(big['admissions'])} size)",
+            f"(`bench/results/scale_run.md`; one run, {size(big['admissions'])} at load average "
+            f"{max(big['load_before'][0], big['load_after'][0]):.1f} on 2 cores)",
             f"{size(big['admissions'])}: {big['seconds'] / 60:.1f} min, peak RSS {big['peak_rss_gib']:.2f} GiB "
             f"(evaluation {st['evaluate'] / 60:.1f} min, baselines on capped rows {st['baselines'] / 60:.1f} min, "
             f"network {st['network'] / 60:.1f} min, ingest + features {(st['ingest'] + st['features']) / 60:.1f} min); "
