@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Optional
@@ -54,6 +55,18 @@ def _setup(config: str):
     return cfg, ws
 
 
+@contextmanager
+def _stage(config: str, command: str, services: bool = True):
+    """A single writing stage: the workspace lock `cmtl run` takes (a second writer exits 2 naming the
+    first), the tracking store checked when the stage uses it, and a full disk or SIGTERM reported as
+    one line, as `cmtl run` does."""
+    from flows import reliability
+    with reliability.exclusive(config, command, services):
+        cfg, ws = _setup(config)
+        with reliability.guarded(err, ws):
+            yield cfg, ws
+
+
 @app.command()
 @_guard
 def validate(config: str = ConfigOpt):
@@ -66,9 +79,10 @@ def validate(config: str = ConfigOpt):
 @_guard
 def ingest(config: str = ConfigOpt):
     """Read the source, validate it against data_contracts/, write a lake snapshot."""
-    _setup(config)
-    from flows.ingest import ingest as flow
-    console.print(f"lake snapshot: {flow(config)}")
+    with _stage(config, "cmtl ingest", services=False):
+        from flows.ingest import ingest as flow
+        snapshot = flow(config)
+    console.print(f"lake snapshot: {snapshot}")
 
 
 @app.command()
@@ -76,9 +90,10 @@ def ingest(config: str = ConfigOpt):
 def features(config: str = ConfigOpt,
              snapshot: Optional[str] = typer.Option(None, help="lake snapshot folder (default: latest)")):
     """Build cohort features, labels and the patient-level split."""
-    _setup(config)
-    from flows.features import build_features
-    console.print(f"feature set: {build_features(config, snapshot)}")
+    with _stage(config, "cmtl features", services=False):
+        from flows.features import build_features
+        built = build_features(config, snapshot)
+    console.print(f"feature set: {built}")
 
 
 @app.command()
@@ -113,9 +128,10 @@ def export(config: str = ConfigOpt,
 def train(config: str = ConfigOpt,
           features_dir: Optional[str] = typer.Option(None, "--features", help="feature set (default: latest)")):
     """Train the multi-task model (its own MLflow run)."""
-    _setup(config)
-    from flows.train import train as flow
-    console.print(f"model: {flow(config, features_dir)}")
+    with _stage(config, "cmtl train"):
+        from flows.train import train as flow
+        model = flow(config, features_dir)
+    console.print(f"model: {model}")
 
 
 @app.command()
@@ -123,9 +139,9 @@ def train(config: str = ConfigOpt,
 def evaluate(config: str = ConfigOpt,
              model_dir: Optional[str] = typer.Option(None, "--model", help="model folder (default: latest)")):
     """Per-outcome test AUROC of a trained model."""
-    _setup(config)
-    from flows.evaluate import evaluate as flow
-    result = flow(config, model_dir=model_dir)
+    with _stage(config, "cmtl evaluate"):
+        from flows.evaluate import evaluate as flow
+        result = flow(config, model_dir=model_dir)
     _print_report(result)
     _print_operating_points(result)
 
@@ -140,19 +156,20 @@ def promote(config: str = ConfigOpt,
             force: bool = typer.Option(False, "--force",
                                        help="promote whatever the gate says (audit-tagged with $USER and time)")):
     """Register an evaluated model as challenger and promote it to champion if it passes the gate."""
-    _setup(config)
-    from flows.promote import register_and_promote
-    _print_verdict(register_and_promote(config, model_dir, version=version, dry_run=dry_run, force=force,
-                                        actor=os.environ.get("USER")))
+    with _stage(config, "cmtl promote"):
+        from flows.promote import register_and_promote
+        verdict = register_and_promote(config, model_dir, version=version, dry_run=dry_run, force=force,
+                                       actor=os.environ.get("USER"))
+    _print_verdict(verdict)
 
 
 @app.command()
 @_guard
 def rollback(config: str = ConfigOpt):
     """Move the champion alias back to the previous champion (audit-tagged with $USER and time)."""
-    _setup(config)
-    from flows.promote import rollback as flow
-    result = flow(config, actor=os.environ.get("USER"))
+    with _stage(config, "cmtl rollback"):
+        from flows.promote import rollback as flow
+        result = flow(config, actor=os.environ.get("USER"))
     name = result["model_name"]
     console.print(f"[bold green]{name}: champion moved back from v{result['from']} to v{result['to']}[/] "
                   f"(models:/{name}@champion), by {result['by']} at {result['at']}", soft_wrap=True,

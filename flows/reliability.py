@@ -27,11 +27,11 @@ LOCK = ".cmtl-run.lock"
 
 
 @contextmanager
-def exclusive(config_path: str):
-    """One `cmtl run` per workspace at a time (two raced on the temporary Prefect server's database
-    migration and printed tracebacks): an flock on <workspace>/.cmtl-run.lock, which the kernel releases
-    when the holder dies, even by kill -9. A second run exits 2 naming the holder. Then the services,
-    before anything heavy is imported or started."""
+def exclusive(config_path: str, command: str = "cmtl run", services: bool = True):
+    """One writing command (`cmtl run`, or a single stage) per workspace at a time (two runs raced on
+    the temporary Prefect server's database migration and printed tracebacks): an flock on
+    <workspace>/.cmtl-run.lock, which the kernel releases when the holder dies, even by kill -9. A second
+    one exits 2 naming the holder. Then (services) the tracking store, before anything heavy starts."""
     import fcntl
     import socket
     import time
@@ -53,10 +53,11 @@ def exclusive(config_path: str):
                                    "it to finish, or give this run another workspace (CMTL_WORKSPACE)") from None
         fh.seek(0)
         fh.truncate()
-        fh.write(f"cmtl run (pid {os.getpid()} on {socket.gethostname()}, since "
+        fh.write(f"{command} (pid {os.getpid()} on {socket.gethostname()}, since "
                  f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n")
         fh.flush()
-        check_services(cfg, ws)
+        if services:
+            check_services(cfg, ws)
         yield
     finally:
         fh.close()  # releases the lock

@@ -237,11 +237,16 @@ def test_second_run_on_a_busy_workspace_exits_2_naming_the_holder(tmp_path, pref
             time.sleep(0.1)
         second = subprocess.run([CMTL, "run", "--config", str(config)], capture_output=True, text=True,
                                 env=_env(prefect_server), timeout=120)
-        assert first.poll() is None  # untouched by the second
+        # a single writing stage takes the same lock: a hand-run ingest or train cannot race the run
+        stages = {stage: subprocess.run([CMTL, stage, "--config", str(config)], capture_output=True,
+                                        text=True, env=_env(prefect_server), timeout=120)
+                  for stage in ("ingest", "train")}
+        assert first.poll() is None  # untouched by the others
     finally:
         os.killpg(first.pid, signal.SIGTERM)
         first.communicate(timeout=60)
-    assert second.returncode == 2, second.stderr[-3000:]
-    assert "busy" in second.stderr and f"pid {first.pid}" in second.stderr
-    assert "Traceback" not in second.stderr + second.stdout
+    for other in (second, *stages.values()):
+        assert other.returncode == 2, other.stderr[-3000:]
+        assert "busy" in other.stderr and f"cmtl run (pid {first.pid} " in other.stderr
+        assert "Traceback" not in other.stderr + other.stdout
 
