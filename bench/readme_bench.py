@@ -121,6 +121,17 @@ def real_data(res) -> list[str]:
             f"every outcome >= {BASELINE_TARGET}, mean >= 0: {fair}, {oracle}"]
 
 
+def real_cli(res) -> list[str]:
+    data = res("real_cli")
+    runs, median, target = data["runs"], data["median_seconds"], data["target_seconds"]
+    loads = [v for r in runs for v in (r["load_before"], r["load_after"])]
+    return [f"real cohort end to end: `cmtl run` on `{data['cohort']}` ({data['rows']:,} rows; Prefect, MLflow, "
+            "registry; `bench/results/real_cli.md`)",
+            f"median {median:.0f} s over {len(runs)} runs ({min(r['seconds'] for r in runs):.0f}-"
+            f"{max(r['seconds'] for r in runs):.0f} s, load average {min(loads):.1f}-{max(loads):.1f})",
+            f"< {target / 60:.0f} min on 2 cores: {verdict(median < target)}"]
+
+
 def data_efficiency(res) -> list[str]:
     data, bound = res("data_efficiency"), res("transfer_bound")
     by = {r["fraction"]: r for r in data["results"]}
@@ -264,7 +275,7 @@ def default_cohort(res) -> list[str]:
             "within 1.1x"]
 
 
-ROWS = [quality, baselines, real_data, data_efficiency, cost, strategies, scale, scale_run, meds_tab, sources, dask,
+ROWS = [quality, baselines, real_data, real_cli, data_efficiency, cost, strategies, scale, scale_run, meds_tab, sources, dask,
         duckdb, validation, default_cohort]
 
 
