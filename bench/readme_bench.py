@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.targets import (BASELINE_TARGET, EXPONENT_TARGET, MINUTES_TARGET, RSS_LIMIT_GIB,
+                           stage_exponents)
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 RESULTS = ROOT / "bench" / "results"
@@ -26,9 +29,7 @@ BEGIN, END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
 HEADER = "| benchmark | result | target |\n|---|---|---|"
 WORDS = "zero one two three four five six seven eight nine ten eleven twelve".split()
 QUIET_LOAD = 2.0  # 1-min load average below which a 2-core machine counts as quiet
-BASELINE_TARGET = -0.005  # bench.quality / bench.real_data: model - best baseline
 EFFICIENCY_FRACTION, EFFICIENCY_TARGET = 0.05, 0.03  # bench.data_efficiency headline
-MINUTES_TARGET, RSS_LIMIT_GIB, EXPONENT_TARGET = 30, 6, 1.1  # bench.scale_run
 
 
 def words(n: int) -> str:
@@ -48,11 +49,6 @@ def where(machine: dict) -> str:
 
 def verdict(good: bool) -> str:
     return "met" if good else "not met"
-
-
-def slope(x: list[float], y: list[float]) -> float:
-    """Growth exponent: slope of log y against log x (as bench.scale and bench.scale_run fit it)."""
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
 def quality(res) -> list[str]:
@@ -183,18 +179,19 @@ def scale(res) -> list[str]:
             f"({big['flow_seconds'] / 60:.1f} min in the flows) {where(data['machine'])}; time exponent "
             f"{data['exponent']['flow']:.2f} over "
             f"{'/'.join(size(r['target_admissions']) for r in data['rows'])} (`bench/results/scale.md`)",
-            "< 6 GiB, < 1.1"]
+            f"< {RSS_LIMIT_GIB:g} GiB, < {EXPONENT_TARGET}"]
 
 
 def scale_run(res) -> list[str]:
     rows = res("scale_run")["rows"]
     big, adm = rows[-1], [r["admissions"] for r in rows]
     st = big["stages"]
-    exps = [slope(adm, [max(r["stages"][s], 0.05) for r in rows]) for s in st]  # as bench.scale_run fits them
-    flow = slope(adm, [r["flow_seconds"] for r in rows])
+    exps = stage_exponents(rows)  # as bench.scale_run fits them
+    flow = exps.pop("flow")
+    exps = list(exps.values())
     fast, small = big["seconds"] / 60 < MINUTES_TARGET, big["peak_rss_gib"] < RSS_LIMIT_GIB
-    limits = (f"< {MINUTES_TARGET} min, < {RSS_LIMIT_GIB} GiB: {verdict(fast)}" if fast == small else
-              f"< {MINUTES_TARGET} min: {verdict(fast)}, < {RSS_LIMIT_GIB} GiB: {verdict(small)}")
+    limits = (f"< {MINUTES_TARGET} min, < {RSS_LIMIT_GIB:g} GiB: {verdict(fast)}" if fast == small else
+              f"< {MINUTES_TARGET} min: {verdict(fast)}, < {RSS_LIMIT_GIB:g} GiB: {verdict(small)}")
     return [f"scale: the whole `cmtl run`, synthetic, {' / '.join(size(a) for a in adm)} admissions "
             f"(`bench/results/scale_run.md`; one run, {size(big['admissions'])} at load average "
             f"{max(big['load_before'][0], big['load_after'][0]):.1f} on 2 cores)",

@@ -26,6 +26,7 @@ import yaml
 
 from bench.cohorts import COHORTS
 from bench.common import ROOT, write
+from bench.targets import BASELINE_TARGET
 from mtl_core.config import Config
 from mtl_core.features import model_columns
 from mtl_core.fitting import fit_model
@@ -33,7 +34,7 @@ from mtl_core.metrics import auroc
 from mtl_core.sources import tabular
 
 KINDS = ("logistic", "hist_gb", "single_task_net")
-TARGET = -0.005
+TARGET = BASELINE_TARGET
 
 
 def cohort_config(name: str, seed: int, path: str = "cohort.csv", workspace: str = "workspace") -> dict:

@@ -23,11 +23,10 @@ import numpy as np
 import yaml
 
 from bench.common import ROOT, table, write
+from bench.targets import EXPONENT_TARGET, RSS_LIMIT_GIB, slope
 
 ADMISSIONS_PER_PATIENT = 1.6  # default cohort at chart_density 2.9: 19,975 admissions of 12,500 patients
 CHART_DENSITY = 2.9           # ~100 events per admission
-RSS_LIMIT_GIB = 6.0
-EXPONENT_TARGET = 1.1
 PAGE = os.sysconf("SC_PAGE_SIZE")
 FLOW_LOG = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) \| \w+ +\| Flow run '[^']+' - "
                       r"(Beginning flow run|Finished in state Completed)", re.M)
@@ -130,10 +129,6 @@ def one_size(admissions: int, work: Path, env: dict) -> dict:
 
 def _quiet(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "output"}
-
-
-def slope(x: list[float], y: list[float]) -> float:
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
 def report(rows: list[dict], command: str) -> None:

@@ -21,13 +21,13 @@ from pathlib import Path
 import yaml
 
 from bench.common import ROOT, table, write
-from bench.scale import ADMISSIONS_PER_PATIENT, CHART_DENSITY, EXPONENT_TARGET, RSS_LIMIT_GIB, run, slope
+from bench.scale import ADMISSIONS_PER_PATIENT, CHART_DENSITY, run
+from bench.targets import EXPONENT_TARGET, MINUTES_TARGET, RSS_LIMIT_GIB, stage_exponents
 
 LINE = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) \| \w+ +\| ((?:Flow|Task) run '[^']+') - (.*)$", re.M)
 SUBFLOWS = {"ingest": "ingest", "features": "build_features", "train": "train", "evaluate": "evaluate",
             "register": "register_and_promote"}
 TASKS = {"network": "Fit multi-task network", "baselines": "Fit single-task learners"}
-MINUTES_TARGET = 30
 
 
 def stage_seconds(log: str) -> dict[str, float]:
@@ -65,9 +65,7 @@ def report(rows: list[dict], command: str) -> None:
                    f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}"] for r in rows])
     notes = ""
     if len(rows) > 1:
-        adm = [r["admissions"] for r in rows]
-        exps = {s: slope(adm, [max(r["stages"][s], 0.05) for r in rows]) for s in stages}
-        exps["flow"] = slope(adm, [r["flow_seconds"] for r in rows])
+        exps = stage_exponents(rows)
         notes += ("\n\nGrowth exponents (slope of log time vs log admissions over these sizes; target < "
                   f"{EXPONENT_TARGET}): " + ", ".join(f"{k} {v:.2f}" for k, v in exps.items()) + ".")
     big = rows[-1]
