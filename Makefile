@@ -30,10 +30,10 @@ bench: $(STAMP)
 # (PostgreSQL database cmtl_mlflow on 127.0.0.1:5432 when reachable, else SQLite), then deployment.yaml.
 # PIDs and logs in workspace/run/; `make down` stops exactly those processes.
 up: $(STAMP)
-	$(BIN)/python -m flows.services up
+	$(BIN)/python -m flows.ops.services up
 
 down:
-	$(BIN)/python -m flows.services down
+	$(BIN)/python -m flows.ops.services down
 
 # Debian's chromium for the MLflow UI browser test (Playwright drives it; no browser download).
 browser:

@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 
 from mtl_core.config import Config, load_config
-from mtl_core.contracts import outcome_definitions
-from mtl_core.features import build_dataset, model_columns
+from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.features import build_dataset, model_columns
 from mtl_core.sources.synthetic import generate
 
 ROOT = Path(__file__).resolve().parent.parent

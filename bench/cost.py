@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from bench.common import Timer, load, table, write
-from mtl_core.estimator import estimator_from_config
+from mtl_core.network.estimator import estimator_from_config
 
 
 def main() -> None:

@@ -10,12 +10,12 @@ import torch
 from bench.common import ROOT, Timer, table, write
 from bench.targets import BASELINE_TARGET
 from mtl_core.config import load_config
-from mtl_core.contracts import outcome_definitions
-from mtl_core.features import build_dataset, model_columns
-from mtl_core.fitting import fit_model
-from mtl_core.metrics import auroc
+from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.features import build_dataset, model_columns
+from mtl_core.ensemble.fitting import fit_model
+from mtl_core.evaluation.metrics import auroc
 from mtl_core.sources.synthetic import generate
-from mtl_core.transfer import gradient_affinity, transfer_report
+from mtl_core.evaluation.transfer import gradient_affinity, transfer_report
 
 
 def main() -> None:

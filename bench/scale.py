@@ -110,7 +110,7 @@ def one_size(admissions: int, work: Path, env: dict) -> dict:
     cmtl = str(Path(sys.executable).parent / "cmtl")
     ingest = run([cmtl, "ingest", "--config", str(path)], env)
     features = run([cmtl, "features", "--config", str(path)], env)
-    from mtl_core import lake
+    from mtl_core.data import lake
 
     raw = lake.read_manifest(lake.latest(work / "ws" / "lake"))["tables"]
     feats = lake.read_manifest(lake.latest(work / "ws" / "features"))["tables"]

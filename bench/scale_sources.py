@@ -57,7 +57,7 @@ def _pair(config: Path, env: dict, cwd: Path = ROOT) -> dict:
 def _outputs(ws: Path) -> dict:
     """Content of a run's lake and feature set: row counts and a hash of the features sorted by admission
     (partitioning differs between sources, so manifests' hashes would; the rows must not)."""
-    from mtl_core import lake
+    from mtl_core.data import lake
 
     snap, feats = lake.latest(ws / "lake"), lake.latest(ws / "features")
     frames = lake.read_tables(feats, ["features", "labels"])
@@ -83,7 +83,7 @@ def _duckdb(lake_dir: Path, cfg) -> dict:
 
 def _validation(lake_dir: Path, config: Path, n: int = 6) -> dict:
     """Contract checks alone (what ingest does per partition before writing), over stored partitions."""
-    from mtl_core import lake
+    from mtl_core.data import lake
     from mtl_core.config import load_config
     from mtl_core.sources import validate_source
 
@@ -128,7 +128,7 @@ def default_cohort(work: Path, env: dict, base_commit: str, repeats: int) -> dic
 def prefect_server(work: Path):
     """One Prefect server (free port) for every command of the run: each command would otherwise start a
     temporary one, which on a loaded machine costs tens of seconds or times out."""
-    from flows import services
+    from flows.ops import services
 
     run_dir = work / "prefect-server"
     run_dir.mkdir()
@@ -190,7 +190,7 @@ def measure(work: Path, env: dict, args) -> None:
         config = _config(work, slug, base, source, engine)
         runs[name] = {**_pair(config, env), **_outputs(work / f"ws-{slug}")}
         if name == "synthetic":
-            from mtl_core import lake
+            from mtl_core.data import lake
 
             snap = lake.latest(work / f"ws-{slug}" / "lake")
             runs[name]["duckdb"] = _duckdb(snap, cfg)

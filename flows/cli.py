@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from flows.workspace import prepare, tracking_uri
+from flows.runtime.workspace import prepare, tracking_uri
 from mtl_core.errors import CmtlError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -30,7 +30,7 @@ ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="pipeline config
 def _quiet_user_errors() -> None:
     from prefect.logging.configuration import ensure_logging_setup
 
-    from flows import quiet
+    from flows.ops import quiet
 
     ensure_logging_setup()  # later calls are no-ops, so the filters stay on these handlers
     quiet.install()
@@ -60,7 +60,7 @@ def _stage(config: str, command: str, services: bool = True):
     """A single writing stage: the workspace lock `cmtl run` takes (a second writer exits 2 naming the
     first), the tracking store checked when the stage uses it, and a full disk or SIGTERM reported as
     one line, as `cmtl run` does."""
-    from flows import reliability
+    from flows.ops import reliability
     with reliability.exclusive(config, command, services):
         cfg, ws = _setup(config)
         with reliability.guarded(err, ws):
@@ -71,7 +71,7 @@ def _stage(config: str, command: str, services: bool = True):
 @_guard
 def validate(config: str = ConfigOpt):
     """Check the config, its paths and the source against data_contracts/ (no Prefect, no MLflow, nothing written)."""
-    from flows.validate import describe, validate as check
+    from flows.ops.validate import describe, validate as check
     console.print(describe(check(config)), soft_wrap=True, highlight=False, markup=False)
 
 
@@ -182,8 +182,8 @@ def run(config: str = ConfigOpt,
         force: bool = typer.Option(False, "--force", help="retrain even when the lake snapshot, config and "
                                                           "code version equal the champion's")):
     """The whole pipeline: ingest, features, train, evaluate, register and promote."""
-    from flows import reliability
-    from flows.validate import before_run
+    from flows.ops import reliability
+    from flows.ops.validate import before_run
     before_run(config)  # config, paths and (small file sources) data, before any server starts
     # one run per workspace; a dead tracking store fails in seconds, before Prefect starts
     with reliability.exclusive(config):
@@ -258,7 +258,7 @@ def doctor(config: str = ConfigOpt):
     """Check the tracking store; close MLflow runs left RUNNING by killed processes (as FAILED) and
     remove temporary folders of writers that are gone."""
     cfg, ws = prepare(config)
-    from flows import reliability
+    from flows.ops import reliability
     reliability.doctor(cfg, ws, console)
 
 
@@ -267,7 +267,7 @@ def up(prefect_port: int = typer.Option(4200, help="Prefect server (and UI) port
        mlflow_port: int = typer.Option(5000, help="MLflow tracking server (and UI) port"),
        backend: str = typer.Option("auto", help="MLflow store: auto (PostgreSQL if reachable), postgres, sqlite")):
     """Start a Prefect server, work pool + worker and an MLflow server, then deploy deployment.yaml."""
-    from flows import services
+    from flows.ops import services
     services.main(["up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port),
                    "--backend", backend])
 
@@ -275,7 +275,7 @@ def up(prefect_port: int = typer.Option(4200, help="Prefect server (and UI) port
 @app.command()
 def down():
     """Stop exactly the processes `cmtl up` / `make up` started (by their recorded PIDs)."""
-    from flows import services
+    from flows.ops import services
     services.main(["down"])
 
 

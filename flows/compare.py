@@ -11,10 +11,12 @@ import yaml
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy, tracking
+from flows.runtime import policy
+
+from flows import tracking
 from flows.evaluate import test_split
-from flows.workspace import prepare
-from mtl_core.compare import comparison_markdown, config_differences, metric_rows
+from flows.runtime.workspace import prepare
+from mtl_core.evaluation.compare import comparison_markdown, config_differences, metric_rows
 from mtl_core.errors import CmtlError
 
 COMPARISON = "comparison.md"

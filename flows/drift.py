@@ -14,11 +14,13 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy, tracking
+from flows.runtime import policy
+
+from flows import tracking
 from flows.model_extras import read_reference
-from flows.workspace import prepare
-from mtl_core import lake
-from mtl_core.drift import drift_markdown, drift_report
+from flows.runtime.workspace import prepare
+from mtl_core.data import lake
+from mtl_core.evaluation.drift import drift_markdown, drift_report
 
 EVENT = "cmtl.drift.detected"
 

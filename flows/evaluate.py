@@ -11,16 +11,18 @@ import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy, tracking
+from flows.runtime import policy
+
+from flows import tracking
 from flows.model_extras import OPERATING_POINTS, read_points
 from flows.meds_out import write_test_predictions
 from flows.train import read_baselines
-from flows.workspace import prepare
-from mtl_core import lake
+from flows.runtime.workspace import prepare
+from mtl_core.data import lake
 from mtl_core.errors import DataError
-from mtl_core.metrics import age_bands, auroc, clinical_report
-from mtl_core.review import clinical_review
-from mtl_core.transfer import gradient_affinity, transfer_report
+from mtl_core.evaluation.metrics import age_bands, auroc, clinical_report
+from mtl_core.evaluation.review import clinical_review
+from mtl_core.evaluation.transfer import gradient_affinity, transfer_report
 
 
 DECISION_CURVES = "decision_curves.csv"

@@ -6,13 +6,13 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy
-from flows.engine import engine
-from flows.workspace import prepare
-from mtl_core import contracts, lake
+from flows.runtime import policy
+from flows.runtime.engine import engine
+from flows.runtime.workspace import prepare
+from mtl_core.data import contracts, lake
 from mtl_core.errors import DataError
-from mtl_core.features import DatasetBuilder, dataset_builder, fitted_builder
-from mtl_core.partitions import KeyCheck, keys_of
+from mtl_core.dataset.features import DatasetBuilder, dataset_builder, fitted_builder
+from mtl_core.data.partitions import KeyCheck, keys_of
 
 
 def build_partition(tables: dict, cfg, builder: DatasetBuilder, definitions: dict) -> dict | None:

@@ -8,13 +8,13 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy
-from flows.engine import engine
-from flows.workspace import prepare
-from mtl_core import lake, owner
+from flows.runtime import policy
+from flows.runtime.engine import engine
+from flows.runtime.workspace import prepare
+from mtl_core.data import lake, owner
 from mtl_core.errors import DataError
-from mtl_core.partitions import KeyCheck, Sequential, keys_of
-from mtl_core.quarantine import Rejects, combine
+from mtl_core.data.partitions import KeyCheck, Sequential, keys_of
+from mtl_core.data.quarantine import Rejects, combine
 from mtl_core.sources import (add_summaries, check_not_empty, check_summary, ingest_tables, open_partitions,
                                summary, unique_keys)
 

@@ -11,9 +11,9 @@ import joblib
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy
-from mtl_core import lake
-from mtl_core.meds_predictions import prediction_tables, write_tables
+from flows.runtime import policy
+from mtl_core.data import lake
+from mtl_core.data.meds_predictions import prediction_tables, write_tables
 
 FOLDER = "meds_predictions"
 

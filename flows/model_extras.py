@@ -10,13 +10,13 @@ import joblib
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy
-from flows.workspace import prepare
-from mtl_core import lake
-from mtl_core.drift import profile
-from mtl_core.estimator import validation_proba
-from mtl_core.features import model_columns
-from mtl_core.operating_points import choose_threshold
+from flows.runtime import policy
+from flows.runtime.workspace import prepare
+from mtl_core.data import lake
+from mtl_core.evaluation.drift import profile
+from mtl_core.network.estimator import validation_proba
+from mtl_core.dataset.features import model_columns
+from mtl_core.evaluation.operating_points import choose_threshold
 
 OPERATING_POINTS = "operating_points.json"
 DRIFT_REFERENCE = "drift_reference.json"

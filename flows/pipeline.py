@@ -13,22 +13,24 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy, resume, tracking
+from flows.runtime import policy, resume
+
+from flows import tracking
 from flows.drift import pipeline_drift
 from flows.evaluate import DECISION_CURVES, evaluate, test_split
 from flows.model_extras import read_reference, thresholds
 from flows.features import build_features
 from flows.ingest import ingest
-from flows.model_card import cohort_summary, model_card
-from flows.plots import write_plots
+from mtl_core.reports.model_card import cohort_summary, model_card
+from mtl_core.reports.plots import write_plots
 from flows.promote import check_subgroup_columns, register_and_promote
-from flows.interrupt import run_status
+from flows.runtime.interrupt import run_status
 from flows.train import finish_model_dir, partial_model_dir, read_baselines, train
-from flows.workspace import prepare
-from mtl_core import contracts, lake
-from mtl_core.promotion import Rules, check_rules
+from flows.runtime.workspace import prepare
+from mtl_core.data import contracts, lake
+from mtl_core.gate.promotion import Rules, check_rules
 from mtl_core.provenance import changed_keys, code_version, describe, fingerprint
-from mtl_core.quarantine import report_metrics
+from mtl_core.data.quarantine import report_metrics
 
 CONTEXT = {"train": "training", "val": "validation", "test": "testing"}
 

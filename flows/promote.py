@@ -17,15 +17,17 @@ import joblib
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy, tracking
+from flows.runtime import policy
+
+from flows import tracking
 from flows.compare import log_comparison
 from flows.evaluate import latest_model, subgroup_frame, test_split
-from flows.model_card import promotion_markdown
+from mtl_core.reports.model_card import promotion_markdown
 from flows.model_extras import thresholds
-from flows.registry_view import verdict_tags, version_description
-from flows.workspace import prepare
+from mtl_core.reports.registry_view import verdict_tags, version_description
+from flows.runtime.workspace import prepare
 from mtl_core.errors import CmtlError, ConfigError
-from mtl_core.promotion import (Rules, Verdict, check_rules, decide, gather, gate, parse_history,
+from mtl_core.gate.promotion import (Rules, Verdict, check_rules, decide, gather, gate, parse_history,
                                 push_history, rollback_target)
 
 HISTORY = "cmtl.champion_history"

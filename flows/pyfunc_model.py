@@ -12,8 +12,8 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from mtl_core.contracts import check_model_input
-from mtl_core.operating_points import with_flags
+from mtl_core.data.contracts import check_model_input
+from mtl_core.evaluation.operating_points import with_flags
 
 # MLflow nudges towards a type-hinted predict(); the logged signature comes from the input example.
 warnings.filterwarnings("ignore", message=".*type hints.*")

@@ -14,13 +14,15 @@ from mlflow.exceptions import MlflowException
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy, tracking
+from flows.runtime import policy
+
+from flows import tracking
 from flows.drift import scoring_drift
-from flows.workspace import prepare, tracking_uri
-from mtl_core import contracts
+from flows.runtime.workspace import prepare, tracking_uri
+from mtl_core.data import contracts
 from mtl_core.errors import CmtlError, DataError
-from mtl_core.features import ID_COLUMNS, dataset_builder
-from mtl_core.meds_predictions import prediction_tables, write_tables
+from mtl_core.dataset.features import ID_COLUMNS, dataset_builder
+from mtl_core.data.meds_predictions import prediction_tables, write_tables
 from mtl_core.sources import files
 
 FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
@@ -83,7 +85,7 @@ def check_columns(frame: pd.DataFrame, schema, path: str) -> pd.DataFrame:
 
 def check_contract(frame: pd.DataFrame, table: str, path: str) -> None:
     """The feature contract on the columns the input has: identifiers and the split are optional here
-    (the same check as the served model's: mtl_core.contracts.check_model_input)."""
+    (the same check as the served model's: mtl_core.data.contracts.check_model_input)."""
     contracts.check_model_input(frame, [], contracts.schema(table), table, f"input {path}")
 
 

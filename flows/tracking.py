@@ -19,8 +19,8 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from flows.cleanup import identity
-from flows.workspace import tracking_uri
+from flows.ops.cleanup import identity
+from flows.runtime.workspace import tracking_uri
 from mtl_core.config import Config
 from mtl_core.provenance import code_version, describe
 

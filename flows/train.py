@@ -11,18 +11,20 @@ import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import policy, resume, tracking
-from flows.interrupt import run_status
+from flows.runtime import policy, resume
+
+from flows import tracking
+from flows.runtime.interrupt import run_status
 from flows.model_extras import pyfunc_artifacts, ship_with_model, thresholds
-from flows.progress import bar
-from flows.workspace import prepare
-from mtl_core import contracts, lake, owner
-from mtl_core.ensemble import stack
+from flows.runtime.progress import bar
+from flows.runtime.workspace import prepare
+from mtl_core.data import contracts, lake, owner
+from mtl_core.ensemble.stacked import stack
 from mtl_core.errors import DataError
-from mtl_core.estimator import estimator_from_config
-from mtl_core.features import dataset_builder, model_columns, typical_row
-from mtl_core.fitting import fit_learner, fit_network, fold_plan, learner_params, split_rows
-from mtl_core.operating_points import with_flags
+from mtl_core.network.estimator import estimator_from_config
+from mtl_core.dataset.features import dataset_builder, model_columns, typical_row
+from mtl_core.ensemble.fitting import fit_learner, fit_network, fold_plan, learner_params, split_rows
+from mtl_core.evaluation.operating_points import with_flags
 
 
 def latest_features(ws: Path) -> str:
@@ -49,7 +51,7 @@ def _members_dir(model_dir: str) -> Path:
 def fit(config_path: str, features_dir: str, model_dir: str) -> dict:
     """The multi-task network: on the train split (early stopping on val), or once per fold when
     cross-fitting. With `model.ensemble: none` it is the registered model itself. Checkpoints live
-    outside the model folder (flows/resume.py): a rerun of the same config resumes a killed fit."""
+    outside the model folder (flows/runtime/resume.py): a rerun of the same config resumes a killed fit."""
     cfg, ws = prepare(config_path)
     f, y, cols, rows = _frames(cfg, features_dir)
     out = Path(model_dir)
@@ -139,7 +141,7 @@ def baselines(config_path: str, features_dir: str, model_dir: str) -> None:
 @task(name="Stack members per outcome", cache_policy=NO_CACHE, **policy.FIT)
 def stack_members(config_path: str, features_dir: str, model_dir: str) -> dict | None:
     """Per outcome, non-negative weights over the members' held-out predictions, then calibration
-    (mtl_core/stacking.py): the registered model. Nothing to do with `model.ensemble: none`."""
+    (mtl_core/ensemble/stacking.py): the registered model. Nothing to do with `model.ensemble: none`."""
     cfg, _ = prepare(config_path)
     if cfg.model.ensemble == "none":
         return None
@@ -222,7 +224,7 @@ def log_model(config_path: str, model_dir: str, run_id: str) -> str:
 
 def partial_model_dir(ws: Path, run_id: str) -> Path:
     """The temporary folder a model is written to; renamed to models/<run_id> once complete
-    (flows/cleanup.py removes one whose writer is gone)."""
+    (flows/ops/cleanup.py removes one whose writer is gone)."""
     return ws / "models" / f"{owner.prefix('.partial')}{run_id}"
 
 

@@ -25,7 +25,7 @@ class FeatureConfig(_Strict):
 class SplitConfig(_Strict):
     """`by: patient` (default): a seeded hash of the patient key with these fractions. `by: temporal`:
     admissions from `test_from` on are test, [val_from, test_from) val, earlier train (fractions and
-    seed unused); mtl_core/splits.py says why a patient may then have admissions in several splits."""
+    seed unused); mtl_core/dataset/splits.py says why a patient may then have admissions in several splits."""
     by: Literal["patient", "temporal"] = "patient"
     train: float = Field(0.70, gt=0, lt=1)
     val: float = Field(0.15, gt=0, lt=1)

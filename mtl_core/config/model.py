@@ -22,7 +22,7 @@ class ModelConfig(_Strict):
         "special case of the model"))
     numeric_encoding: Literal["ple", "standard"] = Field("ple", description=(
         "ple: each number also enters as its piecewise-linear position in 8 quantile bins, so the "
-        "network bends a risk curve per feature as a tree would (mtl_core/encoding.py); standard: one "
+        "network bends a risk curve per feature as a tree would (mtl_core/network/encoding.py); standard: one "
         "standardised value per number"))
     ensemble: Literal["auto", "none"] = Field("auto", description=(
         "auto: per outcome, a stacked ensemble of the multi-task network and the single-task learners "
@@ -33,7 +33,7 @@ class ModelConfig(_Strict):
     folds: int = Field(5, ge=2, le=20, description="cross-fitting folds")
     search_trials: int = Field(0, ge=0, le=200, description=(
         "network shapes tried (trunk, dropout, weight decay, learning rate, wide path) on held-out "
-        "predictions; the configured network is always trial 1; 0 or 1 = no search (mtl_core/search.py)"))
+        "predictions; the configured network is always trial 1; 0 or 1 = no search (mtl_core/ensemble/search.py)"))
     search_minutes: float | None = Field(None, gt=0, description="stop the search after this long")
     holdout_min_val_rows: int = Field(2000, ge=1, description="auto: a holdout needs this many validation rows")
     holdout_min_val_events: int = Field(100, ge=1, description=(
@@ -64,4 +64,4 @@ class TrainConfig(_Strict):
     outcome_overrides: dict[str, OutcomeOverride] = {}
     threads: int = Field(1, ge=1, description=(
         "torch threads while training; these networks are small, and extra threads spin when the "
-        "cores are busy (mtl_core/train.py)"))
+        "cores are busy (mtl_core/network/train.py)"))

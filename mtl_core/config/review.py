@@ -9,7 +9,7 @@ from mtl_core.config.base import _Strict
 
 
 class OperatingPointRule(_Strict):
-    """How one outcome's alert threshold is chosen on validation (mtl_core/operating_points.py)."""
+    """How one outcome's alert threshold is chosen on validation (mtl_core/evaluation/operating_points.py)."""
     rule: Literal["max_f1", "youden", "sensitivity", "specificity", "ppv", "alert_rate"] = "max_f1"
     target: float | None = Field(None, gt=0, le=1, description=(
         "sensitivity/specificity/ppv: the least acceptable value; alert_rate: the largest share flagged"))
@@ -45,7 +45,7 @@ class DecisionCurveConfig(_Strict):
 
 
 class DriftConfig(_Strict):
-    """When new data is reported as drifted from the champion's training data (mtl_core/drift.py)."""
+    """When new data is reported as drifted from the champion's training data (mtl_core/evaluation/drift.py)."""
     psi: float = Field(0.25, gt=0, description="population stability index of a feature above this")
     missing: float = Field(0.10, gt=0, le=1, description="change in a feature's missing share above this")
     prevalence: float = Field(0.05, gt=0, le=1, description="change in an outcome's prevalence above this")
@@ -69,7 +69,7 @@ class EvaluationConfig(_Strict):
 
 
 class RegistryConfig(_Strict):
-    """The promotion gate (mtl_core/promotion.py documents the rules and why)."""
+    """The promotion gate (mtl_core/gate/promotion.py documents the rules and why)."""
     experiment: str = "clinical-mtl"
     model_name: str | None = Field(None, description=(
         "registered model name; default: clinical-multi-outcome-<the config's name>, so a site's config "

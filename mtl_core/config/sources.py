@@ -86,7 +86,7 @@ class OmopSource(_Strict):
 class MedsSource(_Strict):
     """A MEDS dataset (data/**/*.parquet, metadata/) with one ACES-style label file (or folder of shards)
     per outcome: subject_id, prediction_time, boolean_value. Relative paths are taken from the cwd."""
-    layout: ClassVar[str] = "meds"        # features are built from codes (mtl_core/code_features.py)
+    layout: ClassVar[str] = "meds"        # features are built from codes (mtl_core/dataset/code_features.py)
     kind: Literal["meds"]
     path: str = Field(min_length=1, description="MEDS dataset root (holds data/ and metadata/)")
     labels: dict[str, str] = Field({}, description="outcome -> its label file or folder of label shards")
@@ -118,7 +118,7 @@ WINDOW = re.compile(r"^(all|(\d+)(min|h|d|w))$")
 
 
 class CodeFeatureConfig(_Strict):
-    """Features from event codes (mtl_core/code_features.py), used by the MEDS source: the `top_n` codes
+    """Features from event codes (mtl_core/dataset/code_features.py), used by the MEDS source: the `top_n` codes
     most frequent in the training split, each with its count and numeric aggregates over look-back
     windows ending just before the prediction time ("24h", "30d", "all" = the whole history)."""
     top_n: int = Field(300, gt=0, description="how many codes (by event count in the training split)")

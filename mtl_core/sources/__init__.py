@@ -9,15 +9,15 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from mtl_core import contracts, owner, partitions, quarantine
+from mtl_core.data import contracts, owner, partitions, quarantine
 from mtl_core.config import Config
 from mtl_core.errors import DataError, all_of
-from mtl_core.partitions import Partitions, Sequential
+from mtl_core.data.partitions import Partitions, Sequential
 from mtl_core.sources import meds, mimic_iv, omop, synthetic, tabular
 
 RAW_TABLES = ("patients", "admissions", "events", "diagnoses")
 
-# kind -> opener(config, staging folder, progress) -> partitions of whole patients (mtl_core/partitions.py:
+# kind -> opener(config, staging folder, progress) -> partitions of whole patients (mtl_core/data/partitions.py:
 # Partitions, readable by index in any process; or, from a simpler loader, one dict of tables or an
 # iterator of them). A partition holds every row of its patients; it may add "truth" (never a feature)
 # and other tables with a contract of their own. The staging folder is the opener's to fill (a file

@@ -20,13 +20,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mtl_core.cohort import build_cohort
+from mtl_core.dataset.cohort import build_cohort
 from mtl_core.config import CohortConfig, SplitConfig, SyntheticSource
-from mtl_core.contracts import outcome_definitions
-from mtl_core.outcomes import build_labels
+from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.outcomes import build_labels
 from mtl_core.sources import synthetic
 from mtl_core.sources.synthetic_spec import OUTCOMES
-from mtl_core.splits import patient_splits
+from mtl_core.dataset.splits import patient_splits
 
 MEDS_SPLIT = {"train": meds.train_split, "val": meds.tuning_split, "test": meds.held_out_split}
 DATA_SCHEMA = pa.schema([(c, meds.DataSchema.schema().field(c).type)

@@ -1,7 +1,7 @@
 """Source `meds`: a MEDS dataset read one data shard at a time, with ACES-style labels per outcome.
 
 A MEDS shard holds every event of its subjects (the standard requires it, and the index pass checks
-it), which is the partition contract of mtl_core/partitions.py: each shard becomes one partition.
+it), which is the partition contract of mtl_core/data/partitions.py: each shard becomes one partition.
 Before any event is read in full, one cheap pass over the shards' subject_id and time columns checks
 every shard's schema against `meds.DataSchema` and learns each subject's first and last event time;
 the labels are then checked against it (unknown subjects, prediction times outside the record), so a
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mtl_core import contracts
+from mtl_core.data import contracts
 from mtl_core.config import Config, MedsSource
 from mtl_core.errors import ConfigError, DataError
 from mtl_core.sources.meds_check import check_table, non_finite, schema_problems

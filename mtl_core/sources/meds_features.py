@@ -1,6 +1,6 @@
 """Features and labels of a staged MEDS dataset: one row per prediction, code features before it.
 
-The code vocabulary (mtl_core/code_features.py) is chosen once per feature set from the training
+The code vocabulary (mtl_core/dataset/code_features.py) is chosen once per feature set from the training
 split only (streamed over the staged events in batches), then every partition is built with it, so
 all partitions share one set of columns and nothing about validation or test subjects shapes them.
 """
@@ -14,12 +14,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mtl_core.code_features import CodeCounter, Vocabulary, code_features
+from mtl_core.dataset.code_features import CodeCounter, Vocabulary, code_features
 from mtl_core.config import Config
 from mtl_core.errors import DataError
-from mtl_core.lake import read_tables, table_files
+from mtl_core.data.lake import read_tables, table_files
 from mtl_core.sources.meds import EVENTS, PREDICTIONS
-from mtl_core.splits import assign_splits
+from mtl_core.dataset.splits import assign_splits
 
 BATCH_ROWS = 1_000_000
 YEAR = np.timedelta64(int(365.25 * 86_400_000_000), "us")

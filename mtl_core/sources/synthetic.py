@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mtl_core.config import SourceConfig
-from mtl_core.partitions import concat
+from mtl_core.data.partitions import concat
 from mtl_core.sources import synthetic_spec as spec
 from mtl_core.sources.files import sort_events
 

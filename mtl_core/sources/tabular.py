@@ -14,11 +14,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from mtl_core import contracts
+from mtl_core.data import contracts
 from mtl_core.config import Config, TabularSource
 from mtl_core.errors import ConfigError, DataError, all_of
 from mtl_core.sources import files
-from mtl_core.splits import assign_splits
+from mtl_core.dataset.splits import assign_splits
 
 TABLE = "tabular"
 RESERVED = ("hadm_id", "subject_id", "split")  # the bookkeeping columns of the features frame

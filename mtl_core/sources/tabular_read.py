@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mtl_core.config import Config
-from mtl_core.partitions import InMemory
+from mtl_core.data.partitions import InMemory
 from mtl_core.sources import files, scan, staging
 from mtl_core.sources.staging import Stage, StagedPartitions
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mtl_core.contracts import outcome_definitions
-from mtl_core.features import build_dataset
+from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.features import build_dataset
 from tests.conftest import write_config
 
 OUTCOMES = ["in_hospital_mortality", "readmission_30d", "prolonged_stay", "aki", "sepsis"]

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtl_core.contracts import check_references, outcome_definitions, schema, validate
+from mtl_core.data.contracts import check_references, outcome_definitions, schema, validate
 from mtl_core.errors import CmtlError, DataError
-from mtl_core.features import build_dataset
+from mtl_core.dataset.features import build_dataset
 
 RAW = ("patients", "admissions", "events", "diagnoses", "truth")
 

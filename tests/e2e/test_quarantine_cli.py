@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtl_core import lake
+from mtl_core.data import lake
 from tests.bad_inputs.fixtures import mimic_config
 from tests.bad_inputs.rejects import write_corrupted_mimic
 

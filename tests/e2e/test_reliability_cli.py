@@ -53,7 +53,7 @@ def _runs(ws: Path) -> list[tuple[str, str]]:
 
 def _checkpoint_epoch(ws: Path) -> int:
     """The last epoch checkpointed by the running fit (0 before the first)."""
-    from flows.resume import progress_in
+    from flows.runtime.resume import progress_in
 
     found = [progress_in(p) for p in (ws / "checkpoints").glob("*")] if (ws / "checkpoints").is_dir() else []
     return max((f["epoch"] for f in found if f), default=0)
@@ -146,7 +146,7 @@ def test_doctor_closes_stale_runs_and_reports(tmp_path):
     ws = tmp_path / "workspace"
     code = f"""
 import sys
-from flows.workspace import prepare
+from flows.runtime.workspace import prepare
 from flows import tracking
 cfg, ws = prepare({str(config)!r})
 print(tracking.start_run(cfg, ws, run_name="will be killed"))
@@ -161,14 +161,14 @@ import os; os.kill(os.getpid(), 9)
     assert doctor.returncode == 0, doctor.stderr[-2000:]
     assert f"closed MLflow run {run_id} as FAILED" in doctor.stdout
     assert dict(_runs(ws)) == {run_id: "FAILED"}
-    from flows import cleanup
-    from flows.workspace import prepare
+    from flows.ops import cleanup
+    from flows.runtime.workspace import prepare
 
     assert cleanup.tidy(*prepare(config)) == {"runs": [], "folders": [], "checkpoints": []}  # nothing twice
 
 
 def _host() -> str:
-    from mtl_core.owner import host
+    from mtl_core.data.owner import host
 
     return host()
 
@@ -176,7 +176,7 @@ def _host() -> str:
 DISK_FULL = """
 import errno, sys
 import joblib
-from mtl_core import lake
+from mtl_core.data import lake
 
 where = sys.argv.pop(1)
 real_dump, real_part = joblib.dump, lake.write_part

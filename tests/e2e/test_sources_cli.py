@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pandas.testing as pdt
 
-from mtl_core.contracts import outcome_definitions
-from mtl_core.features import build_dataset
+from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.features import build_dataset
 from tests.bad_inputs.fixtures import OUTCOMES, flat_frame, mimic_config, tabular_config, write_mimic_dir
 
 CMTL = str(Path(sys.executable).parent / "cmtl")

@@ -11,10 +11,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from mtl_core import lake
+from mtl_core.data import lake
 from mtl_core.config import load_config
-from mtl_core.estimator import estimator_from_config
-from mtl_core.features import ID_COLUMNS, model_columns
+from mtl_core.network.estimator import estimator_from_config
+from mtl_core.dataset.features import ID_COLUMNS, model_columns
 from tests.conftest import write_config
 
 SMALL = {"source": {"kind": "synthetic", "n_patients": 900, "seed": 7},

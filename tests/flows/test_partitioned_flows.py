@@ -10,11 +10,11 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from mtl_core import lake
-from mtl_core.contracts import outcome_definitions
+from mtl_core.data import lake
+from mtl_core.data.contracts import outcome_definitions
 from mtl_core.errors import DataError
-from mtl_core.features import build_dataset
-from mtl_core.partitions import concat
+from mtl_core.dataset.features import build_dataset
+from mtl_core.data.partitions import concat
 
 PER_PART = 500  # the 1,500-patient test cohort in three partitions
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtl_core import lake
+from mtl_core.data import lake
 from tests.bad_inputs.fixtures import mimic_config
 from tests.bad_inputs.rejects import write_corrupted_mimic
 from tests.conftest import write_config
@@ -24,7 +24,7 @@ def test_quarantine_ingest_feeds_features_and_only_counts_reach_mlflow(prefect_s
     from flows.ingest import ingest
     from flows.pipeline import log_inputs, open_run
     from flows.tracking import client
-    from flows.workspace import prepare
+    from flows.runtime.workspace import prepare
 
     _, tables = small_tables
     bad = write_corrupted_mimic(tables, tmp_path / "mimic")

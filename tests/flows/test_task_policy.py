@@ -10,7 +10,7 @@ from prefect import Task
 from prefect.client.schemas.objects import State, StateType
 
 import flows
-from flows import policy
+from flows.runtime import policy
 from mtl_core.errors import DataError
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import services
+from flows.ops import services
 from tests.conftest import write_config
 
 CMTL = str(Path(sys.executable).parent / "cmtl")

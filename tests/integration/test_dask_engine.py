@@ -15,8 +15,8 @@ import pandas.testing as pdt
 import pytest
 import yaml
 
-from flows import services
-from mtl_core import lake
+from flows.ops import services
+from mtl_core.data import lake
 from tests.conftest import ROOT, write_config
 from tests.integration.conftest import stop
 

@@ -1,4 +1,4 @@
-"""`make up` for real: Prefect server, work pool + worker and MLflow server started by flows/services.py,
+"""`make up` for real: Prefect server, work pool + worker and MLflow server started by flows/ops/services.py,
 deployment.yaml deployed; the pipeline and batch-score deployments run through the Prefect API; `down`
 stops exactly the processes `up` started."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 from mlflow import MlflowClient
 
-from flows import services
+from flows.ops import services
 from tests.conftest import ROOT
 from tests.integration.conftest import OUTCOMES, fast_config
 

@@ -11,7 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from flows import services
+from flows.ops import services
 from tests.integration.conftest import OUTCOMES, cmtl, cmtl_env, stop, wait_for
 
 MODEL = "clinical-multi-outcome"

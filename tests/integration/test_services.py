@@ -1,4 +1,4 @@
-"""flows/services.py pieces without the heavy servers: PID bookkeeping, `down` stopping only what was
+"""flows/ops/services.py pieces without the heavy servers: PID bookkeeping, `down` stopping only what was
 started, the MLflow store choice (PostgreSQL database created once, SQLite fallback); model references."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import uuid
 import psycopg2
 import pytest
 
-from flows import services
+from flows.ops import services
 from flows.score import model_reference
 from mtl_core.errors import CmtlError
 

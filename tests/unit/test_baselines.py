@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mtl_core.baselines as baselines
-from mtl_core.baselines import BASELINES, fit_baselines
+import mtl_core.ensemble.baselines as baselines
+from mtl_core.ensemble.baselines import BASELINES, fit_baselines
 from mtl_core.errors import ConfigError
-from mtl_core.estimator import MultiOutcomeClassifier
-from mtl_core.metrics import auroc
+from mtl_core.network.estimator import MultiOutcomeClassifier
+from mtl_core.evaluation.metrics import auroc
 
 NET = dict(hidden=(16,), head_hidden=0, dropout=0.0, epochs=6, batch_size=64, lr=3e-3, weight_decay=0.0,
            patience=3, seed=3)

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtl_core import decision_curve as dc
-from mtl_core import drift, provenance
-from mtl_core.fairness import rate_gaps, subgroup_rows
-from mtl_core.operating_points import (bootstrap_metrics, choose_threshold, evaluate_point, threshold_metrics,
+from mtl_core.evaluation import decision_curve as dc
+from mtl_core.evaluation import drift
+from mtl_core import provenance
+from mtl_core.evaluation.fairness import rate_gaps, subgroup_rows
+from mtl_core.evaluation.operating_points import (bootstrap_metrics, choose_threshold, evaluate_point, threshold_metrics,
                                        with_flags)
 
 # 3 positives, 7 negatives
@@ -193,7 +194,7 @@ def test_fingerprint_ignores_name_and_workspace_only():
 
 
 def test_gate_uses_calibration_slope_and_fairness_when_configured():
-    from mtl_core.promotion import Rules, gate, gather
+    from mtl_core.gate.promotion import Rules, gate, gather
 
     rng = np.random.default_rng(3)
     n = 4000

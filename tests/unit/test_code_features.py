@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mtl_core.code_features import CodeCounter, Vocabulary, code_features, window_us
+from mtl_core.dataset.code_features import CodeCounter, Vocabulary, code_features, window_us
 from mtl_core.config import CodeFeatureConfig
 
 T0 = pd.Timestamp("2020-01-01")

@@ -7,9 +7,9 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from mtl_core import contracts
-from mtl_core.contracts import outcome_definitions
-from mtl_core.features import build_dataset
+from mtl_core.data import contracts
+from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.features import build_dataset
 
 
 def _pandera_ok(df: pd.DataFrame, table: str) -> bool:

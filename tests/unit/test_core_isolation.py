@@ -26,7 +26,7 @@ def test_importing_all_of_mtl_core_loads_no_prefect_or_mlflow():
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     # the walk really covered the package, subpackages included
-    expected = {"mtl_core.features", "mtl_core.estimator", "mtl_core.lake", "mtl_core.contracts",
-                "mtl_core.train", "mtl_core.sources", "mtl_core.sources.synthetic"}
+    expected = {"mtl_core.dataset.features", "mtl_core.network.estimator", "mtl_core.data.lake", "mtl_core.data.contracts",
+                "mtl_core.network.train", "mtl_core.sources", "mtl_core.sources.synthetic"}
     assert expected <= set(result["imported"])
     assert result["banned"] == []

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from mtl_core.baselines import fit_baselines
-from mtl_core.ensemble import StackedMultiOutcome, stack
-from mtl_core.estimator import MultiOutcomeClassifier, validation_proba
-from mtl_core.folds import SizeRule, group_folds, plan_folds
-from mtl_core.members import MTL, fit_mtl_member, fit_single_member
-from mtl_core.metrics import auroc
-from mtl_core.stacking import fit_combiner, logit
+from mtl_core.ensemble.baselines import fit_baselines
+from mtl_core.ensemble.stacked import StackedMultiOutcome, stack
+from mtl_core.network.estimator import MultiOutcomeClassifier, validation_proba
+from mtl_core.ensemble.folds import SizeRule, group_folds, plan_folds
+from mtl_core.ensemble.members import MTL, fit_mtl_member, fit_single_member
+from mtl_core.evaluation.metrics import auroc
+from mtl_core.ensemble.stacking import fit_combiner, logit
 
 FAST = {"hidden": (16,), "epochs": 15, "patience": 4, "batch_size": 128, "seed": 0}
 
@@ -155,7 +155,7 @@ def test_logit_is_finite_at_the_edges():
 
 
 def test_piecewise_linear_encoding_by_hand():
-    from mtl_core.encoding import PiecewiseLinear
+    from mtl_core.network.encoding import PiecewiseLinear
 
     enc = PiecewiseLinear(n_bins=2).fit(np.array([[0.0], [1.0], [2.0], [3.0], [4.0]]))
     np.testing.assert_allclose(enc.edges_[0], [0.0, 2.0, 4.0])     # quantiles 0, .5, 1

@@ -6,7 +6,7 @@ import pandas as pd
 
 from examples.make_tabular_example import table
 from mtl_core.config import load_config
-from mtl_core.features import model_columns
+from mtl_core.dataset.features import model_columns
 from mtl_core.sources import load_source, tabular
 from tests.conftest import ROOT
 

@@ -6,11 +6,11 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from mtl_core.cohort import build_cohort
+from mtl_core.dataset.cohort import build_cohort
 from mtl_core.config import CohortConfig, SplitConfig
-from mtl_core.contracts import outcome_definitions
-from mtl_core.features import build_dataset, prior_history, window_aggregates
-from mtl_core.splits import assign_splits
+from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.features import build_dataset, prior_history, window_aggregates
+from mtl_core.dataset.splits import assign_splits
 
 T0 = pd.Timestamp("2019-03-01 10:00")
 H = pd.Timedelta(hours=1)

@@ -9,8 +9,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info
 
-from mtl_core import baselines
-from mtl_core.estimator import MultiOutcomeClassifier
+from mtl_core.ensemble import baselines
+from mtl_core.network.estimator import MultiOutcomeClassifier
 
 
 def _data(n=300):

@@ -9,7 +9,7 @@ import pandas.testing as pdt
 import pyarrow.parquet as pq
 import pytest
 
-from mtl_core import lake
+from mtl_core.data import lake
 
 
 def _tables() -> dict[str, pd.DataFrame]:

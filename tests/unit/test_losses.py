@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from mtl_core.losses import masked_bce
+from mtl_core.network.losses import masked_bce
 
 NAN = float("nan")
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from mtl_core.metrics import auroc, mean_auroc, outcome_report
+from mtl_core.evaluation.metrics import auroc, mean_auroc, outcome_report
 
 NAN = np.nan
 
@@ -79,7 +79,7 @@ def test_outcome_report_without_truth_and_no_labels():
 
 
 def test_rank_auroc_equals_sklearn_with_ties_and_missing_labels():
-    from mtl_core.metrics import rank_auroc
+    from mtl_core.evaluation.metrics import rank_auroc
     rng = np.random.default_rng(3)
     for n in (7, 200, 5000):
         y = (rng.random(n) < 0.2).astype(float)

@@ -8,8 +8,8 @@ import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
-from mtl_core.estimator import MultiOutcomeClassifier, estimator_from_config
-from mtl_core.model import SHARING, HardSharedMTL
+from mtl_core.network.estimator import MultiOutcomeClassifier, estimator_from_config
+from mtl_core.sharing import SHARING, HardSharedMTL
 
 PARAMS = dict(hidden=(16,), epochs=4, batch_size=32, lr=0.01, seed=3, numeric_encoding="standard")
 
@@ -205,7 +205,7 @@ def test_estimator_from_config_passes_loss_reduction(small_tables):
 def test_preprocessor_statistics_come_from_a_seeded_sample_of_large_training_sets(data, monkeypatch):
     """Above PREPROCESSOR_FIT_ROWS rows the imputer / scaler / bins are fitted on a seeded sample (memory
     at a million rows); at or below it on every row, as before."""
-    import mtl_core.estimator as estimator
+    import mtl_core.network.estimator as estimator
 
     X, Y = data
     whole = MultiOutcomeClassifier(**PARAMS).fit(X, Y, X, Y)

@@ -1,13 +1,13 @@
-"""Each outcome rule of mtl_core/outcomes.py on hand-built tiny tables."""
+"""Each outcome rule of mtl_core/dataset/outcomes.py on hand-built tiny tables."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mtl_core.contracts import outcome_definitions
+from mtl_core.data.contracts import outcome_definitions
 from mtl_core.errors import ConfigError
-from mtl_core.outcomes import (RULES, build_labels, check_outcomes, diagnosis_in_admission,
+from mtl_core.dataset.outcomes import (RULES, build_labels, check_outcomes, diagnosis_in_admission,
                                died_in_hospital, lab_rise_after_index, length_of_stay_over,
                                readmission_within)
 

@@ -5,7 +5,7 @@ import io
 
 from rich.console import Console
 
-from flows.progress import bar
+from flows.runtime.progress import bar
 
 
 def _run(epochs_run: int, planned: int, stops_early: bool) -> str:

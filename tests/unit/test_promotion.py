@@ -1,7 +1,7 @@
 """The promotion gate: decide(challenger, champion, margin)."""
 from __future__ import annotations
 
-from mtl_core.promotion import decide
+from mtl_core.gate.promotion import decide
 
 
 def test_no_champion_promotes():

@@ -8,7 +8,7 @@ import pytest
 
 from mtl_core.config import RegistryConfig
 from mtl_core.errors import CmtlError, ConfigError
-from mtl_core.promotion import (Comparison, Evidence, Rules, check_rules, gate, gather, push_history,
+from mtl_core.gate.promotion import (Comparison, Evidence, Rules, check_rules, gate, gather, push_history,
                                 rollback_target)
 
 N = 3000

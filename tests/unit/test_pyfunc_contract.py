@@ -14,10 +14,10 @@ from mlflow.pyfunc import scoring_server
 
 from flows.score import check_columns, check_contract
 from flows.tracking import signature
-from mtl_core.contracts import CONTRACTS_DIR
+from mtl_core.data.contracts import CONTRACTS_DIR
 from mtl_core.errors import DataError
-from mtl_core.estimator import MultiOutcomeClassifier
-from mtl_core.operating_points import with_flags
+from mtl_core.network.estimator import MultiOutcomeClassifier
+from mtl_core.evaluation.operating_points import with_flags
 from tests.conftest import ROOT
 
 N = 200
@@ -98,7 +98,7 @@ def test_scoring_server_reply_names_the_column_without_values(served):
 
 def test_float64_input_for_float32_features_is_the_same_data():
     """A MEDS feature file written as float64 scores like the float32 the contract names; text does not."""
-    from mtl_core import contracts
+    from mtl_core.data import contracts
     from mtl_core.errors import DataError
 
     contract = contracts.schema("meds_features")

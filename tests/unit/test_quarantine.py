@@ -8,10 +8,10 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from mtl_core import lake
+from mtl_core.data import lake
 from mtl_core.config import Config, IngestConfig, load_config
 from mtl_core.errors import DataError
-from mtl_core.quarantine import report_metrics
+from mtl_core.data.quarantine import report_metrics
 from mtl_core.sources import ingest_tables, load_source, tabular, validate_source
 from tests.bad_inputs.fixtures import flat_frame, tabular_config
 
@@ -210,7 +210,7 @@ def test_snapshot_holds_the_quarantine_files_atomically(tmp_path, small_tables, 
 
 
 def test_partitions_are_combined_and_the_limit_applies_to_the_whole_table(small_tables):
-    from mtl_core.quarantine import combine
+    from mtl_core.data.quarantine import combine
     from mtl_core.sources.synthetic import partitions
 
     cfg = _cfg(small_tables, limit=0.0012)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from flows import cleanup, preflight, reliability, resume
-from mtl_core import owner
+from flows.ops import cleanup, preflight, reliability
+
+from flows.runtime import resume
+from mtl_core.data import owner
 from mtl_core.errors import UnavailableError
 
 
@@ -85,7 +87,7 @@ def test_disk_full_is_recognised_however_spelled(tmp_path):
 
 
 def test_run_status_of_signals():
-    from flows.interrupt import Interrupted, run_status
+    from flows.runtime.interrupt import Interrupted, run_status
 
     assert run_status(None) == "FINISHED" and run_status(ValueError()) == "FAILED"
     assert run_status(KeyboardInterrupt()) == "KILLED" and run_status(Interrupted(15)) == "KILLED"

@@ -6,9 +6,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mtl_core.code_features import CodeCounter
+from mtl_core.dataset.code_features import CodeCounter
 from mtl_core.config import Config
-from mtl_core.meds_predictions import prediction_tables
+from mtl_core.data.meds_predictions import prediction_tables
 from mtl_core.sources import iter_source, validate_source
 from mtl_core.sources.meds import EVENTS, PREDICTIONS
 from mtl_core.sources.meds_features import build_dataset
@@ -106,7 +106,7 @@ def test_events_at_or_after_the_prediction_time_change_no_feature(export, parts)
 
 
 def test_features_are_float32_and_ids_stay_out_of_the_model(export, parts):
-    from mtl_core.features import model_columns
+    from mtl_core.dataset.features import model_columns
 
     features, labels = build_dataset(parts[0], _cfg(export), None, _vocab(parts))
     cols = model_columns(features)

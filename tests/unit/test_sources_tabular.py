@@ -7,10 +7,10 @@ import pytest
 import yaml
 
 from mtl_core.config import SOURCE_KINDS, MimicIVSource, SourceConfig, SyntheticSource, load_config
-from mtl_core.contracts import outcome_definitions, validate
+from mtl_core.data.contracts import outcome_definitions, validate
 from mtl_core.errors import ConfigError, DataError
-from mtl_core.features import DATASET_BUILDERS, dataset_builder
-from mtl_core.outcomes import OUTCOME_CHECKS, check_outcomes
+from mtl_core.dataset.features import DATASET_BUILDERS, dataset_builder
+from mtl_core.dataset.outcomes import OUTCOME_CHECKS, check_outcomes
 from mtl_core.sources import SOURCES, VALIDATORS, load_source, tabular, validate_source
 from tests.bad_inputs.fixtures import OUTCOMES, flat_frame, tabular_config
 from tests.conftest import DEFAULT_CONFIG

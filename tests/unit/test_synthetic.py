@@ -8,8 +8,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from mtl_core.config import SourceConfig
-from mtl_core.contracts import outcome_definitions
-from mtl_core.features import build_dataset
+from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.features import build_dataset
 from mtl_core.sources.synthetic import generate
 
 TABLES = ("patients", "admissions", "events", "diagnoses", "truth")

@@ -9,8 +9,8 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from mtl_core.model import HardSharedMTL
-from mtl_core.transfer import (delong_components, delong_test, gradient_affinity, midranks,
+from mtl_core.sharing import HardSharedMTL
+from mtl_core.evaluation.transfer import (delong_components, delong_test, gradient_affinity, midranks,
                                paired_bootstrap_diff, transfer_report)
 
 
@@ -156,7 +156,7 @@ def test_bootstrap_drops_nan_labels_and_handles_one_class():
 
 def test_bootstrap_replicates_equal_sklearn_on_the_same_resampled_rows():
     """Each count-based replicate is exactly AUROC(a) - AUROC(b) on the rows it drew (ties included)."""
-    from mtl_core.bootstrap import paired_stratified_bootstrap
+    from mtl_core.evaluation.bootstrap import paired_stratified_bootstrap
 
     rng, y, signal = signal_data(200, seed=12)
     a, b = np.round(signal + rng.normal(size=y.size), 1), signal + rng.normal(size=y.size)  # a has ties
@@ -296,7 +296,7 @@ def test_gradient_affinity_respects_explicit_shared_params():
 
 
 def test_gradient_affinity_defaults_to_the_schemes_shared_parameters_without_a_trunk():
-    from mtl_core.model import SHARING
+    from mtl_core.sharing import SHARING
 
     torch.manual_seed(0)
     net = SHARING["mmoe"](6, 2, hidden=(8,), dropout=0.0, n_experts=2)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.validate import validate
+from flows.ops.validate import validate
 from mtl_core.errors import ConfigError, DataError
 from tests.bad_inputs.fixtures import flat_frame, tabular_config
 from tests.conftest import ROOT
@@ -82,7 +82,7 @@ def test_config_and_workspace_problems(flat, tmp_path):
 
 def test_validate_path_imports_neither_prefect_nor_mlflow(flat, tmp_path):
     config = _config(tmp_path, flat)
-    code = ("import sys; from flows import cli; from flows.validate import validate; "
+    code = ("import sys; from flows import cli; from flows.ops.validate import validate; "
             f"validate({str(config)!r}, data=True); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'mlflow')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -122,7 +122,7 @@ def test_every_bad_canonical_table_in_one_message(small_tables):
 def test_user_error_lines_leave_the_console_not_the_api_log():
     import logging
 
-    from flows.quiet import NoUserErrorOnConsole, NoUserErrorTraceback
+    from flows.ops.quiet import NoUserErrorOnConsole, NoUserErrorTraceback
 
     def record(msg, exc=None):
         return logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, msg, None,
@@ -139,7 +139,7 @@ def test_user_error_lines_leave_the_console_not_the_api_log():
 
 
 def test_cmtl_run_checks_a_file_source_first_but_not_a_generated_one(flat, tmp_path, monkeypatch):
-    from flows import validate as v
+    from flows.ops import validate as v
     from tests.conftest import write_config
 
     assert v.before_run(_config(tmp_path, flat))["counts"]["rows"] == {"tabular": len(flat)}

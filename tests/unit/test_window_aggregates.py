@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 
-from mtl_core.features import window_aggregates
+from mtl_core.dataset.features import window_aggregates
 
 ITEMS = {"creatinine": 50912, "lactate": 50813, "heart_rate": 220045}
 AGGS = ["mean", "min", "max", "last", "count"]

@@ -1,0 +1,1 @@
+"""What the CLI does around a run: reliability, cleanup, preflight, services, validate, quiet."""

@@ -1,0 +1,245 @@
+"""`make up` / `make down`: a local Prefect server, work pool and worker, an MLflow tracking server, deployments.
+
+Every process is started in its own session with its PID in <workspace>/run/<name>.pid and its output in
+<workspace>/run/<name>.log; `down` signals exactly those process groups and nothing else. The MLflow
+server keeps runs and the registry in PostgreSQL (database cmtl_mlflow on 127.0.0.1:5432) when that
+answers, else in SQLite in the workspace; artifacts go to <workspace>/mlartifacts either way.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from mtl_core.errors import CmtlError
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+POOL = "cmtl-process"
+POSTGRES = os.environ.get("CMTL_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+DATABASE = "cmtl_mlflow"
+ORDER = ("worker", "prefect-server", "mlflow-server")  # stop order: the worker first, it feeds on the rest
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) != 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(url: str, data: bytes | None = None) -> bool:
+    try:
+        req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return 200 <= r.status < 300
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # an exited process nobody has reaped yet (e.g. under a container's init) is not running
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def start(name: str, argv: list[str], run_dir: Path, env: dict, cwd: Path) -> int:
+    """Start argv in a new session (so its children can be stopped with it); record its PID."""
+    pidfile = run_dir / f"{name}.pid"
+    if pidfile.is_file() and alive(int(pidfile.read_text())):
+        raise CmtlError(f"{name} is already running (pid {pidfile.read_text().strip()}): run `make down` first")
+    with open(run_dir / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=cwd, start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+    return proc.pid
+
+
+def wait_until(name: str, ready, run_dir: Path, timeout: float) -> None:
+    pid = int((run_dir / f"{name}.pid").read_text())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if not alive(pid) or _zombie(pid):
+            raise CmtlError(f"{name} exited while starting; see {run_dir / f'{name}.log'}:\n"
+                            + _tail(run_dir / f"{name}.log"))
+        time.sleep(1)
+    raise CmtlError(f"{name} did not answer within {timeout:.0f} s; see {run_dir / f'{name}.log'}:\n"
+                    + _tail(run_dir / f"{name}.log"))
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid  # our own child that has exited
+    except ChildProcessError:
+        return False
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.is_file() else ""
+
+
+def mlflow_backend(ws: Path, backend: str = "auto") -> str:
+    """PostgreSQL database cmtl_mlflow (created if missing) when the server answers, else SQLite."""
+    if backend == "sqlite":
+        return f"sqlite:///{ws / 'mlflow.db'}"
+    try:
+        import psycopg2
+
+        conn = psycopg2.connect(f"{POSTGRES}/postgres", connect_timeout=3)
+    except Exception as exc:  # no driver or no server: fall back unless PostgreSQL was asked for
+        if backend == "postgres":
+            raise CmtlError(f"PostgreSQL at {POSTGRES} is not reachable: {exc}") from None
+        return f"sqlite:///{ws / 'mlflow.db'}"
+    conn.autocommit = True  # CREATE DATABASE cannot run in a transaction (so no `with conn:` either)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        conn.close()
+    return store_uri(DATABASE)
+
+
+def store_uri(database: str) -> str:
+    """SQLAlchemy URI of a database on the PostgreSQL server (psycopg2: SQLAlchemy 2.1 defaults to psycopg 3)."""
+    return f"{POSTGRES.replace('postgresql://', 'postgresql+psycopg2://', 1)}/{database}"
+
+
+def up(project_dir: Path = ROOT, workspace: Path | None = None, prefect_port: int = 4200,
+       mlflow_port: int = 5000, backend: str = "auto", deploy: bool = True, timeout: float = 180) -> dict:
+    """Start the servers and the worker, deploy deployment.yaml; returns the URLs and the env file."""
+    project_dir = Path(project_dir).resolve()
+    ws = Path(workspace or os.environ.get("CMTL_WORKSPACE") or project_dir / "workspace").resolve()
+    run_dir = ws / "run"
+    for sub in (run_dir, ws / "prefect", ws / "mlartifacts"):
+        sub.mkdir(parents=True, exist_ok=True)
+    for name, port in (("Prefect server", prefect_port), ("MLflow server", mlflow_port)):
+        if not port_free(port):
+            raise CmtlError(f"port {port} for the {name} is taken (another `make up`?); free it or pick "
+                            f"another port")
+    prefect_url, mlflow_url = f"http://127.0.0.1:{prefect_port}", f"http://127.0.0.1:{mlflow_port}"
+    store = mlflow_backend(ws, backend)
+    env = {**os.environ, "PREFECT_HOME": str(ws / "prefect"), "PREFECT_API_URL": f"{prefect_url}/api",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CMTL_PROJECT_DIR": str(project_dir),
+           "MLFLOW_TRACKING_URI": mlflow_url, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
+    env.pop("MLFLOW_REGISTRY_URI", None)
+    try:
+        start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                                 "--port", str(prefect_port)], run_dir, env, project_dir)
+        start("mlflow-server", [str(BIN / "mlflow"), "server", "--backend-store-uri", store,
+                                "--artifacts-destination", str(ws / "mlartifacts"), "--serve-artifacts",
+                                "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "2"],
+              run_dir, env, project_dir)
+        wait_until("prefect-server", lambda: answers(f"{prefect_url}/api/health"), run_dir, timeout)
+        wait_until("mlflow-server", lambda: answers(f"{mlflow_url}/health"), run_dir, timeout)
+        if not answers(f"{prefect_url}/api/work_pools/{POOL}"):
+            _prefect(["work-pool", "create", POOL, "--type", "process"], env, project_dir)
+        start("worker", [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process",
+                         "--name", f"cmtl-worker-{os.getpid()}"], run_dir, env, project_dir)
+        wait_until("worker", lambda: _worker_online(prefect_url), run_dir, timeout)
+        if deploy:
+            _prefect(["--no-prompt", "deploy", "--all", "--prefect-file",
+                      str(project_dir / "deployment.yaml")], env, project_dir)
+    except BaseException:
+        down(ws)
+        raise
+    exports = {k: env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME", "MLFLOW_TRACKING_URI", "CMTL_PROJECT_DIR")}
+    (run_dir / "env.sh").write_text("".join(f"export {k}={v}\n" for k, v in exports.items()))
+    return {"prefect_ui": prefect_url, "mlflow_ui": mlflow_url, "mlflow_store": store,
+            "env_file": str(run_dir / "env.sh"), "run_dir": str(run_dir), "env": exports}
+
+
+def _prefect(args: list[str], env: dict, cwd: Path) -> None:
+    done = subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0:
+        raise CmtlError(f"`prefect {' '.join(args)}` failed:\n{(done.stdout + done.stderr)[-3000:]}")
+
+
+def _worker_online(prefect_url: str) -> bool:
+    try:
+        req = urllib.request.Request(f"{prefect_url}/api/work_pools/{POOL}/workers/filter", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return any(w.get("status") == "ONLINE" for w in json.load(r))
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def down(workspace: Path | None = None, project_dir: Path = ROOT, timeout: float = 30) -> list[str]:
+    """Stop the process groups recorded by `up` (TERM, then KILL after `timeout`); returns their names."""
+    ws = Path(workspace or os.environ.get("CMTL_WORKSPACE") or Path(project_dir) / "workspace").resolve()
+    run_dir, stopped = ws / "run", []
+    for name in ORDER:
+        pidfile = run_dir / f"{name}.pid"
+        if not pidfile.is_file():
+            continue
+        pid = int(pidfile.read_text())
+        if alive(pid):
+            _signal_group(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while alive(pid) and not _zombie(pid) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            stopped.append(name)
+        _signal_group(pid, signal.SIGKILL)  # stragglers of the group (uvicorn workers, flow runs)
+        pidfile.unlink()
+    (run_dir / "env.sh").unlink(missing_ok=True)
+    return stopped
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # start_new_session made the recorded PID its group's leader
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m flows.ops.services", description=__doc__.splitlines()[0])
+    p.add_argument("action", choices=["up", "down"])
+    p.add_argument("--workspace", default=None, help="default: $CMTL_WORKSPACE or ./workspace")
+    p.add_argument("--prefect-port", type=int, default=int(os.environ.get("CMTL_PREFECT_PORT", 4200)))
+    p.add_argument("--mlflow-port", type=int, default=int(os.environ.get("CMTL_MLFLOW_PORT", 5000)))
+    p.add_argument("--backend", choices=["auto", "postgres", "sqlite"], default="auto")
+    a = p.parse_args(argv)
+    try:
+        if a.action == "down":
+            stopped = down(a.workspace)
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+            return
+        info = up(workspace=a.workspace, prefect_port=a.prefect_port, mlflow_port=a.mlflow_port,
+                  backend=a.backend)
+    except CmtlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"Prefect UI   {info['prefect_ui']}  (work pool {POOL}, one worker, deployments from deployment.yaml)")
+    print(f"MLflow UI    {info['mlflow_ui']}  (store {info['mlflow_store']})")
+    print(f"logs, PIDs   {info['run_dir']}")
+    print(f"\n  source {info['env_file']}\n  {BIN / 'prefect'} deployment run pipeline/on-demand --watch\n"
+          f"  make down")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Where a run writes: one workspace folder holds the lake, features, models, MLflow store and PREFECT_HOME.
+
+Imported before prefect, so PREFECT_HOME can still take effect; it imports neither prefect nor mlflow.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mtl_core.config import Config, load_config
+from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.outcomes import check_outcomes
+from mtl_core.data.paths import check_source_paths, make_workspace
+
+
+def workspace_dir(cfg: Config) -> Path:
+    """CMTL_WORKSPACE wins over the config's `workspace`; relative paths are taken from the cwd."""
+    path = Path(os.environ.get("CMTL_WORKSPACE") or cfg.workspace).expanduser()
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # a symlink loop: make_workspace names it
+        return path.absolute()
+
+
+def tracking_uri(ws: Path) -> str:
+    """MLFLOW_TRACKING_URI wins; otherwise a SQLite store inside the workspace."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ws / 'mlflow.db'}"
+
+
+def prepare(config_path: str | Path) -> tuple[Config, Path]:
+    """Load the config, create the workspace and point Prefect at it (before prefect is imported)."""
+    from mtl_core.network.estimator import check_choices  # imports torch: not on `cmtl validate`'s way to a data error
+
+    cfg = load_config(config_path)
+    check_outcomes(cfg.outcomes, outcome_definitions(kind=cfg.source.kind), cfg.source.layout)
+    check_choices(cfg.model.sharing, cfg.train.weighting, cfg.train.mode, cfg.train.calibration)
+    check_source_paths(cfg)
+    ws = make_workspace(workspace_dir(cfg), ("lake", "features", "models", "prefect", "mlartifacts"))
+    os.environ.setdefault("PREFECT_HOME", str(ws / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # the temporary server's 20 s default start-up budget is too short on a busy 2-core machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no download bars in a run's log
+    # MLflow's own HTTP retries (7, up to 2 min apart) times the tracking tasks' retries held a run for
+    # 17 min when the server was gone; 3 quick ones, then the task's retries (flows/runtime/policy.py), suffice.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    return cfg, ws

@@ -1,0 +1,1 @@
+"""The promotion gate: rules as named checks, evidence, verdicts, champion history."""

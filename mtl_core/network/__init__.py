@@ -1,0 +1,1 @@
+"""The multi-task network: estimator, training loop, losses, encoding, calibration, affinity."""

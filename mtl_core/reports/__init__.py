@@ -1,0 +1,1 @@
+"""Pure renderers for reviewers: model card, promotion report, plots, registry view."""
