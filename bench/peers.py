@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -68,7 +69,8 @@ def autogluon(python: Path, train: pd.DataFrame, test: pd.DataFrame, outcomes: l
         if time_limit is not None:
             cmd += ["--time-limit", f"{time_limit:.1f}"]
         start = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        # AutoGluon's model folders go under TMPDIR: inside tmp, removed with it
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "TMPDIR": tmp})
         seconds = time.perf_counter() - start
         if done.returncode != 0:
             raise RuntimeError(f"AutoGluon {preset} failed:\n{done.stderr[-3000:]}")
