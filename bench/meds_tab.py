@@ -36,6 +36,7 @@ from sklearn.metrics import roc_auc_score
 
 from bench.common import ROOT, write
 from bench.scale import watch_peak
+from bench.targets import MEDS_MARGIN
 from mtl_core import lake
 from mtl_core.config import SyntheticSource
 from mtl_core.features import model_columns
@@ -48,7 +49,6 @@ PATCH = ROOT / "bench" / "meds_tab_patch.py"
 WINDOWS_MEDS_TAB = "[1d,30d,full]"  # the same look-back as cmtl's [24h, 30d, all]
 AGGS = "[static/present,code/count,value/count,value/sum,value/sum_sqd,value/min,value/max]"
 TOP_CODES = 300
-MEDS_MARGIN = -0.005  # cmtl - MEDS-Tab, per outcome
 
 
 def ensure_venv() -> Path:
