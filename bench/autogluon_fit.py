@@ -6,7 +6,7 @@ TRAIN holds the train+val rows (features and one label column per outcome, NaN =
 test rows' features. Per outcome, a TabularPredictor (binary, eval_metric roc_auc) is fitted on the
 labelled rows with the preset and, if given, the time limit per outcome (when best_quality's dynamic
 stacking finds that too short, it is fitted again with dynamic_stacking=False, as AutoGluon's error
-advises; the time of both attempts is counted). OUT gets one test
+advises; the time of both attempts is counted; a fit that trains no model at all leaves NaN). OUT gets one test
 probability column per outcome; OUT.json the fit seconds per outcome and the models AutoGluon kept.
 """
 from __future__ import annotations
@@ -45,17 +45,21 @@ def main() -> None:
     for o in outcomes:
         rows = train[o].notna()
         data = train.loc[rows, features].assign(**{o: train.loc[rows, o].astype(int)})
-        start, retried = time.perf_counter(), False
+        start, retried, failed = time.perf_counter(), False, None
         try:
             predictor = _fit(data, o, args, {})
-        except AssertionError as short:  # best_quality's dynamic stacking needs more time than it was given
-            if "dynamic_stacking" not in str(short):
-                raise
-            predictor, retried = _fit(data, o, args, {"dynamic_stacking": False}), True  # AutoGluon's own advice
+        except (AssertionError, RuntimeError) as short:  # best_quality's stacking can need more time than given
+            retried = True
+            try:  # dynamic_stacking=False is AutoGluon's own advice for a short time limit
+                predictor = _fit(data, o, args, {"dynamic_stacking": False})
+            except (AssertionError, RuntimeError) as again:
+                predictor, failed = None, f"{short} / {again}"[:500]
         seconds = time.perf_counter() - start
-        probs[o] = predictor.predict_proba(test[features], as_multiclass=False).to_numpy()
-        info[o] = {"fit_seconds": seconds, "best_model": predictor.model_best, "models": len(predictor.model_names()),
-                   "retried_without_dynamic_stacking": retried}
+        probs[o] = (predictor.predict_proba(test[features], as_multiclass=False).to_numpy() if predictor
+                    else float("nan"))
+        info[o] = {"fit_seconds": seconds, "best_model": predictor.model_best if predictor else None,
+                   "models": len(predictor.model_names()) if predictor else 0,
+                   "retried_without_dynamic_stacking": retried, "failed": failed}
     probs.to_parquet(args.out)
     Path(args.out + ".json").write_text(json.dumps(info, indent=1))
 

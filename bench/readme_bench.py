@@ -236,10 +236,10 @@ def peers(res) -> list[str]:
             f"cmtl - AG medium_quality: mean {v['mean_vs_medium']:+.4f}, worst {v['worst']:+.4f}, "
             f"{v['per_outcome_met']} of {v['outcomes']} outcomes >= {PEER_MARGIN}"
             + (f" (behind: {why})" if why else "")
-            + f"; cmtl - AG best_quality at equal wall time {v['mean_vs_best']:+.4f}; cmtl - logistic "
+            + f"; cmtl - AG best_quality given cmtl's wall time per outcome {v['mean_vs_best']:+.4f}; cmtl - logistic "
             f"{v['mean_vs_logistic']:+.4f}; time cmtl {v['cmtl_seconds']:.0f} s vs AG medium {v['medium_fit_seconds']:.0f} s",
             f"per outcome >= AG medium {PEER_MARGIN}: {verdict(m['per_outcome'])}; mean >= AG medium: "
-            f"{verdict(m['mean_vs_medium'])}; mean >= AG best at equal time: {verdict(m['mean_vs_best'])}; "
+            f"{verdict(m['mean_vs_medium'])}; mean >= AG best at cmtl's time: {verdict(m['mean_vs_best'])}; "
             f"time <= AG medium's: {verdict(m['time'])}"]
 
 
