@@ -39,6 +39,7 @@ from mtl_core.sources import tabular
 VENV = ROOT / "bench" / ".venvs" / "autogluon"
 CONSTRAINTS = ROOT / "bench" / "autogluon_constraints.txt"
 PARTS = RESULTS / "peers"
+MEMBERS = ROOT / "bench" / ".cache" / "peers"  # members' held-out and test probabilities (gitignored)
 PRESETS = ("medium_quality", "best_quality")
 
 
@@ -80,6 +81,21 @@ def autogluon(python: Path, train: pd.DataFrame, test: pd.DataFrame, outcomes: l
         return pd.read_parquet(out)[outcomes].to_numpy(float), json.loads(Path(str(out) + ".json").read_text()), seconds
 
 
+def save_members(name: str, seed: int, fitted, X: pd.DataFrame, Y_tv: np.ndarray, Y_test: np.ndarray) -> None:
+    """Each member's out-of-fold probabilities (train+val rows), its test probabilities, the labels and
+    the fold each row was held out in: a stacking rule can then be judged on every cohort of the benchmark
+    without refitting (bench/restack.py)."""
+    MEMBERS.mkdir(parents=True, exist_ok=True)
+    fold = np.full(len(Y_tv), -1)
+    for i, rows in enumerate(fitted.plan.held_rows):
+        fold[rows] = i
+    arrays = {"y_tv": Y_tv, "y_test": Y_test, "fold": fold, "default_test": fitted.model.predict_proba(X)}
+    for m in fitted.members:
+        arrays[f"held_{m.kind}"], arrays[f"test_{m.kind}"] = m.held, m.predict_proba(X)
+    np.savez_compressed(MEMBERS / f"{name}-seed{seed}.npz", kinds=np.array([m.kind for m in fitted.members]),
+                        **arrays)
+
+
 def run_one(python: Path, name: str, seed: int) -> dict:
     """One cohort-seed: cmtl, its logistic member and AutoGluon's two presets on the same rows."""
     cfg = Config.model_validate(cohort_config(name, seed))
@@ -92,6 +108,7 @@ def run_one(python: Path, name: str, seed: int) -> dict:
     X, Y = f.loc[test, cols], labels.loc[test, outcomes].to_numpy(float)
     scores = {"cmtl": fitted.model.predict_proba(X),
               "logistic": next(m for m in fitted.members if m.kind == "logistic").predict_proba(X)}
+    save_members(name, seed, fitted, X, labels.loc[~test, outcomes].to_numpy(float), Y)
     train = f.loc[~test, cols].reset_index(drop=True)
     train[outcomes] = labels.loc[~test, outcomes].to_numpy(float)
     runs = {}
