@@ -229,7 +229,7 @@ def peers(res) -> list[str]:
     v = data["verdicts"]
     m = v["met"]
     behind = [r for r in _peer_means(data["rows"]) if r[2] < PEER_MARGIN]
-    why = "; ".join(f"{c}/{_short(o)} {d:+.3f}" for c, o, d in behind)
+    why = "; ".join(f"{c} {o} {d:+.3f}" for c, o, d in behind)
     return [f"real cohorts vs AutoGluon-Tabular (`bench/results/peers.md`: {v['cohorts']} cohorts, seeds "
             f"{','.join(map(str, v['seeds']))}, {v['outcomes']} outcomes"
             + (f"; {len(data['missing'])} cohort-seeds not yet run" if data["missing"] else "") + ")",
