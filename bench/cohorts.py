@@ -30,6 +30,8 @@ class Cohort:
     description: str
     load: Callable[[], pd.DataFrame]   # id column "row_id", features, outcome columns
     outcomes: tuple[str, ...]
+    group: str | None = None           # patient key when a patient has several rows (the split keeps them together)
+    kind: str = "clinical cohort"      # what makes it a different test (for the peer comparison)
 
 
 def _data(package: str, item: str) -> pd.DataFrame:
@@ -132,6 +134,57 @@ def pbc() -> pd.DataFrame:
     return out
 
 
+def prostate() -> pd.DataFrame:
+    d = _data("asaur", "prostateSurvival")
+    out = pd.DataFrame({"row_id": np.arange(len(d)), "grade": d["grade"], "stage": d["stage"],
+                        "age_group": d["ageGroup"]})
+    month = YEAR / 12
+    # a death of another cause is an observed "no" for prostate-cancer death (as for flchain's causes)
+    t = (d["survTime"] * month).where(d["status"] != 2, np.inf)
+    for years in (2, 5):
+        out[f"prostate_death_{years}y"] = by_horizon(t, d["status"] == 1, years * YEAR)
+    out["death_2y"] = by_horizon(d["survTime"] * month, d["status"] > 0, 2 * YEAR)
+    return out
+
+
+def nhefs() -> pd.DataFrame:
+    d = _data("causaldata", "nhefs")
+    # 1971 baseline only: 1982 follow-up measures, death dates and the quit-smoking exposure are outcomes
+    later = {"seqn", "id", "death", "yrdth", "modth", "dadth", "wt82", "wt82_71", "smkintensity82_71", "price82",
+             "tax82", "price71_82", "tax71_82", "hightax82", "censored", "qsmk"}
+    out = d[[c for c in d.columns if c not in later]].copy()
+    out.insert(0, "row_id", d["seqn"])
+    out["death_1992"] = d["death"].astype(float)
+    out["weight_gain_5kg"] = (d["wt82_71"] > 5).astype(float).where(d["wt82_71"].notna())
+    out["quit_smoking_1982"] = d["qsmk"].astype(float)
+    return out
+
+
+def covid() -> pd.DataFrame:
+    d = _data("medicaldata", "covid_testing")
+    # names are identifiers; ct value and turnaround times are measured after the sample (not features)
+    cols = ["subject_id", "gender", "pan_day", "test_id", "clinic_name", "demo_group", "age", "drive_thru_ind",
+            "orderset", "payor_group", "patient_class"]
+    out = d[cols].copy()
+    out.insert(0, "row_id", np.arange(len(d)))
+    out["positive"] = (d["result"] == "positive").astype(float)
+    out["invalid"] = (d["result"] == "invalid").astype(float)
+    return out
+
+
+def randhie() -> pd.DataFrame:
+    d = _data("sampleSelection", "RandHIE")
+    use = ["outpdol", "drugdol", "suppdol", "mentdol", "inpdol", "meddol", "totadm", "inpmis", "mentvis", "mdvis",
+           "notmdvis", "lnmeddol", "binexp", "rownames"]
+    out = d[[c for c in d.columns if c not in use]].copy()
+    out.insert(0, "row_id", np.arange(len(d)))
+    out["plan"] = out["plan"].astype(str)
+    out["any_spending"] = d["binexp"].astype(float)
+    out["hospital_admission"] = (d["totadm"] > 0).astype(float)
+    out["mental_health_visit"] = (d["mentvis"] > 0).astype(float)
+    return out
+
+
 COHORTS: dict[str, Cohort] = {c.name: c for c in (
     Cohort("flchain", "serum free light chains, Olmsted County community cohort", flchain,
            ("death_1y", "death_3y", "death_5y", "death_10y", "circulatory_death_5y", "neoplasm_death_5y")),
@@ -148,3 +201,17 @@ COHORTS: dict[str, Cohort] = {c.name: c for c in (
            ("recurrence_1y", "recurrence_3y", "death_3y", "death_5y")),
     Cohort("pbc", "primary biliary cirrhosis trial: death", pbc, ("death_2y", "death_5y")),
 )}
+
+
+# Four more, each a different kind of test, for the peer comparison (bench/peers.py)
+MORE_COHORTS: dict[str, Cohort] = {c.name: c for c in (
+    Cohort("prostate", "SEER prostate cancer: cancer and any death (rare events)", prostate,
+           ("prostate_death_2y", "prostate_death_5y", "death_2y"), kind="rare events"),
+    Cohort("nhefs", "NHEFS 1971 baseline: death by 1992, weight gain, quitting smoking", nhefs,
+           ("death_1992", "weight_gain_5kg", "quit_smoking_1982"), kind="many features"),
+    Cohort("covid", "COVID-19 tests at a children's hospital, 88 clinics", covid, ("positive", "invalid"),
+           group="subject_id", kind="high-cardinality categories"),
+    Cohort("randhie", "RAND health insurance experiment, person-years", randhie,
+           ("any_spending", "hospital_admission", "mental_health_visit"), group="zper", kind="> 20,000 rows"),
+)}
+ALL_COHORTS: dict[str, Cohort] = {**COHORTS, **MORE_COHORTS}

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bench.cohorts import COHORTS
+from bench.cohorts import ALL_COHORTS, COHORTS
 from bench.common import ROOT, write
 from bench.targets import BASELINE_TARGET
 from mtl_core.config import Config
@@ -39,15 +39,17 @@ TARGET = BASELINE_TARGET
 
 def cohort_config(name: str, seed: int, path: str = "cohort.csv", workspace: str = "workspace") -> dict:
     """The default config for a flat table: only what a user must say (file, id, outcomes)."""
-    return {"name": f"bench-{name}", "workspace": workspace,
-            "source": {"kind": "tabular", "path": path, "id_column": "row_id"},
-            "outcomes": list(COHORTS[name].outcomes), "split": {"seed": seed},
+    source = {"kind": "tabular", "path": path, "id_column": "row_id"}
+    if ALL_COHORTS[name].group:
+        source["group_column"] = ALL_COHORTS[name].group
+    return {"name": f"bench-{name}", "workspace": workspace, "source": source,
+            "outcomes": list(ALL_COHORTS[name].outcomes), "split": {"seed": seed},
             "evaluation": {"subgroups": []}, "registry": {"subgroup_margins": {}}}
 
 
 def run_one(name: str, seed: int) -> tuple[list[dict], float, str]:
     cfg = Config.model_validate(cohort_config(name, seed))
-    f, labels = tabular.build_dataset({"tabular": COHORTS[name].load()}, cfg)
+    f, labels = tabular.build_dataset({"tabular": ALL_COHORTS[name].load()}, cfg)
     start = time.perf_counter()
     fitted = fit_model(cfg, f, labels)
     seconds = time.perf_counter() - start
@@ -86,7 +88,7 @@ def cli_time(name: str) -> dict:
     """`cmtl run` end to end (Prefect, MLflow, registry) on the cohort as a CSV, default settings."""
     with tempfile.TemporaryDirectory(prefix="cmtl-bench-") as tmp:
         csv = Path(tmp) / f"{name}.csv"
-        COHORTS[name].load().to_csv(csv, index=False)
+        ALL_COHORTS[name].load().to_csv(csv, index=False)
         config = Path(tmp) / "config.yaml"
         config.write_text(yaml.safe_dump(cohort_config(name, 1, str(csv), str(Path(tmp) / "ws"))))
         env = {**os.environ, "PREFECT_HOME": str(Path(tmp) / "prefect")}
@@ -133,7 +135,7 @@ def report(rows: list[dict], walls: dict, modes: dict, cli: dict | None) -> str:
                f"{mean['chosen_diff'].min():+.4f}.", "",
                "| cohort | rows | fitting | wall time per fit (mean over seeds) |", "|---|---|---|---|"]
     for c in mean.index.get_level_values(0).unique():
-        summary.append(f"| {c} | {len(COHORTS[c].load()):,} | {modes[c]} | {np.mean(walls[c]):.0f} s |")
+        summary.append(f"| {c} | {len(ALL_COHORTS[c].load()):,} | {modes[c]} | {np.mean(walls[c]):.0f} s |")
     if cli:
         summary += ["", f"`cmtl run` end to end on `{cli['cohort']}` ({cli['rows']:,} rows, default config, "
                         f"Prefect + MLflow + registry): **{cli['seconds']:.0f} s**, exit code {cli['exit_code']}."]

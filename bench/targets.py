@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 BASELINE_TARGET = -0.005          # registered model - best single-task baseline, per outcome
+PEER_MARGIN = -0.005              # cmtl - AutoGluon medium_quality, per outcome (bench.peers)
+MEDS_MARGIN = -0.005              # cmtl - MEDS-Tab, per outcome (bench.meds_tab)
 RSS_LIMIT_GIB = 6.0               # peak RSS of a whole run at a million admissions
 EXPONENT_TARGET = 1.1             # growth exponent of time against size
 MINUTES_TARGET = 30               # the whole `cmtl run` at a million admissions

@@ -1,0 +1,93 @@
+"""The peer comparison's report and target verdicts, from bench.peers' cached parts per cohort and seed."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bench.targets import PEER_MARGIN as MARGIN  # cmtl - AG medium_quality, per outcome (mean of the seeds)
+
+
+def frames(parts: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per cohort, seed and outcome; one row per cohort and seed with the times)."""
+    rows, times = [], []
+    for p in parts:
+        for r in p["outcomes"]:
+            rows.append({"cohort": p["cohort"], "seed": p["seed"], **r})
+        ag = p["autogluon"]
+        times.append({"cohort": p["cohort"], "seed": p["seed"], "kind": p["kind"], "rows": p["rows_total"],
+                      "features": p["n_features"], "outcomes": len(p["outcomes"]), "cmtl": p["cmtl_seconds"],
+                      **{f"{k}_fit": sum(o["fit_seconds"] for o in v["per_outcome"].values()) for k, v in ag.items()},
+                      **{f"{k}_wall": v["wall_seconds"] for k, v in ag.items()},
+                      "load": p["machine"]["load_average_1_5_15min"][0]})
+    df = pd.DataFrame(rows)
+    for c in [c for c in df.columns if c.endswith(("_auroc", "_brier"))]:
+        df[c] = df[c].astype(float)  # None: a peer fitted no model for that outcome
+    return df, pd.DataFrame(times)
+
+
+def verdicts(parts: list[dict]) -> dict:
+    """The four targets of issue 21 on the real cohorts, with the numbers behind each."""
+    df, t = frames(parts)
+    for tool in ("ag_medium_quality", "ag_best_quality", "logistic"):
+        df[f"d_{tool}"] = df["cmtl_auroc"] - df[f"{tool}_auroc"]
+    g = df.groupby(["cohort", "outcome"], sort=False)
+    mean = g[[c for c in df.columns if c.endswith("_auroc") or c.startswith("d_")]].mean()
+    tt = t.groupby("cohort", sort=False)[["cmtl", "medium_quality_fit", "best_quality_fit"]].mean()
+    per = mean["d_ag_medium_quality"]
+    return {"outcomes": len(mean), "cohorts": int(t["cohort"].nunique()), "seeds": sorted(t["seed"].unique().tolist()),
+            "per_outcome_met": int((per >= MARGIN).sum()), "worst": float(per.min()),
+            "worst_outcome": " / ".join(per.idxmin()) if len(per) else "",
+            "mean_vs_medium": float(per.mean()), "mean_vs_best": float(mean["d_ag_best_quality"].mean()),
+            "mean_vs_logistic": float(mean["d_logistic"].mean()),
+            "cmtl_seconds": float(tt["cmtl"].sum()), "medium_fit_seconds": float(tt["medium_quality_fit"].sum()),
+            "best_fit_seconds": float(tt["best_quality_fit"].sum()),
+            "met": {"per_outcome": bool((per >= MARGIN).all()), "mean_vs_medium": bool(per.mean() >= 0),
+                    "mean_vs_best": bool(mean["d_ag_best_quality"].mean() >= 0),
+                    "time": bool(tt["cmtl"].sum() <= tt["medium_quality_fit"].sum())}}
+
+
+def _f(x) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3f}"
+
+
+def report(parts: list[dict], names: list[str], seeds: list[int]) -> tuple[str, dict]:
+    df, t = frames(parts)
+    v = verdicts(parts)
+    yes = lambda ok: "**met**" if ok else "**not met**"  # noqa: E731
+    missing = [f"{n} seed {s}" for s in seeds for n in names if not ((t["cohort"] == n) & (t["seed"] == s)).any()]
+    lines = [f"Cohorts {v['cohorts']} of {len(names)}, seeds {v['seeds']}, {v['outcomes']} outcomes"
+             + (f"; not yet run: {', '.join(missing)}" if missing else "") + ".", "",
+             f"- per outcome, cmtl >= AutoGluon medium_quality {MARGIN} (mean over seeds): {yes(v['met']['per_outcome'])}, "
+             f"{v['per_outcome_met']} of {v['outcomes']}; worst {v['worst']:+.4f} ({v['worst_outcome']})",
+             f"- mean over outcomes, cmtl - AG medium_quality {v['mean_vs_medium']:+.4f} (>= 0: {yes(v['met']['mean_vs_medium'])})",
+             f"- AG best_quality with cmtl's wall time as the time limit of each outcome's fit (its total is that "
+             f"times the outcomes): cmtl - AG best_quality {v['mean_vs_best']:+.4f} (>= 0: {yes(v['met']['mean_vs_best'])})",
+             f"- time: cmtl {v['cmtl_seconds']:.0f} s (fit, all outcomes, summed over cohorts, mean over seeds) vs AG "
+             f"medium_quality {v['medium_fit_seconds']:.0f} s summed per-outcome fit ({yes(v['met']['time'])}); "
+             f"AG best_quality used {v['best_fit_seconds']:.0f} s",
+             f"- plain logistic regression (cmtl's own logistic member): cmtl - logistic {v['mean_vs_logistic']:+.4f}", "",
+             "| cohort | kind | rows | features | seeds | cmtl s | AG medium fit s | AG best fit s | cmtl - AG medium: mean / worst "
+             "| cmtl - AG best | cmtl - logistic | load (1 min) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c, sub in t.groupby("cohort", sort=False):
+        d = df[df["cohort"] == c]
+        dm = (d["cmtl_auroc"] - d["ag_medium_quality_auroc"]).groupby(d["outcome"]).mean()
+        db = (d["cmtl_auroc"] - d["ag_best_quality_auroc"]).groupby(d["outcome"]).mean()
+        dl = (d["cmtl_auroc"] - d["logistic_auroc"]).groupby(d["outcome"]).mean()
+        lines.append(f"| {c} | {sub['kind'].iloc[0]} | {sub['rows'].iloc[0]:,} | {sub['features'].iloc[0]} | {len(sub)} | "
+                     f"{sub['cmtl'].mean():.0f} | {sub['medium_quality_fit'].mean():.0f} | {sub['best_quality_fit'].mean():.0f} | "
+                     f"{dm.mean():+.4f} / {dm.min():+.4f} | {db.mean():+.4f} | {dl.mean():+.4f} | "
+                     f"{sub['load'].mean():.1f} |")
+    lines += ["", "Per outcome (test AUROC and Brier, mean over seeds; ± is the standard deviation of cmtl - AG medium "
+              "over seeds, the noise of one test split):", "",
+              "| cohort | outcome | test n (positives) | cmtl | AG medium | AG best | logistic | cmtl - AG medium | "
+              "Brier cmtl / AG medium | met |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (c, o), d in df.groupby(["cohort", "outcome"], sort=False):
+        diff = d["cmtl_auroc"] - d["ag_medium_quality_auroc"]
+        sd = f" ± {diff.std():.3f}" if len(d) > 1 else ""
+        m = d.mean(numeric_only=True)
+        lines.append(f"| {c} | {o} | {m['n_test']:.0f} ({m['positives']:.0f}) | {_f(m['cmtl_auroc'])} | "
+                     f"{_f(m['ag_medium_quality_auroc'])} | {_f(m['ag_best_quality_auroc'])} | {_f(m['logistic_auroc'])} | "
+                     f"{diff.mean():+.4f}{sd} | {_f(m['cmtl_brier'])} / {_f(m['ag_medium_quality_brier'])} | "
+                     f"{'yes' if diff.mean() >= MARGIN else 'NO'} |")
+    return "\n".join(lines), {"verdicts": v, "missing": missing, "rows": df.to_dict("records"),
+                              "times": t.to_dict("records")}

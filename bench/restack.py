@@ -1,0 +1,137 @@
+"""Judge a stacking rule on every cohort-seed of bench.peers without refitting a member.
+
+    .venv/bin/python -m bench.restack
+
+bench.peers keeps, per cohort and seed, each member's out-of-fold probabilities on the train+val rows,
+its test probabilities and the labels (bench/.cache/peers/). Here each rule learns its per-outcome
+combination from the out-of-fold rows only, exactly as mtl_core's stack() does, and is scored on the
+test rows; across all cohorts that says whether a rule trails its own best member, without tuning it
+on any one cohort's test rows. Rules: `stack` (mtl_core.stacking.fit_combiner, the registered model
+until now) and `guarded` (fit_guarded below, a candidate for mtl_core: the stack, or one member alone
+when that wins out of fold). Result: bench/results/restack.md.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.common import write
+from bench.peers import MEMBERS
+from mtl_core.metrics import auroc
+from mtl_core.stacking import Combiner, fit_combiner, logit
+
+SELECT_FOLDS = 5  # folds of the held-out rows over which the stack and each member alone are compared
+
+
+def _cv_logits(Z: np.ndarray, y: np.ndarray, folds: np.ndarray, cols: list[int]) -> np.ndarray:
+    """Out-of-fold combined logit of the columns `cols`: each fold's rows scored by a combiner fitted
+    on the other folds, so no candidate is judged on rows it learned from."""
+    out = np.full(len(y), np.nan)
+    for f in np.unique(folds):
+        test = folds == f
+        c = fit_combiner(Z[~test][:, cols], y[~test])
+        out[test] = c.bias + c.scale * (Z[test][:, cols] @ np.asarray(c.weights))
+    return out
+
+
+def selection_folds(n: int, folds: np.ndarray | None, seed: int = 0) -> np.ndarray:
+    """The plan's folds when it has several, else SELECT_FOLDS seeded folds of the rows."""
+    if folds is not None and len(np.unique(folds)) > 1:
+        return np.asarray(folds)
+    return np.random.default_rng(seed).permutation(n) % SELECT_FOLDS
+
+
+def guard_choice(Z: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[int | None, list[float]]:
+    """(None for the stack, or the column of the member alone; the out-of-fold AUROC of the stack and of
+    each member alone) on labelled rows Z, y split by `folds`. Ties go to the stack."""
+    candidates = [list(range(Z.shape[1]))] + [[j] for j in range(Z.shape[1])]
+    scores = [auroc(y, _cv_logits(Z, y, folds, cols)) or 0.0 for cols in candidates]
+    best = int(np.argmax(scores))  # the first maximum: the stack on a tie
+    return (None if best == 0 else best - 1), scores
+
+
+def fit_guarded(Z: np.ndarray, y: np.ndarray, folds: np.ndarray | None = None, fallback: int = 0) -> Combiner:
+    """The stack, or one member alone (Platt-scaled), whichever scores the higher out-of-fold AUROC on
+    the held-out rows: a discrete super learner over {stack, each member}.
+
+    The weights are learned on the same held-out rows as before; the choice between the stack and a
+    single member is itself cross-validated, so the stack cannot trail its best member out of fold
+    because its weights fitted noise, and is kept wherever it helps.
+    """
+    Z, y = np.asarray(Z, dtype=float), np.asarray(y, dtype=float)
+    keep = ~np.isnan(y)
+    Zk, yk = Z[keep], y[keep]
+    folds = selection_folds(len(yk), None if folds is None else np.asarray(folds)[keep])
+    m = Z.shape[1]
+    # one member, one class, or a fold without both classes: nothing to choose between out of fold
+    if m < 2 or any(np.unique(yk[folds != f]).size < 2 for f in np.unique(folds)):
+        return fit_combiner(Z, y, fallback=fallback)
+    j, _ = guard_choice(Zk, yk, folds)
+    if j is None:
+        return fit_combiner(Z, y, fallback=fallback)
+    alone = fit_combiner(Z[:, [j]], y)
+    return Combiner(tuple(1.0 if i == j else 0.0 for i in range(m)), alone.scale, alone.bias)
+
+
+RULES = {"stack": lambda Z, y, folds: fit_combiner(Z, y, fallback=0),
+         "guarded": lambda Z, y, folds: fit_guarded(Z, y, folds, fallback=0)}
+
+
+def restack(path: Path) -> list[dict]:
+    d = np.load(path, allow_pickle=False)
+    kinds = [str(k) for k in d["kinds"]]
+    held_rows = d["fold"] >= 0
+    rows = []
+    for k in range(d["y_tv"].shape[1]):
+        usable = [m for m in kinds if not np.isnan(d[f"held_{m}"][held_rows, k]).any()
+                  and not np.isnan(d[f"test_{m}"][:, k]).all()]
+        Z = np.column_stack([logit(d[f"held_{m}"][held_rows, k]) for m in usable])
+        Zt = np.column_stack([logit(d[f"test_{m}"][:, k]) for m in usable])
+        y, yt = d["y_tv"][held_rows, k], d["y_test"][:, k]
+        row = {"cohort": path.stem.rsplit("-seed", 1)[0], "seed": int(path.stem.rsplit("-seed", 1)[1]), "outcome": k,
+               "registered": auroc(yt, d["default_test"][:, k])}
+        members = {m: auroc(yt, d[f"test_{m}"][:, k]) for m in usable}
+        oof = {m: auroc(y, d[f"held_{m}"][held_rows, k]) or 0.0 for m in usable}
+        row.update({f"test_{m}": v for m, v in members.items()})
+        row.update({f"oof_{m}": v for m, v in oof.items()})
+        row["best_member_test"] = max(v for v in members.values() if v is not None)
+        row["chosen_member"] = members[max(oof, key=oof.get)]  # the member the out-of-fold rows pick
+        for name, rule in RULES.items():
+            row[name] = auroc(yt, rule(Z, y, d["fold"][held_rows]).combine(Zt))
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parts = sorted(MEMBERS.glob("*.npz"))
+    df = pd.DataFrame([r for p in parts for r in restack(p)]).dropna(subset=["registered", *RULES])
+    lines = [f"{len(df)} outcome-seeds from {df['cohort'].nunique()} cohorts ({len(parts)} cohort-seeds); test AUROC, "
+             "each rule fitted on the out-of-fold rows only. `stack` reproduces the registered model (largest "
+             f"difference {np.abs(df['stack'] - df['registered']).max():.1e}).", "",
+             "| rule | mean AUROC | mean - chosen member | outcome-seeds below chosen member - 0.005 | worst vs chosen "
+             "| mean - best member (test oracle) |", "|---|---|---|---|---|---|"]
+    for name in RULES:
+        d = df[name] - df["chosen_member"]
+        lines.append(f"| {name} | {df[name].mean():.4f} | {d.mean():+.4f} | {int((d < -0.005).sum())} | {d.min():+.4f} | "
+                     f"{(df[name] - df['best_member_test']).mean():+.4f} |")
+    by = df.groupby("cohort", sort=False)[["stack", "guarded", "chosen_member"]].mean()
+    lines += ["", "| cohort | stack | guarded | chosen member | guarded - stack |", "|---|---|---|---|---|"]
+    lines += [f"| {c} | {r['stack']:.4f} | {r['guarded']:.4f} | {r['chosen_member']:.4f} | "
+              f"{r['guarded'] - r['stack']:+.4f} |" for c, r in by.iterrows()]
+    kinds = [c.removeprefix("oof_") for c in df.columns if c.startswith("oof_")]
+    lines += ["", "Out-of-fold minus test AUROC per member (mean over outcome-seeds; the stack learns its weights "
+              "from the out-of-fold numbers, so a member whose held-out rows flatter it gets too much weight; "
+              "the networks and single-task learners early-stop and calibrate on those same held-out rows):", "",
+              "| cohort | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
+    for c, sub in df.groupby("cohort", sort=False):
+        lines.append(f"| {c} | " + " | ".join(f"{(sub[f'oof_{m}'] - sub[f'test_{m}']).mean():+.3f}" for m in kinds) + " |")
+    lines.append("| all | " + " | ".join(f"{(df[f'oof_{m}'] - df[f'test_{m}']).mean():+.3f}" for m in kinds) + " |")
+    write("restack", "python -m bench.restack " + " ".join(sys.argv[1:]), "\n".join(lines),
+          {"rows": df.to_dict("records")})
+
+
+if __name__ == "__main__":
+    main()
