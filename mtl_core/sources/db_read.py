@@ -47,8 +47,9 @@ class Tables:
     def name(self, table: str) -> str:
         return f"{quote(self.schema)}.{quote(next(iter(self.catalog[table].values()))[0])}"
 
-    def where(self, table: str) -> str:
-        return f"table '{table}' ({self.schema}.{table})"
+    def where(self, table: str, canonical: str | None = None) -> str:
+        """How messages name the table: its canonical name (when it has another) and where it lives."""
+        return f"table '{canonical or table}' ({self.schema}.{table})"
 
     def missing(self, table: str) -> DataError:
         return DataError(f"{self.kind} source {self.con.shown}: required table '{table}' not found in schema "
@@ -80,12 +81,13 @@ class Tables:
         sql = f"SELECT {exprs} FROM {self.name(table)}"
         return sql + (f" WHERE {quote(cols[drop_missing][1])} IS NOT NULL" if drop_missing else "")
 
-    def batches(self, table: str, spec: dict[str, tuple[str, bool]], drop_missing: str | None = None
-                ) -> Iterator[pa.Table]:
+    def batches(self, table: str, spec: dict[str, tuple[str, bool]], drop_missing: str | None = None,
+                canonical: str | None = None) -> Iterator[pa.Table]:
         """Typed batches of the table's spec columns (lower-case named), in the table's stored order."""
         self.check({table: spec})
-        for batch in self.con.stream(self.select(table, spec, drop_missing), f"reading {self.where(table)}"):
-            yield scan.typed(pa.Table.from_batches([batch]), spec, self.where(table))
+        where = self.where(table, canonical)
+        for batch in self.con.stream(self.select(table, spec, drop_missing), f"reading {where}"):
+            yield scan.typed(pa.Table.from_batches([batch]), spec, where)
 
     def rows(self, table: str) -> int:
         return int(self.con.rows(f"SELECT count(*) FROM {self.name(table)}")[0][0])
