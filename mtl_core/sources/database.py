@@ -126,6 +126,17 @@ class Postgres:
         finally:
             cur.close()
 
+    def result_schema(self, sql: str, what: str) -> pa.Schema:
+        """The columns a query gives (it is run with LIMIT 0: no row is read)."""
+        try:
+            cur = self.con.cursor()
+            cur.execute(f"SELECT * FROM ({sql}) AS cmtl_q LIMIT 0")
+            schema = cur.fetch_record_batch().schema
+            cur.close()
+            return schema
+        except Exception as exc:  # noqa: BLE001
+            raise self.error(exc, what) from None
+
     def error(self, exc: Exception, what: str) -> Exception:
         state, reason = _failure(exc)
         where = f"database {self.shown}: {what}"
