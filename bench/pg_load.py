@@ -141,8 +141,8 @@ def load_frames(url: str, schema: str, frames: dict, ddl: dict[str, dict[str, st
             cur = con.cursor()
             cur.adbc_ingest(f"load_{table}", raw, mode="create", db_schema_name=schema)
             cur.close()
-            casts = ", ".join(f"NULLIF({_q(c)}, '<NA>')::{t.split(' ')[0]}" if t else _q(c)
-                              for c, t in ((c, cols.get(c.lower(), cols.get(c))) for c in df.columns))
+            casts = ", ".join(f"NULLIF({_q(c)}, '<NA>')::{'numeric::' if 'int' in t else ''}{t.split(' ')[0]}"
+                              for c, t in ((c, cols[c]) for c in df.columns))
             _execute(con, f"INSERT INTO {_q(schema)}.{_q(table)} ({', '.join(_q(c) for c in df.columns)}) "
                      f"SELECT {casts} FROM {_q(schema)}.{_q('load_' + table)}")
             _execute(con, f"DROP TABLE {_q(schema)}.{_q('load_' + table)}")

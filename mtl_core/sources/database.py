@@ -70,14 +70,14 @@ class Postgres:
     read-only, and one REPEATABLE READ transaction makes every table of a read one consistent state."""
     engine = "postgresql"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, purpose: str = "read"):
         import adbc_driver_postgresql.dbapi as pg  # only database sources need it
 
         self.shown = redact(url)
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
         query.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
-        query.setdefault("application_name", "clinical-mtl")
+        query.setdefault("application_name", f"clinical-mtl {purpose}")  # what a DBA sees in pg_stat_activity
         try:
             self.con = pg.connect(urlunsplit(parts._replace(query=urlencode(query))), autocommit=True)
         except Exception as exc:  # noqa: BLE001 - every driver failure becomes one named line
@@ -192,14 +192,14 @@ def quote(name: str) -> str:
 ENGINES: dict[str, type] = {"postgresql": Postgres, "postgres": Postgres}
 
 
-def connect(url: str) -> Postgres:
-    return ENGINES[scheme(url)](check_url(url))
+def connect(url: str, purpose: str = "read") -> Postgres:
+    return ENGINES[scheme(url)](check_url(url), purpose)
 
 
 def probe(url: str) -> str | None:
     """Why the database cannot be read (server down, wrong credentials), or None: for the preflight."""
     try:
-        connect(url).close()
+        connect(url, "preflight").close()
     except (UnavailableError, ConfigError) as exc:
         return str(exc)
     return None

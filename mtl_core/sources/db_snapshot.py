@@ -66,7 +66,7 @@ def fingerprint(cfg: Config) -> dict | None:
     src = cfg.source
     if src.kind not in KINDS or not database.is_database(src.path):
         return None
-    con = database.connect(src.path)
+    con = database.connect(src.path, "fingerprint")
     try:
         tables = KINDS[src.kind](con, src)
     finally:
