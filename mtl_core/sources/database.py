@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from typing import Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote as quote_url, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 
@@ -79,7 +79,9 @@ class Postgres:
         query.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
         query.setdefault("application_name", f"clinical-mtl {purpose}")  # what a DBA sees in pg_stat_activity
         try:
-            self.con = pg.connect(urlunsplit(parts._replace(query=urlencode(query))), autocommit=True)
+            # %20, not +: libpq decodes percent escapes only
+            self.con = pg.connect(urlunsplit(parts._replace(query=urlencode(query, quote_via=quote_url))),
+                                  autocommit=True)
         except Exception as exc:  # noqa: BLE001 - every driver failure becomes one named line
             raise UnavailableError(f"database {self.shown} is not reachable: {_failure(exc)[1]} (check the "
                                    f"server, PGUSER / PGPASSWORD or ~/.pgpass; nothing was read)") from None
