@@ -178,6 +178,13 @@ class Postgres:
             out.setdefault(table.lower(), {})[column.lower()] = (table, column, typ, category, granted)
         return out
 
+    def checksum(self, sql: str) -> list[str]:
+        """Row count and an order-free 64-bit hash sum of every row of a query (the server reads it; no
+        row crosses the network)."""
+        found = self.rows(f"SELECT count(*), CAST(sum(hashtextextended(CAST(cmtl_q AS text), 0)) AS text) "
+                          f"FROM ({sql}) AS cmtl_q")[0]
+        return [str(v) for v in found]
+
     def change_counters(self, schema: str, table: str) -> list[int]:
         """Inserts, updates and deletes the server has counted on the table (cumulative statistics): an
         in-place UPDATE moves them even where it changes no count or maximum."""
@@ -190,7 +197,10 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-# URL scheme -> the engine's reader class (same interface as Postgres)
+# URL scheme -> the engine's reader class. Another engine (SQL Server, Databricks, ...) is one class with
+# Postgres's methods: connect read-only in one consistent transaction, rows / stream (Arrow batches) /
+# result_schema for a query, columns (the catalog, types as the categories N, S, D), schemas, checksum,
+# change_counters, error; the SQL the readers write around it is standard (CAST, count, max).
 ENGINES: dict[str, type] = {"postgresql": Postgres, "postgres": Postgres}
 
 

@@ -21,9 +21,9 @@ def _expression(column: str, kind: str, typ: str, category: str) -> str:
     server (float8 for a float; text for an integer, whose converter then checks it is whole)."""
     q = quote(column)
     if typ.startswith("numeric") and kind == "float":
-        return f"{q}::float8"
+        return f"CAST({q} AS DOUBLE PRECISION)"
     if (typ.startswith("numeric") and kind == "int") or (kind == "str" and category != "S"):
-        return f"{q}::text"
+        return f"CAST({q} AS VARCHAR)"
     return q
 
 
@@ -97,6 +97,6 @@ class Tables:
         largest value of each id and time column read, and the server's change counters."""
         cols = self.catalog[table]
         keys = [c for c, (kind, _) in spec.items() if kind in ("int", "time")]
-        aggs = ", ".join(["count(*)"] + [f"max({quote(cols[c][1])})::text" for c in keys])
+        aggs = ", ".join(["count(*)"] + [f"CAST(max({quote(cols[c][1])}) AS VARCHAR)" for c in keys])
         found = self.con.rows(f"SELECT {aggs} FROM {self.name(table)}")[0]
         return [str(v) for v in found] + self.con.change_counters(self.schema, next(iter(cols.values()))[0])

@@ -51,9 +51,7 @@ def _mimic(con, src) -> dict:
 def _tabular(con, src) -> dict:
     from mtl_core.sources.tabular_db import base_query
 
-    found = con.rows(f"SELECT count(*), sum(hashtextextended(cmtl_q::text, 0))::text FROM ({base_query(src)}) "
-                     "AS cmtl_q")[0]
-    return {"rows": [str(v) for v in found]}
+    return {"rows": con.checksum(base_query(src))}
 
 
 KINDS = {"omop": _omop, "mimic_iv": _mimic, "tabular": _tabular}

@@ -34,7 +34,7 @@ def _expression(field: pa.Field) -> str | None:
     """How the column is selected, or None for a type the flat table's rules refuse."""
     t, q = field.type, f"cmtl_q.{quote(field.name)}"
     if _pg_type(field) == "numeric":
-        return f"{q}::float8"  # the driver hands NUMERIC over as text
+        return f"CAST({q} AS DOUBLE PRECISION)"  # the driver hands NUMERIC over as text
     plain = (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t)
              or pa.types.is_large_string(t) or pa.types.is_boolean(t) or pa.types.is_timestamp(t)
              or pa.types.is_date(t))
