@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.peers [--cohorts flchain,pbc] [--seeds 1,2,3] [--report-only]
 
 Per cohort (bench/cohorts.py: the 8 of bench.real_data and 4 of other kinds) and split seed, in one run:
-cmtl's default model through the same fitting code as `cmtl run` (mtl_core.fitting.fit_model, timed);
+cmtl's default model through the same fitting code as `cmtl run` (mtl_core.ensemble.fitting.fit_model, timed);
 its logistic-regression member (fitted on the same folds); then AutoGluon-Tabular 1.6.3 in its own venv
 (bench/.venvs/autogluon, built here from bench/autogluon_constraints.txt) per outcome on the same
 train+val rows and the same feature columns, with preset `medium_quality` (no time limit, what most users
@@ -31,9 +31,9 @@ from bench.common import ROOT, RESULTS, machine, write
 from bench.peers_report import report
 from bench.real_data import cohort_config
 from mtl_core.config import Config
-from mtl_core.features import model_columns
-from mtl_core.fitting import fit_model
-from mtl_core.metrics import auroc, brier
+from mtl_core.dataset.features import model_columns
+from mtl_core.ensemble.fitting import fit_model
+from mtl_core.evaluation.metrics import auroc, brier
 from mtl_core.sources import tabular
 
 VENV = ROOT / "bench" / ".venvs" / "autogluon"

@@ -267,6 +267,25 @@ def sources(res) -> list[str]:
             "<= 1.5x, < 4 GiB"]
 
 
+def database(res) -> list[str]:
+    data = res("scale_db")
+    runs = data["runs"]
+    files, db = runs["mimic_iv parquet"], runs["mimic_iv postgresql"]
+    dask_run = next((r for n, r in runs.items() if "dask" in n), None)
+    same = all(r["snapshot"] == files["snapshot"] and r["features_hash"] == files["features_hash"]
+               and r["labels_hash"] == files["labels_hash"] for r in runs.values())
+    rss = max(r["peak_rss_gib"] for r in runs.values())
+    dask_text = f"; on Dask (2 workers) {dask_run['seconds'] / files['seconds']:.2f}x" if dask_run else ""
+    return [f"database: the {size(db['admissions'])}-admission cohort ({db['events'] / 1e6:.1f}M events) read from "
+            "PostgreSQL (mimic-code's schemas) vs its Parquet export, `cmtl ingest` + `cmtl features` "
+            f"(`bench/results/scale_db.md`, one run {where(data['machine'])})",
+            f"{db['seconds'] / files['seconds']:.2f}x the Parquet wall time{dask_text}, {rss:.2f} GiB peak RSS, "
+            f"{'the same' if same else 'NOT the same'} snapshot id, features and labels; an unchanged rerun of "
+            f"`cmtl ingest` {db['rerun_ingest']['seconds']:.0f} s "
+            f"({'snapshot reused without a read' if db['rerun_reused'] else 'read again'})",
+            "<= 1.5x, < 4 GiB"]
+
+
 def dask(res) -> list[str]:
     data = res("scale_sources")
     name = next(n for n in data["runs"] if "dask" in n)
@@ -304,7 +323,8 @@ def default_cohort(res) -> list[str]:
             "within 1.1x"]
 
 
-ROWS = [quality, baselines, real_data, real_cli, peers, data_efficiency, cost, strategies, scale, scale_run, meds_tab, sources, dask,
+ROWS = [quality, baselines, real_data, real_cli, peers, data_efficiency, cost, strategies, scale, scale_run, meds_tab,
+        sources, database, dask,
         duckdb, validation, default_cohort]
 
 

@@ -6,7 +6,7 @@ bench.peers keeps, per cohort and seed, each member's out-of-fold probabilities 
 its test probabilities and the labels (bench/.cache/peers/). Here each rule learns its per-outcome
 combination from the out-of-fold rows only, exactly as mtl_core's stack() does, and is scored on the
 test rows; across all cohorts that says whether a rule trails its own best member, without tuning it
-on any one cohort's test rows. Rules: `stack` (mtl_core.stacking.fit_combiner, the registered model
+on any one cohort's test rows. Rules: `stack` (mtl_core.ensemble.stacking.fit_combiner, the registered model
 until now) and `guarded` (fit_guarded below, a candidate for mtl_core: the stack, or one member alone
 when that wins out of fold). Result: bench/results/restack.md.
 """
@@ -20,8 +20,8 @@ import pandas as pd
 
 from bench.common import write
 from bench.peers import MEMBERS
-from mtl_core.metrics import auroc
-from mtl_core.stacking import Combiner, fit_combiner, logit
+from mtl_core.evaluation.metrics import auroc
+from mtl_core.ensemble.stacking import Combiner, fit_combiner, logit
 
 SELECT_FOLDS = 5  # folds of the held-out rows over which the stack and each member alone are compared
 

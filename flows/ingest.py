@@ -15,8 +15,22 @@ from mtl_core.data import lake, owner
 from mtl_core.errors import DataError
 from mtl_core.data.partitions import KeyCheck, Sequential, keys_of
 from mtl_core.data.quarantine import Rejects, combine
-from mtl_core.sources import (add_summaries, check_not_empty, check_summary, ingest_tables, open_partitions,
-                               summary, unique_keys)
+from mtl_core.sources import (add_summaries, check_not_empty, check_summary, db_snapshot, ingest_tables,
+                               open_partitions, summary, unique_keys)
+
+
+@task(name="Fingerprint the database (row counts, largest ids and times, change counters)",
+      cache_policy=NO_CACHE, **policy.DATA)
+def database_unchanged(config_path: str) -> tuple[dict | None, str | None]:
+    """(fingerprint of a database source, the snapshot it gave last time if the same): None, None for
+    files. An unchanged database is then not read again (mtl_core/sources/db_snapshot.py)."""
+    cfg, ws = prepare(config_path)
+    fp = db_snapshot.fingerprint(cfg)
+    reused = db_snapshot.reuse(ws / "lake", fp)
+    if reused is not None:
+        get_run_logger().info("Database unchanged (fingerprint %s): reused lake snapshot %s without reading it",
+                              db_snapshot.key(fp), reused.name)
+    return fp, None if reused is None else str(reused)
 
 
 @task(name="Read source (stream files into the staging area)", cache_policy=NO_CACHE, **policy.DATA)
@@ -107,6 +121,9 @@ def ingest(config_path: str) -> str:
     """
     cfg, ws = prepare(config_path)
     kind = cfg.source.kind
+    fp, reused = database_unchanged(config_path)
+    if reused is not None:
+        return reused
     (ws / "staging").mkdir(parents=True, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=owner.prefix(kind), dir=ws / "staging")
     try:
@@ -123,6 +140,8 @@ def ingest(config_path: str) -> str:
                 rows_in = add_summaries(rows_in, result["rows_in"])
                 rejects += [result["rejects"]] if result["rejects"] is not None else []
             check_not_empty(rows_in, cfg)  # a table-wide defect: before any quarantine verdict
-            return write_snapshot(config_path, snapshot, keys, summaries, quarantine_files(config_path, rejects))
+            path = write_snapshot(config_path, snapshot, keys, summaries, quarantine_files(config_path, rejects))
+            db_snapshot.remember(ws / "lake", fp, Path(path))
+            return path
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -122,10 +121,7 @@ def score_file(config_path: str, version: str, input_path: str, output_path: str
     X = check_columns(frame, model.metadata.get_input_schema(), input_path)
     check_contract(pd.concat([frame[[c for c in ID_COLUMNS if c in frame]], X], axis=1),
                    dataset_builder(cfg).features_contract, input_path)
-    try:
-        P = model.predict(X)
-    except MlflowException as exc:
-        raise DataError(f"input {input_path} does not match the signature of {uri}: {exc.message}") from None
+    P = tracking.predict(model, X, f"input {input_path}", uri)
     ids = frame[[c for c in kept_columns(cfg) if c in frame]].reset_index(drop=True)
     flags = [c for c in P.columns if str(c).endswith("_flag") and str(c)[:-5] in P.columns]
     outcomes = [c for c in P.columns if c not in flags]

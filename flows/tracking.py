@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from flows.ops.cleanup import identity
 from flows.runtime.workspace import tracking_uri
 from mtl_core.config import Config
+from mtl_core.errors import DataError
 from mtl_core.provenance import code_version, describe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,6 +226,14 @@ def load_model(cfg: Config, ws: Path, uri: str):
     with warnings.catch_warnings():  # MLflow's nudge towards a type-hinted predict(), at every load
         warnings.filterwarnings("ignore", message=".*type hints.*")
         return mlflow.pyfunc.load_model(uri)
+
+
+def predict(model, frame: pd.DataFrame, what: str, uri: str) -> pd.DataFrame:
+    """A loaded pyfunc's answer; MLflow's refusal of the input (its signature check) as a DataError."""
+    try:
+        return model.predict(frame)
+    except MlflowException as exc:
+        raise DataError(f"{what} does not match the signature of {uri}: {exc.message}") from None
 
 
 def log_text(cfg: Config, ws: Path, run_id: str, text: str, artifact_file: str) -> None:

@@ -102,6 +102,19 @@ def tracking_problem(uri: str, budget: float = BUDGET_SECONDS) -> str | None:
     return None  # databricks, plugins: left to MLflow
 
 
+def check_source(cfg, budget: float = BUDGET_SECONDS) -> None:
+    """UnavailableError (exit 2) when a database source's server does not answer or refuses the
+    credentials, before Prefect or any reading starts. The message never holds a password."""
+    from mtl_core.sources import database
+
+    path = getattr(cfg.source, "path", None)
+    if path is None or not database.is_database(path):
+        return
+    why = _retry(lambda: database.probe(path), budget)
+    if why:
+        raise UnavailableError(f"source: {why}")
+
+
 def check_services(uri: str, prefect_api: str | None = None, budget: float = BUDGET_SECONDS) -> None:
     """UnavailableError naming the first unreachable service: the tracking store at uri, then the
     Prefect API when one is configured (none: each command starts its own temporary server)."""

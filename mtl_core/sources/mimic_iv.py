@@ -1,4 +1,4 @@
-"""Source `mimic_iv`: a MIMIC-IV export folder read into the canonical tables, only the columns they need.
+"""Source `mimic_iv`: a MIMIC-IV export folder (or database) read into the canonical tables, only the columns they need.
 
 MIMIC-IV already uses the canonical column names; this adapter picks each file's format, reads the
 needed columns, types them (naive timestamps, int64 keys) and joins labevents with chartevents. A full
@@ -15,7 +15,7 @@ import pandas as pd
 
 from mtl_core.config import Config
 from mtl_core.errors import ConfigError, DataError
-from mtl_core.sources import files, scan
+from mtl_core.sources import database, files, scan
 from mtl_core.sources import staging as staging_mod
 from mtl_core.sources.staging import StagedPartitions
 
@@ -85,7 +85,11 @@ def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], N
                     ) -> StagedPartitions:
     """The export at source.path as partitions of whole patients: every needed file is streamed once
     (typed, only the needed columns) into subject-range shards under `staging`, then read shard runs
-    of about ingest.partition_rows rows."""
+    of about ingest.partition_rows rows. A database URL reads mimic-code's schemas (mimic_db.py)."""
+    if database.is_database(cfg.source.path):
+        from mtl_core.sources import mimic_db
+
+        return mimic_db.open_partitions(cfg, staging, progress)
     folder = export_folder(cfg.source.path)
     found = _found(folder)
     patients = next(path for table, _, path, _ in found if table == "patients")

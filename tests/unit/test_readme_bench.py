@@ -9,7 +9,7 @@ from bench import readme_bench as rb
 FIRST_WORDS = ["quality: registered model", "registered model vs best", "real cohorts:", "real cohort end to end",
                "real cohorts vs AutoGluon", "data efficiency,",
                "cost: one MTL model", "strategy table:", "scale: `cmtl ingest`", "scale: the whole `cmtl run`",
-               "MEDS: `cmtl run`", "sources at scale:", "Dask,", "features vs one DuckDB", "ingest validation",
+               "MEDS: `cmtl run`", "sources at scale:", "database: the", "Dask,", "features vs one DuckDB", "ingest validation",
                "default cohort,"]
 
 
