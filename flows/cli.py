@@ -15,6 +15,7 @@ from rich.table import Table
 
 from flows.runtime.workspace import prepare, tracking_uri
 from mtl_core.errors import CmtlError
+from mtl_core.reports.tables import operating_point_rows
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="clinical-mtl: multi-outcome clinical prediction pipeline.")
@@ -157,9 +158,12 @@ def promote(config: str = ConfigOpt,
                                        help="promote whatever the gate says (audit-tagged with $USER and time)")):
     """Register an evaluated model as challenger and promote it to champion if it passes the gate."""
     with _stage(config, "cmtl promote"):
+        from flows.compare import record_comparison
         from flows.promote import register_and_promote
         verdict = register_and_promote(config, model_dir, version=version, dry_run=dry_run, force=force,
                                        actor=os.environ.get("USER"))
+        if not dry_run:  # what changed since the champion it was judged against: comparison.md in its run
+            record_comparison(config, verdict)
     _print_verdict(verdict)
 
 
@@ -313,30 +317,17 @@ def _print_report(result: dict) -> None:
     console.print(table)
 
 
-def _ci_pct(r: dict, key: str) -> str:
-    value = r.get(key)
-    if value is None:
-        return "n/a"
-    lo, hi = r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")
-    return f"{value:.0%}" + ("" if lo is None else f" ({lo:.0%}-{hi:.0%})")
-
-
 def _print_operating_points(result: dict) -> None:
     points = result.get("operating_points") or []
     if not points:
         return
     table = Table(title="Alert threshold per outcome (chosen on validation, scored on test, 95% CI)")
-    for col in ("outcome", "rule", "threshold", "alert rate", "sensitivity", "specificity", "PPV", "NPV",
-                "net benefit"):
+    header, rows = operating_point_rows(points, ".0%", (("net benefit", lambda r: _fmt(r.get("net_benefit"), ".3f")
+                                                           if r.get("net_benefit") is not None else "n/a"),))
+    for col in header:
         table.add_column(col, justify="left" if col in ("outcome", "rule") else "right")
-    for r in points:
-        rule = r["rule"] + (f" {r['target']:g}" if r.get("target") is not None else "")
-        if r.get("threshold") is None:
-            table.add_row(r["outcome"], rule, "none", r.get("reason") or "", "", "", "", "", "")
-            continue
-        table.add_row(r["outcome"], rule, f"{r['threshold']:.3f}", _ci_pct(r, "alert_rate"),
-                      _ci_pct(r, "sensitivity"), _ci_pct(r, "specificity"), _ci_pct(r, "ppv"), _ci_pct(r, "npv"),
-                      _fmt(r.get("net_benefit"), ".3f") if r.get("net_benefit") is not None else "n/a")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 

@@ -2,7 +2,6 @@
 as `comparison.md` in the run of every version that goes through the promotion gate."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,36 +10,22 @@ import yaml
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.runtime import policy
-
 from flows import tracking
-from flows.evaluate import test_split
+from flows.runtime import policy
 from flows.runtime.workspace import prepare
+from mtl_core.config import Config
+from mtl_core.data import feature_set
+from mtl_core.data.model_folder import ModelFolder
 from mtl_core.evaluation.compare import comparison_markdown, config_differences, metric_rows
-from mtl_core.errors import CmtlError
 
 COMPARISON = "comparison.md"
 
 
-def _reference(name: str, ref: str) -> tuple[str | None, str | None]:
-    """(alias, version) from `3`, `v3` or an alias."""
-    ref = str(ref).strip().removeprefix(f"models:/{name}").lstrip("/@")
-    if ref.lower().startswith("v") and ref[1:].isdigit():
-        ref = ref[1:]
-    if not ref:
-        raise CmtlError("compare: give two versions (3, v3) or aliases (champion, challenger)")
-    return (None, ref) if ref.isdigit() else (ref, None)
-
-
-def describe(cfg, ws: Path, ref: str) -> dict:
+def describe(cfg: Config, ws: Path, ref: str) -> dict:
     """A registered version as the report needs it: label, run, snapshot, rows, prevalence, code, config."""
-    name = cfg.registry.model_name
-    alias, version = _reference(name, ref)
-    mv = tracking.version_by_alias(cfg, ws, alias) if alias else tracking.model_version(cfg, ws, version)
-    if mv is None:
-        raise CmtlError(f"model {name} has no {'alias ' + repr(alias) if alias else 'version ' + str(version)}")
-    run = tracking.client(cfg, ws).get_run(mv.run_id)
-    m, tags = run.data.metrics, run.data.tags
+    mv, alias = tracking.find_version(cfg, ws, ref, "compare")
+    run = tracking.run_record(cfg, ws, mv.run_id)
+    m, tags = run["metrics"], run["tags"]
 
     def by_prefix(prefix: str) -> dict:
         return {k[len(prefix):]: v for k, v in m.items() if k.startswith(prefix)}
@@ -49,19 +34,19 @@ def describe(cfg, ws: Path, ref: str) -> dict:
     return {"label": f"v{mv.version}" + (f" ({alias})" if alias else ""), "version": str(mv.version),
             "run_id": mv.run_id, "snapshot": tags.get("cmtl.lake_snapshot"),
             "code": tags.get("cmtl.code_version", "unknown (run from before code versions were logged)"),
-            "trained": datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "trained": datetime.fromtimestamp(run["start_time"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "rows": by_prefix("data/rows/"), "prevalence": by_prefix("data/prevalence/") or by_prefix("test/prevalence/"),
             "config": config, "outcomes": config.get("outcomes") or []}
 
 
-def _predict(cfg, ws: Path, version: str, f) -> dict:
+def _predict(cfg: Config, ws: Path, version: str, f) -> dict:
     model = tracking.load_model(cfg, ws, f"models:/{cfg.registry.model_name}/{version}")
     P = model.predict(f[model.metadata.get_input_schema().input_names()])
     flags = {f"{c}_flag" for c in P.columns}
     return {c: P[c].to_numpy(float) for c in P.columns if c not in flags}
 
 
-def report(cfg, ws: Path, a: dict | None, b: dict) -> tuple[str, list[dict]]:
+def report(cfg: Config, ws: Path, a: dict | None, b: dict) -> tuple[str, list[dict]]:
     """The Markdown report and metric rows: both models scored on B's test rows when B's feature set is
     in this workspace (paired CIs), else the data, code and config parts alone with a note saying why."""
     e = cfg.evaluation
@@ -69,14 +54,13 @@ def report(cfg, ws: Path, a: dict | None, b: dict) -> tuple[str, list[dict]]:
         a = {"label": "none", "config": {}, "code": "n/a", "snapshot": "n/a"}
         return comparison_markdown(a, b, [], [], e.ci_level, "No previous champion: nothing to compare."), []
     rows, note = [], None
-    folder = ws / "models" / b["run_id"]
-    meta_path = folder / "model.json"
-    if not meta_path.is_file():
+    folder = ModelFolder.of_run(ws, b["run_id"])
+    if not folder.exists():
         note = f"{b['label']}'s model folder is not in this workspace ({ws}): metrics not recomputed."
     else:
-        meta = json.loads(meta_path.read_text())
-        outcomes = [o for o in meta["outcomes"] if o in (a["outcomes"] or meta["outcomes"])]
-        f, Y, _ = test_split(meta["features_dir"], outcomes)
+        meta = folder.meta()
+        outcomes = [o for o in meta.outcomes if o in (a["outcomes"] or meta.outcomes)]
+        f, Y, _ = feature_set.test_split(meta.features_dir, outcomes)
         try:
             pa, pb = _predict(cfg, ws, a["version"], f), _predict(cfg, ws, b["version"], f)
         except Exception as exc:  # an old champion this code cannot load: say so, report the rest
@@ -93,12 +77,19 @@ def report(cfg, ws: Path, a: dict | None, b: dict) -> tuple[str, list[dict]]:
 
 
 @task(name="Write what changed since the champion", cache_policy=NO_CACHE, **policy.TRACKING)
-def log_comparison(config_path: str, compared_to: str | None, version: str, run_id: str) -> str:
-    cfg, ws = prepare(config_path)
+def log_comparison(cfg: Config, ws: Path, compared_to: str | None, version: str, run_id: str) -> str:
     a = describe(cfg, ws, compared_to) if compared_to and compared_to != version else None
     text, _ = report(cfg, ws, a, describe(cfg, ws, version))
     tracking.log_text(cfg, ws, run_id, text, COMPARISON)
     return text
+
+
+@flow(name="record_comparison", log_prints=True)
+def record_comparison(config_path: str, verdict: dict) -> str:
+    """comparison.md in the run of a version that went through the gate: what changed since the champion
+    it was judged against (`cmtl promote` composes it after register_and_promote)."""
+    cfg, ws = prepare(config_path)
+    return log_comparison(cfg, ws, verdict["compared_to"], verdict["version"], verdict["run_id"])
 
 
 @flow(name="compare", log_prints=True)

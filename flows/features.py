@@ -9,13 +9,15 @@ from prefect.cache_policies import NO_CACHE
 from flows.runtime import policy
 from flows.runtime.engine import engine
 from flows.runtime.workspace import prepare
+from mtl_core.config import Config
 from mtl_core.data import contracts, lake
 from mtl_core.errors import DataError
-from mtl_core.dataset.features import DatasetBuilder, dataset_builder, fitted_builder
+from mtl_core.dataset.features import DatasetBuilder
+from mtl_core.sources.layouts import dataset_builder, fitted_builder
 from mtl_core.data.partitions import KeyCheck, keys_of
 
 
-def build_partition(tables: dict, cfg, builder: DatasetBuilder, definitions: dict) -> dict | None:
+def build_partition(tables: dict, cfg: Config, builder: DatasetBuilder, definitions: dict) -> dict | None:
     """Validated features, labels (and truth) of one partition: all rows of its patients; None when the
     partition has no admission in the cohort."""
     features, labels = builder.build(tables, cfg, definitions)
@@ -32,10 +34,9 @@ def build_partition(tables: dict, cfg, builder: DatasetBuilder, definitions: dic
 
 
 @task(name="Build cohort, features and labels of partition", cache_policy=NO_CACHE, **policy.DATA)
-def featurise_partition(config_path: str, snapshot_dir: str, index: int, folder: str,
+def featurise_partition(cfg: Config, snapshot_dir: str, index: int, folder: str,
                         fit: dict | None = None) -> dict:
     """One lake partition's features, labels (and truth), written into the feature set's temporary folder."""
-    cfg, _ = prepare(config_path)
     builder = fitted_builder(cfg, fit)
     frames = build_partition(lake.read_partition(Path(snapshot_dir), index), cfg, builder,
                              contracts.outcome_definitions(kind=cfg.source.kind))
@@ -75,7 +76,7 @@ def build_features(config_path: str, snapshot_dir: str | None = None) -> str:
     fit = builder.fit(Path(snapshot_dir), cfg) if builder.fit is not None else None
     n, keys = lake.n_partitions(Path(snapshot_dir)), KeyCheck()
     with lake.SnapshotWriter(ws / "features", salt=salt, extra=extra) as out, engine(cfg) as eng:
-        calls = ({"config_path": config_path, "snapshot_dir": snapshot_dir, "index": i,
+        calls = ({"cfg": cfg, "snapshot_dir": snapshot_dir, "index": i,
                   "folder": str(out.folder), "fit": fit} for i in range(n))
         for result in eng.run(featurise_partition, calls):
             if result["info"] is not None:

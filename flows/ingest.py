@@ -11,9 +11,10 @@ from prefect.cache_policies import NO_CACHE
 from flows.runtime import policy
 from flows.runtime.engine import engine
 from flows.runtime.workspace import prepare
+from mtl_core.config import Config
 from mtl_core.data import lake, owner
 from mtl_core.errors import DataError
-from mtl_core.data.partitions import KeyCheck, Sequential, keys_of
+from mtl_core.data.partitions import KeyCheck, Sequential, in_partition, keys_of
 from mtl_core.data.quarantine import Rejects, combine
 from mtl_core.sources import (add_summaries, check_not_empty, check_summary, db_snapshot, ingest_tables,
                                open_partitions, summary, unique_keys)
@@ -21,10 +22,9 @@ from mtl_core.sources import (add_summaries, check_not_empty, check_summary, db_
 
 @task(name="Fingerprint the database (row counts, largest ids and times, change counters)",
       cache_policy=NO_CACHE, **policy.DATA)
-def database_unchanged(config_path: str) -> tuple[dict | None, str | None]:
+def database_unchanged(cfg: Config, ws: Path) -> tuple[dict | None, str | None]:
     """(fingerprint of a database source, the snapshot it gave last time if the same): None, None for
     files. An unchanged database is then not read again (mtl_core/sources/db_snapshot.py)."""
-    cfg, ws = prepare(config_path)
     fp = db_snapshot.fingerprint(cfg)
     reused = db_snapshot.reuse(ws / "lake", fp)
     if reused is not None:
@@ -34,9 +34,8 @@ def database_unchanged(config_path: str) -> tuple[dict | None, str | None]:
 
 
 @task(name="Read source (stream files into the staging area)", cache_policy=NO_CACHE, **policy.DATA)
-def stage_source(config_path: str, folder: str):
+def stage_source(cfg: Config, folder: str):
     """The source as partitions of whole patients; a file source is streamed into `folder` first."""
-    cfg, _ = prepare(config_path)
     logger = get_run_logger()
     parts = open_partitions(cfg, Path(folder), progress=lambda done, total: logger.info(
         "Read %d of %d inputs of source '%s'", done, total, cfg.source.kind))
@@ -45,24 +44,16 @@ def stage_source(config_path: str, folder: str):
     return parts
 
 
-def _in_partition(exc: DataError, index: int, total: int | None) -> DataError:
-    if total == 1:
-        return exc
-    of = f" of {total}" if total else ""
-    return DataError(f"{exc}\n(in partition {index + 1}{of} of whole patients; rows counted there)")
-
-
 @task(name="Validate and stage partition", cache_policy=NO_CACHE, **policy.DATA)
-def ingest_partition(config_path: str, folder: str, index: int, parts=None, tables: dict | None = None,
+def ingest_partition(cfg: Config, folder: str, index: int, parts=None, tables: dict | None = None,
                      total: int | None = None) -> dict:
     """Validate one partition (read here, from `parts`, or given) and write it into the snapshot's
     temporary folder; returns what the flow needs to commit: part info, keys, counts, rejects."""
-    cfg, _ = prepare(config_path)
     try:
         tables = parts.read(index) if tables is None else tables
         clean, rejects = ingest_tables(tables, cfg, check_share=False)
     except DataError as exc:
-        raise _in_partition(exc, index, total) from None
+        raise in_partition(exc, index, total) from None
     info = lake.write_part(Path(folder), index, clean)
     get_run_logger().info("Partition %d%s: %s", index + 1, f" of {total}" if total else "",
                           ", ".join(f"{n} {len(df):,}" for n, df in clean.items()))
@@ -72,9 +63,8 @@ def ingest_partition(config_path: str, folder: str, index: int, parts=None, tabl
 
 
 @task(name="Check and report quarantined rows", cache_policy=NO_CACHE, **policy.DATA)
-def quarantine_files(config_path: str, parts: list[Rejects]) -> dict | None:
+def quarantine_files(cfg: Config, parts: list[Rejects]) -> dict | None:
     """The quarantine files for the snapshot (None in strict mode); DataError over the share limit."""
-    cfg, _ = prepare(config_path)
     if not parts:
         return None
     rejects, limit = combine(parts), cfg.ingest.max_rejected_share
@@ -88,9 +78,8 @@ def quarantine_files(config_path: str, parts: list[Rejects]) -> dict | None:
 
 
 @task(name="Write lake snapshot", cache_policy=NO_CACHE, **policy.DATA)
-def write_snapshot(config_path: str, snapshot: lake.SnapshotWriter, keys: KeyCheck, summaries: list[dict],
+def write_snapshot(cfg: Config, snapshot: lake.SnapshotWriter, keys: KeyCheck, summaries: list[dict],
                    files: dict | None = None) -> str:
-    cfg, _ = prepare(config_path)
     keys.check()  # no patient or admission in two partitions
     check_summary(summaries, cfg)  # e.g. no table without rows at all
     path, reused = snapshot.commit(files)
@@ -100,15 +89,15 @@ def write_snapshot(config_path: str, snapshot: lake.SnapshotWriter, keys: KeyChe
     return str(path)
 
 
-def _calls(config_path: str, folder: str, parts):
+def _calls(cfg: Config, folder: str, parts):
     """Keyword arguments of each partition's task: an index into `parts`, or (a loader that can only be
     read in order) the tables themselves, read here one by one."""
     if isinstance(parts, Sequential):
         for i, tables in enumerate(parts.iterator):
-            yield {"config_path": config_path, "folder": folder, "index": i, "tables": tables}
+            yield {"cfg": cfg, "folder": folder, "index": i, "tables": tables}
         return
     for i in range(len(parts)):
-        yield {"config_path": config_path, "folder": folder, "index": i, "parts": parts, "total": len(parts)}
+        yield {"cfg": cfg, "folder": folder, "index": i, "parts": parts, "total": len(parts)}
 
 
 @flow(name="ingest", log_prints=True)
@@ -121,26 +110,26 @@ def ingest(config_path: str) -> str:
     """
     cfg, ws = prepare(config_path)
     kind = cfg.source.kind
-    fp, reused = database_unchanged(config_path)
+    fp, reused = database_unchanged(cfg, ws)
     if reused is not None:
         return reused
     (ws / "staging").mkdir(parents=True, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=owner.prefix(kind), dir=ws / "staging")
     try:
-        parts = stage_source(config_path, staging)
+        parts = stage_source(cfg, staging)
         if hasattr(parts, "prepare"):
             parts.prepare()  # e.g. calibrate the synthetic generator once, before copies go to workers
         keys, summaries, rejects, rows_in = KeyCheck(), [], [], {}
         with lake.SnapshotWriter(ws / "lake", salt=kind, extra={"source_kind": kind}) as snapshot, \
                 engine(cfg) as eng:
-            for result in eng.run(ingest_partition, _calls(config_path, str(snapshot.folder), parts)):
+            for result in eng.run(ingest_partition, _calls(cfg, str(snapshot.folder), parts)):
                 snapshot.record(result["index"], result["info"])
                 keys.merge(result["keys"])
                 summaries.append(result["summary"])
                 rows_in = add_summaries(rows_in, result["rows_in"])
                 rejects += [result["rejects"]] if result["rejects"] is not None else []
             check_not_empty(rows_in, cfg)  # a table-wide defect: before any quarantine verdict
-            path = write_snapshot(config_path, snapshot, keys, summaries, quarantine_files(config_path, rejects))
+            path = write_snapshot(cfg, snapshot, keys, summaries, quarantine_files(cfg, rejects))
             db_snapshot.remember(ws / "lake", fp, Path(path))
             return path
     finally:

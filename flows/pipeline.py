@@ -7,57 +7,56 @@ import json
 import shutil
 from pathlib import Path
 
-import joblib
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.runtime import policy, resume
-
 from flows import tracking
+from flows.compare import log_comparison
 from flows.drift import pipeline_drift
-from flows.evaluate import DECISION_CURVES, evaluate, test_split
-from flows.model_extras import read_reference, thresholds
+from flows.evaluate import evaluate
 from flows.features import build_features
 from flows.ingest import ingest
+from flows.promote import register_and_promote
+from flows.runtime import policy, resume
+from flows.runtime.interrupt import run_status
+from flows.runtime.workspace import prepare
+from flows.train import train
+from mtl_core.config import Config
+from mtl_core.data import contracts, feature_set, lake
+from mtl_core.data.model_folder import ModelFolder
+from mtl_core.data.quarantine import report_metrics
+from mtl_core.evaluation.metric_list import table_row
+from mtl_core.evaluation.subgroups import check_subgroup_columns
+from mtl_core.provenance import changed_keys, code_version, describe, fingerprint
 from mtl_core.reports.model_card import cohort_summary, model_card
 from mtl_core.reports.plots import write_plots
-from flows.promote import check_subgroup_columns, register_and_promote
-from flows.runtime.interrupt import run_status
-from flows.train import finish_model_dir, partial_model_dir, read_baselines, train
-from flows.runtime.workspace import prepare
-from mtl_core.data import contracts, lake
-from mtl_core.gate.promotion import Rules, check_rules
-from mtl_core.provenance import changed_keys, code_version, describe, fingerprint
-from mtl_core.data.quarantine import report_metrics
 
 CONTEXT = {"train": "training", "val": "validation", "test": "testing"}
 
 
-def _fingerprint(cfg, snapshot_dir: str) -> dict:
+def _fingerprint(cfg: Config, snapshot_dir: str) -> dict:
     return fingerprint(Path(snapshot_dir).name, cfg.model_dump(mode="json"), code_version())
 
 
 @task(name="Open MLflow run", **policy.TRACKING)
-def open_run(config_path: str, snapshot_dir: str) -> str:
-    cfg, ws = prepare(config_path)
+def open_run(cfg: Config, ws: Path, snapshot_dir: str) -> str:
     tags = {"cmtl.lake_snapshot": Path(snapshot_dir).name,
             **{f"cmtl.fingerprint.{k}": v for k, v in _fingerprint(cfg, snapshot_dir).items()}}
     return tracking.start_run(cfg, ws, run_name=f"pipeline-{cfg.name}", tags=tags)
 
 
 @task(name="Check whether anything changed since the champion", cache_policy=NO_CACHE, **policy.TRACKING)
-def nothing_changed(config_path: str, snapshot_dir: str) -> dict | None:
+def nothing_changed(cfg: Config, ws: Path, snapshot_dir: str) -> dict | None:
     """The version (champion, else challenger) whose run had this very lake snapshot, config and code
     version, as {"version", "alias", "run_id"}; None when something differs or there is none."""
-    cfg, ws = prepare(config_path)
     mine = _fingerprint(cfg, snapshot_dir)
     for alias in ("champion", "challenger"):
         mv = tracking.version_by_alias(cfg, ws, alias)
         if mv is None:
             continue
-        tags = tracking.client(cfg, ws).get_run(mv.run_id).data.tags
+        tags = tracking.run_tags(cfg, ws, mv.run_id)
         theirs = {k: tags.get(f"cmtl.fingerprint.{k}") for k in mine}
         if not changed_keys(mine, theirs):
             return {"version": str(mv.version), "alias": alias, "run_id": mv.run_id}
@@ -65,9 +64,8 @@ def nothing_changed(config_path: str, snapshot_dir: str) -> dict | None:
 
 
 @task(name="Record that nothing changed", cache_policy=NO_CACHE, **policy.TRACKING)
-def record_unchanged(config_path: str, snapshot_dir: str, same: dict) -> dict:
+def record_unchanged(cfg: Config, ws: Path, snapshot_dir: str, same: dict) -> dict:
     """A short run saying so (nothing is trained or registered); returns what `cmtl run` prints."""
-    cfg, ws = prepare(config_path)
     reason = (f"nothing changed since v{same['version']} ({same['alias']}): same lake snapshot "
               f"{Path(snapshot_dir).name}, config and code version; nothing trained or registered "
               "(--force retrains anyway)")
@@ -86,11 +84,10 @@ def _digest(*parts: str) -> str:
 
 
 @task(name="Log dataset inputs (snapshot and splits)", cache_policy=NO_CACHE, **policy.TRACKING)
-def log_inputs(config_path: str, run_id: str, snapshot_dir: str, features_dir: str) -> pd.DataFrame:
+def log_inputs(cfg: Config, ws: Path, run_id: str, snapshot_dir: str, features_dir: str) -> pd.DataFrame:
     """The lake snapshot and each split as MLflow dataset inputs: source = workspace path, digest = hash
     of the manifest's table hashes (and, per split, of which admissions it holds); the profile is built
     from a frame of counts and prevalences only. Returns that frame (the cohort summary, per split)."""
-    cfg, ws = prepare(config_path)
     tables = lake.read_manifest(Path(snapshot_dir))["tables"]
     inputs = [{"name": f"lake-{Path(snapshot_dir).name}", "source": snapshot_dir, "context": "source",
                "digest": _digest(json.dumps(tables, sort_keys=True)),
@@ -98,7 +95,7 @@ def log_inputs(config_path: str, run_id: str, snapshot_dir: str, features_dir: s
                                         for t, v in tables.items()])}]
     frames = lake.read_tables(Path(features_dir), ["features", "labels"])
     f = frames["features"]
-    check_subgroup_columns(cfg, f.columns)
+    check_subgroup_columns(cfg.registry.subgroup_margins, f.columns)
     summary = cohort_summary(f, frames["labels"], cfg.outcomes).set_index("split")
     data = {f"data/rows/{t}": v["rows"] for t, v in tables.items()}
     data.update({f"data/prevalence/{o}": summary.loc["all", f"{o}_prevalence"] for o in cfg.outcomes})
@@ -118,43 +115,38 @@ def log_inputs(config_path: str, run_id: str, snapshot_dir: str, features_dir: s
 
 
 @task(name="Plots and model card", cache_policy=NO_CACHE, **policy.TRACKING)
-def review_files(config_path: str, run_id: str, model_dir: str, registry: dict, cohort: pd.DataFrame
+def review_files(cfg: Config, ws: Path, run_id: str, folder: ModelFolder, registry: dict, cohort: pd.DataFrame
                  ) -> list[str]:
     """ROC / precision-recall / calibration PNGs per outcome, the AUROC chart and model_card.md, written
     beside the model and logged to the run (aggregates only)."""
-    cfg, ws = prepare(config_path)
-    out = Path(model_dir)
-    meta = json.loads((out / "model.json").read_text())
-    evaluation = json.loads((out / "evaluation.json").read_text())
-    outcomes = meta["outcomes"]
-    f, Y, _ = test_split(meta["features_dir"], outcomes)
-    P = joblib.load(out / "estimator.joblib").predict_proba(f)
-    curves = pd.read_csv(out / DECISION_CURVES) if (out / DECISION_CURVES).is_file() else None
-    plots = write_plots(out / "plots", outcomes, Y, P, read_baselines(out), evaluation["report"],
-                        evaluation["transfer"], cfg.evaluation.ece_bins, thresholds(out), curves)
+    meta = folder.meta()
+    evaluation = folder.evaluation()
+    outcomes = meta.outcomes
+    f, Y, _ = feature_set.test_split(meta.features_dir, outcomes)
+    P = folder.estimator().predict_proba(f)
+    plots = write_plots(folder.plots_dir, outcomes, Y, P, folder.baselines(), evaluation["report"],
+                        evaluation["transfer"], cfg.evaluation.ece_bins, folder.thresholds(),
+                        folder.decision_curves())
     definitions = contracts.outcome_definitions(kind=cfg.source.kind)
-    card = model_card(cfg, meta, evaluation, cohort, definitions,
-                      lake.read_manifest(Path(meta["features_dir"])).get("snapshot", "unknown"), registry,
-                      read_reference(out), describe(code_version()))
-    (out / "model_card.md").write_text(card)
-    tracking.log_artifacts(cfg, ws, run_id, out / "plots", "plots")
-    tracking.log_artifact(cfg, ws, run_id, out / "model_card.md")
+    card = model_card(cfg, meta.to_json(), evaluation, cohort, definitions,
+                      lake.read_manifest(Path(meta.features_dir)).get("snapshot", "unknown"), registry,
+                      folder.drift_reference(), describe(code_version()))
+    card_path = folder.save_model_card(card)
+    tracking.log_artifacts(cfg, ws, run_id, folder.plots_dir, "plots")
+    tracking.log_artifact(cfg, ws, run_id, card_path)
     return [str(p) for p in plots]
 
 
 @task(name="Publish Prefect artifacts (metrics table, MLflow link)", cache_policy=NO_CACHE,
       **policy.TRACKING)
-def publish(config_path: str, run_id: str, evaluation: dict, verdict: dict) -> None:
-    cfg, ws = prepare(config_path)
+def publish(cfg: Config, ws: Path, run_id: str, evaluation: dict, verdict: dict) -> None:
     transfer = {t["outcome"]: t for t in evaluation.get("transfer", [])}
     gate = verdict.get("outcome_status", {})
 
     def r(x):
         return None if x is None else round(float(x), 4)
 
-    rows = [{"outcome": e["outcome"], "n": e["n"], "prevalence": r(e.get("prevalence")), "auroc": r(e.get("auroc")),
-             "auroc_ci_low": r(e.get("auroc_ci_low")), "auroc_ci_high": r(e.get("auroc_ci_high")),
-             "auprc": r(e.get("auprc")), "brier": r(e.get("brier")), "ece": r(e.get("ece")),
+    rows = [{"outcome": e["outcome"], **table_row(e),
              "best_baseline": transfer.get(e["outcome"], {}).get("best_baseline"),
              "mtl_minus_best": r(transfer.get(e["outcome"], {}).get("delta")),
              "gate": gate.get(e["outcome"], "n/a")} for e in evaluation["report"]]
@@ -180,26 +172,26 @@ def pipeline(config_path: str, force: bool = False) -> dict:
     code version equal those of the champion's (or challenger's) run, it records "nothing changed" and
     stops before building features, unless force."""
     cfg, ws = prepare(config_path)
-    check_rules(Rules.from_config(cfg.registry), cfg.outcomes)
     snapshot_dir = ingest(config_path)
-    same = None if force else nothing_changed(config_path, snapshot_dir)
+    same = None if force else nothing_changed(cfg, ws, snapshot_dir)
     if same is not None:
-        return record_unchanged(config_path, snapshot_dir, same)
+        return record_unchanged(cfg, ws, snapshot_dir, same)
     features_dir = build_features(config_path, snapshot_dir)
-    run_id = open_run(config_path, snapshot_dir)
-    work = partial_model_dir(ws, run_id)  # renamed to models/<run_id> once everything is in it
+    run_id = open_run(cfg, ws, snapshot_dir)
+    work = ModelFolder.partial(ws, run_id)  # renamed to models/<run_id> once everything is in it
     try:
-        cohort = log_inputs(config_path, run_id, snapshot_dir, features_dir)
-        pipeline_drift(config_path, run_id, features_dir, str(work))
+        cohort = log_inputs(cfg, ws, run_id, snapshot_dir, features_dir)
+        pipeline_drift(cfg, ws, run_id, features_dir, work)
         train(config_path, features_dir, run_id, model_dir=str(work))
         evaluation = evaluate(config_path, features_dir, str(work), run_id)
         verdict = register_and_promote(config_path, str(work))
-        review_files(config_path, run_id, str(work), verdict, cohort)
-        model_dir = finish_model_dir(work, ws, run_id)
+        log_comparison(cfg, ws, verdict["compared_to"], verdict["version"], run_id)  # comparison.md
+        review_files(cfg, ws, run_id, work, verdict, cohort)
+        model_dir = str(work.finish(ws, run_id))
         resume.remove(resume.checkpoint_dir(cfg, ws, features_dir))  # kept till now: a rerun refits fast
-        publish(config_path, run_id, evaluation, verdict)
+        publish(cfg, ws, run_id, evaluation, verdict)
     except BaseException as exc:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work.path, ignore_errors=True)
         try:
             tracking.end_run(cfg, ws, run_id, run_status(exc))
             exc.cmtl_run_id = run_id  # `cmtl run` names the run it marked KILLED

@@ -8,27 +8,25 @@ a promotion moves the alias before it appends to the history, a rollback rewrite
 from __future__ import annotations
 
 import getpass
-import json
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
-import joblib
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.runtime import policy
-
 from flows import tracking
-from flows.compare import log_comparison
-from flows.evaluate import latest_model, subgroup_frame, test_split
-from mtl_core.reports.model_card import promotion_markdown
-from flows.model_extras import thresholds
-from mtl_core.reports.registry_view import verdict_tags, version_description
+from flows.runtime import policy
 from flows.runtime.workspace import prepare
-from mtl_core.errors import CmtlError, ConfigError
-from mtl_core.gate.promotion import (Rules, Verdict, check_rules, decide, gather, gate, parse_history,
-                                push_history, rollback_target)
+from mtl_core.config import Config
+from mtl_core.data import feature_set
+from mtl_core.data.model_folder import ModelFolder
+from mtl_core.errors import CmtlError
+from mtl_core.evaluation.subgroups import check_subgroup_columns, subgroup_frame
+from mtl_core.gate.promotion import (Rules, Verdict, decide, gather, gate, parse_history,
+                                     push_history, rollback_target)
+from mtl_core.reports.model_card import promotion_markdown
+from mtl_core.reports.registry_view import verdict_tags, version_description
 
 HISTORY = "cmtl.champion_history"
 LAST_ACTION = "cmtl.audit.last_action"
@@ -49,29 +47,22 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def resolve_model(cfg, ws: Path, model_dir: str | None, version: str | None) -> str:
+def resolve_model(cfg: Config, ws: Path, model_dir: str | None, version: str | None) -> ModelFolder:
     """The model folder to judge: a registered version's own folder, the one given, or the latest."""
     if version is None:
-        return model_dir or latest_model(ws)
+        return ModelFolder(model_dir) if model_dir else ModelFolder.latest(ws)
     if model_dir:
         raise CmtlError("give either a model folder or a registered version, not both")
     mv = tracking.model_version(cfg, ws, version)
     if mv is None:
         raise CmtlError(f"{cfg.registry.model_name} has no version {version}")
-    folder = ws / "models" / str(mv.run_id)
-    if not (folder / "model.json").is_file():
+    folder = ModelFolder.of_run(ws, mv.run_id)
+    if not folder.exists():
         raise CmtlError(f"{cfg.registry.model_name} v{version}: its model folder {folder} is not in this workspace")
-    return str(folder)
+    return folder
 
 
-def check_subgroup_columns(cfg, columns) -> None:
-    """registry.subgroup_margins must name feature columns (or age_band, derived from age)."""
-    unknown = [c for c in cfg.registry.subgroup_margins if c not in columns and c != "age_band"]
-    if unknown:
-        raise ConfigError(f"registry.subgroup_margins: columns {unknown} are not in the feature set")
-
-
-def champion_history(cfg, ws: Path, current: str | None) -> list[str]:
+def champion_history(cfg: Config, ws: Path, current: str | None) -> list[str]:
     """Versions that became champion, oldest first, ending with the current champion. Registries from
     before the history tag existed are read from the versions' verdict tags."""
     history = parse_history(tracking.model_tags(cfg, ws).get(HISTORY))
@@ -83,25 +74,24 @@ def champion_history(cfg, ws: Path, current: str | None) -> list[str]:
 
 
 @task(name="Register model version", cache_policy=NO_CACHE, **policy.TRACKING)
-def register(config_path: str, model_dir: str) -> str:
-    cfg, ws = prepare(config_path)
-    meta = json.loads((Path(model_dir) / "model.json").read_text())
-    version = tracking.register(cfg, ws, meta["model_uri"], meta["run_id"])
+def register(cfg: Config, ws: Path, folder: ModelFolder) -> str:
+    meta = folder.meta()
+    version = tracking.register(cfg, ws, meta.model_uri, meta.run_id)
     tracking.set_alias(cfg, ws, "challenger", version)
     tracking.tag_version(cfg, ws, version, {"cmtl.challenger_at": _now()})
     return version
 
 
-def recorded_aurocs(cfg, ws, champ, outcomes: list[str], feature_set: str) -> dict | None:
+def recorded_aurocs(cfg: Config, ws: Path, champ, outcomes: list[str], features: str) -> dict | None:
     """The champion's logged test AUROCs, if its run was evaluated on this very feature set."""
-    run = tracking.client(cfg, ws).get_run(champ.run_id)
-    if run.data.tags.get("cmtl.feature_set") != feature_set:
+    if tracking.run_tags(cfg, ws, champ.run_id).get("cmtl.feature_set") != features:
         return None
-    return {o: run.data.metrics.get(f"test/auroc/{o}") for o in outcomes}
+    metrics = tracking.run_metrics(cfg, ws, champ.run_id)
+    return {o: metrics.get(f"test/auroc/{o}") for o in outcomes}
 
 
 @task(name="Compare challenger with champion", cache_policy=NO_CACHE, **policy.TRACKING)
-def judge(config_path: str, model_dir: str, version: str | None) -> tuple[Verdict, str | None]:
+def judge(cfg: Config, ws: Path, folder: ModelFolder, version: str | None) -> tuple[Verdict, str | None]:
     """Score challenger and champion on the challenger's test rows, then apply the gate.
 
     A champion that cannot be loaded by this code (e.g. pickled by an older release) is compared
@@ -109,26 +99,25 @@ def judge(config_path: str, model_dir: str, version: str | None) -> tuple[Verdic
     from the same feature set (same snapshot, cohort, features and split); otherwise the challenger is
     not promoted.
     """
-    cfg, ws = prepare(config_path)
     rules, e = Rules.from_config(cfg.registry), cfg.evaluation
-    meta = json.loads((Path(model_dir) / "model.json").read_text())
-    outcomes = meta["outcomes"]
-    f, Y, _ = test_split(meta["features_dir"], outcomes)
-    P = joblib.load(Path(model_dir) / "estimator.joblib").predict_proba(f)
+    meta = folder.meta()
+    outcomes = meta.outcomes
+    f, Y, _ = feature_set.test_split(meta.features_dir, outcomes)
+    P = folder.estimator().predict_proba(f)
     evidence = dict(rules=rules, n_boot=e.n_boot, seed=cfg.train.seed, ci_level=e.ci_level, ece_bins=e.ece_bins,
-                    thresholds=thresholds(model_dir),
+                    thresholds=folder.thresholds(),
                     fairness_groups=subgroup_frame(f, e.subgroups) if rules.needs_fairness else None)
     champ = tracking.version_by_alias(cfg, ws, "champion")
-    if champ is None or str(champ.version) == version or champ.run_id == meta.get("run_id"):
+    if champ is None or str(champ.version) == version or champ.run_id == meta.run_id:
         heading = None if champ is None else f"v{champ.version} is already champion"
         return gate(gather(Y, P, outcomes, None, **evidence), rules, None, heading), None
     try:
         model = tracking.load_model(cfg, ws, f"models:/{cfg.registry.model_name}/{champ.version}")
-        Pc = model.predict(f[meta["feature_columns"]])
+        Pc = model.predict(f[meta.feature_columns])
         flags = {f"{c}_flag" for c in Pc.columns}  # the pyfunc puts a 0/1 flag beside each probability
         champion = {o: Pc[o].to_numpy(float) for o in Pc.columns if o not in flags}
     except Exception as exc:  # never replace a champion we cannot compare with
-        recorded = recorded_aurocs(cfg, ws, champ, outcomes, Path(meta["features_dir"]).name)
+        recorded = recorded_aurocs(cfg, ws, champ, outcomes, Path(meta.features_dir).name)
         if recorded is None:
             reason = (f"champion v{champ.version} could not score this test set "
                       f"({type(exc).__name__}: {exc}) and has no recorded AUROCs on it")
@@ -138,19 +127,18 @@ def judge(config_path: str, model_dir: str, version: str | None) -> tuple[Verdic
         ece = {o: own[o].ece for o in outcomes}
         ci = {o: own[o].auroc_ci for o in outcomes}
         return decide(mine, recorded, rules.auroc_margin, rules, ece, ci), str(champ.version)
-    check_subgroup_columns(cfg, f.columns)
+    check_subgroup_columns(cfg.registry.subgroup_margins, f.columns)
     groups = subgroup_frame(f, list(rules.subgroup_margins)) if rules.subgroup_margins else None
     verdict = gate(gather(Y, P, outcomes, champion, groups, **evidence), rules, list(champion))
     return verdict, str(champ.version)
 
 
 @task(name="Record verdict and move the champion alias", cache_policy=NO_CACHE, **policy.TRACKING)
-def record(config_path: str, version: str, verdict: Verdict, compared_to: str | None, run_id: str,
+def record(cfg: Config, ws: Path, version: str, verdict: Verdict, compared_to: str | None, run_id: str,
            force: bool = False, actor: str | None = None) -> bool | None:
     """Tag the version, log promotion.md to its run, and move the champion alias if it passed (or is
     forced). Every step is safe to repeat, so a retry after a transient failure finishes the job.
     None: the verdict is stale (judged against another champion); nothing was written."""
-    cfg, ws = prepare(config_path)
     before = tracking.version_by_alias(cfg, ws, "champion")
     before = None if before is None else str(before.version)
     if not force and before not in (compared_to, version):
@@ -190,28 +178,25 @@ def register_and_promote(config_path: str, model_dir: str | None = None, version
     (actor, default $USER) and time.
     """
     cfg, ws = prepare(config_path)
-    check_rules(Rules.from_config(cfg.registry), cfg.outcomes)
     if dry_run and force:
         raise CmtlError("--dry-run and --force exclude each other: a dry run changes nothing")
-    model_dir = resolve_model(cfg, ws, model_dir, None if version is None else str(version))
+    folder = resolve_model(cfg, ws, model_dir, None if version is None else str(version))
     version = None if version is None else str(version)
-    run_id = json.loads((Path(model_dir) / "model.json").read_text()).get("run_id")
+    run_id = folder.meta().run_id
     if version is None and dry_run:  # a dry run names the version if this model is registered already
         version = next((str(v.version) for v in tracking.model_versions(cfg, ws) if v.run_id == run_id), None)
     elif version is None:
-        version = register(config_path, model_dir)
+        version = register(cfg, ws, folder)
     for _ in range(3):  # concurrent pipelines: the verdict must be on the champion the alias moves from
-        verdict, compared_to = judge(config_path, model_dir, version)
+        verdict, compared_to = judge(cfg, ws, folder, version)
         if dry_run:
             break
         with tracking.registry_lock(cfg, ws):  # one check-and-move at a time across processes
-            promoted = record(config_path, version, verdict, compared_to, run_id, force, actor)
+            promoted = record(cfg, ws, version, verdict, compared_to, run_id, force, actor)
         if promoted is not None:
             break
-    if not dry_run:  # what changed since the champion it was judged against: comparison.md in its run
-        log_comparison(config_path, compared_to, version, run_id)
     promoted = bool(promoted) if not dry_run else False
-    return {"model_name": cfg.registry.model_name, "version": version, "model_dir": model_dir,
+    return {"model_name": cfg.registry.model_name, "version": version, "model_dir": str(folder), "run_id": run_id,
             "promoted": promoted, "gate_passed": verdict.promote, "dry_run": dry_run, "forced": force,
             "reasons": verdict.reasons, "compared_to": compared_to,
             "outcome_status": verdict.outcome_status(),
@@ -219,8 +204,7 @@ def register_and_promote(config_path: str, model_dir: str | None = None, version
 
 
 @task(name="Move the champion back to the previous champion", cache_policy=NO_CACHE, **policy.TRACKING)
-def move_back(config_path: str, actor: str | None = None) -> dict:
-    cfg, ws = prepare(config_path)
+def move_back(cfg: Config, ws: Path, actor: str | None = None) -> dict:
     name = cfg.registry.model_name
     current = tracking.version_by_alias(cfg, ws, "champion")
     if current is None:
@@ -246,4 +230,4 @@ def rollback(config_path: str, actor: str | None = None) -> dict:
     tag, is popped, so repeated rollbacks walk further back); audit tags name the user and time."""
     cfg, ws = prepare(config_path)
     with tracking.registry_lock(cfg, ws):  # not while a promotion reads and moves the champion
-        return move_back(config_path, actor)
+        return move_back(cfg, ws, actor)

@@ -16,12 +16,14 @@ from prefect.cache_policies import NO_CACHE
 from flows.runtime import policy
 
 from flows import tracking
-from flows.drift import scoring_drift
-from flows.runtime.workspace import prepare, tracking_uri
+from flows.runtime.workspace import prepare
+from mtl_core.config import Config
 from mtl_core.data import contracts
 from mtl_core.errors import CmtlError, DataError
-from mtl_core.dataset.features import ID_COLUMNS, dataset_builder
+from mtl_core.dataset.features import ID_COLUMNS
+from mtl_core.sources.layouts import dataset_builder
 from mtl_core.data.meds_predictions import prediction_tables, write_tables
+from mtl_core.evaluation.drift import drift_report, write_drift_report
 from mtl_core.sources import files
 
 FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
@@ -60,16 +62,6 @@ def write_frame(frame: pd.DataFrame, path: str) -> None:
     tmp.replace(out)
 
 
-def model_reference(name: str, model: str) -> tuple[str | None, str | None]:
-    """(alias, version) from what the user typed: a version number, `v3`, or an alias."""
-    ref = model.strip().removeprefix(f"models:/{name}").lstrip("/@")
-    if ref.lower().startswith("v") and ref[1:].isdigit():
-        ref = ref[1:]
-    if not ref:
-        raise CmtlError(f"--model: give an alias (champion, challenger) or a version number, not {model!r}")
-    return (None, ref) if ref.isdigit() else (ref, None)
-
-
 def check_columns(frame: pd.DataFrame, schema, path: str) -> pd.DataFrame:
     """The model's input columns, in signature order; integer columns where it wants floats are widened."""
     needed = schema.input_names()
@@ -98,21 +90,13 @@ def kept_columns(cfg) -> list[str]:
 
 
 @task(name="Find the model version", cache_policy=NO_CACHE, **policy.TRACKING)
-def resolve(config_path: str, model: str) -> str:
-    cfg, ws = prepare(config_path)
-    name = cfg.registry.model_name
-    alias, version = model_reference(name, model)
-    mv = tracking.version_by_alias(cfg, ws, alias) if alias else tracking.model_version(cfg, ws, version)
-    if mv is None:
-        what = f"alias '{alias}'" if alias else f"version {version}"
-        raise CmtlError(f"model {name} has no {what} in {tracking_uri(ws)}")
-    return str(mv.version)
+def resolve(cfg: Config, ws: Path, model: str) -> str:
+    return str(tracking.find_version(cfg, ws, model, "--model")[0].version)
 
 
 @task(name="Score the input file", cache_policy=NO_CACHE, **policy.FIT)
-def score_file(config_path: str, version: str, input_path: str, output_path: str,
+def score_file(cfg: Config, ws: Path, version: str, input_path: str, output_path: str,
                output_format: str = "table") -> dict:
-    cfg, ws = prepare(config_path)
     uri = f"models:/{cfg.registry.model_name}/{version}"  # the resolved version, even if the alias moves
     frame = read_frame(input_path)
     if frame.empty:
@@ -150,7 +134,7 @@ def score(config_path: str, input_path: str, output_path: str, model: str = "cha
     gets <outcome>.parquet in the MEDS prediction schema; the input needs subject_id and prediction_time).
     Returns where the predictions went, how many rows and which version made them.
     """
-    prepare(config_path)
+    cfg, ws = prepare(config_path)
     if output_format not in OUTPUT_FORMATS:
         raise CmtlError(f"--format: unknown '{output_format}' (known: {', '.join(OUTPUT_FORMATS)})")
     if output_format == "table":
@@ -160,8 +144,33 @@ def score(config_path: str, input_path: str, output_path: str, model: str = "cha
     if not Path(input_path).is_file():
         raise CmtlError(f"input file not found: {input_path}")
     file_format(input_path, "input")
-    version = resolve(config_path, model)
-    result = score_file(config_path, version, input_path, output_path, output_format)
+    version = resolve(cfg, ws, model)
+    result = score_file(cfg, ws, version, input_path, output_path, output_format)
     get_run_logger().info("wrote %d predictions of %s to %s", result["rows"], result["model_uri"],
                           result["output"])
     return result
+
+
+EVENT = "cmtl.drift.detected"  # the `pipeline/retrain-on-drift` deployment (deployment.yaml) triggers on it
+
+
+def scoring_drift(cfg: Config, frame: pd.DataFrame, reference: dict | None, output_path: str,
+                  version: str) -> dict | None:
+    """Drift of a scoring input against the model's training data, written beside the predictions
+    (`<output>.drift.md` / `.json`: aggregates only); emits the drift event when beyond thresholds."""
+    if reference is None:
+        return None
+    d = cfg.evaluation.drift
+    report = drift_report(reference, frame, None, d.psi, d.missing, d.prevalence)
+    out = Path(output_path)
+    write_drift_report(report, out.parent, f"{out.name}.drift", f"Drift: scoring input vs v{version}'s training data")
+    if report["warn"]:
+        get_run_logger().warning("Drift in %s beyond the thresholds: %s (max PSI %.3f)",
+                                 f"the scoring input vs v{version}", ", ".join(report["drifted"]),
+                                 report["max_psi"] or 0)
+        from prefect.events import emit_event
+
+        emit_event(event=EVENT, resource={"prefect.resource.id": f"cmtl.model.{cfg.registry.model_name}",
+                                          "cmtl.version": str(version)},
+                   payload={"drifted": report["drifted"][:50], "max_psi": report["max_psi"]})
+    return report

@@ -19,10 +19,10 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from flows.ops.cleanup import identity
+from flows.runtime.identity import identity
 from flows.runtime.workspace import tracking_uri
 from mtl_core.config import Config
-from mtl_core.errors import DataError
+from mtl_core.errors import CmtlError, DataError
 from mtl_core.provenance import code_version, describe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +79,34 @@ def start_run(cfg: Config, ws: Path, run_name: str, tags: dict[str, str] | None 
     c.log_text(run.info.run_id, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
                "config.yaml")
     return run.info.run_id
+
+
+def set_run_tag(cfg: Config, ws: Path, run_id: str, key: str, value: str) -> None:
+    client(cfg, ws).set_tag(run_id, key, str(value)[:5000])
+
+
+def run_tags(cfg: Config, ws: Path, run_id: str) -> dict[str, str]:
+    return dict(client(cfg, ws).get_run(run_id).data.tags)
+
+
+def run_metrics(cfg: Config, ws: Path, run_id: str) -> dict[str, float]:
+    return dict(client(cfg, ws).get_run(run_id).data.metrics)
+
+
+def run_started(cfg: Config, ws: Path, run_id: str) -> int:
+    """When a run started (milliseconds since the epoch)."""
+    return int(client(cfg, ws).get_run(run_id).info.start_time)
+
+
+def running_runs(cfg: Config, ws: Path) -> list[tuple[str, dict[str, str], int]]:
+    """(run id, tags, start in ms) of every RUNNING run of the config's experiment."""
+    c = client(cfg, ws)
+    exp = c.get_experiment_by_name(cfg.registry.experiment)
+    if exp is None:
+        return []
+    return [(r.info.run_id, dict(r.data.tags), int(r.info.start_time))
+            for r in c.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                   max_results=1000)]
 
 
 def end_run(cfg: Config, ws: Path, run_id: str, ok: bool | str) -> None:
@@ -302,6 +330,33 @@ def run_link(cfg: Config, ws: Path, run_id: str) -> tuple[str, str]:
                                    f"{c.tracking_uri}: browse it with `mlflow ui --backend-store-uri "
                                    f"{c.tracking_uri}`, then http://127.0.0.1:5000/#/experiments/"
                                    f"{run.info.experiment_id}/runs/{run_id}")
+
+
+def parse_reference(name: str, ref: str, what: str) -> tuple[str | None, str | None]:
+    """(alias, version) from what a user typed: `3`, `v3`, `models:/<name>/3`, or an alias."""
+    text = str(ref).strip().removeprefix(f"models:/{name}").lstrip("/@")
+    if text.lower().startswith("v") and text[1:].isdigit():
+        text = text[1:]
+    if not text:
+        raise CmtlError(f"{what}: give an alias (champion, challenger) or a version number (3, v3), not {ref!r}")
+    return (None, text) if text.isdigit() else (text, None)
+
+
+def find_version(cfg: Config, ws: Path, ref: str, what: str):
+    """The registered version an alias or number names; CmtlError naming the store when there is none."""
+    name = cfg.registry.model_name
+    alias, version = parse_reference(name, ref, what)
+    mv = version_by_alias(cfg, ws, alias) if alias else model_version(cfg, ws, version)
+    if mv is None:
+        which = f"alias '{alias}'" if alias else f"version {version}"
+        raise CmtlError(f"model {name} has no {which} in {tracking_uri(ws)}")
+    return mv, alias
+
+
+def run_record(cfg: Config, ws: Path, run_id: str) -> dict:
+    """A run as a comparison needs it: start time (ms), tags, metrics."""
+    run = client(cfg, ws).get_run(run_id)
+    return {"start_time": int(run.info.start_time), "tags": dict(run.data.tags), "metrics": dict(run.data.metrics)}
 
 
 def model_version(cfg: Config, ws: Path, version: str):

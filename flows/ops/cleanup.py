@@ -8,54 +8,11 @@ import shutil
 import time
 from pathlib import Path
 
+from flows.runtime.identity import process_start, running
 from mtl_core.data import owner
 
 # workspace sub-folders where temporary folders named by mtl_core.data.owner.prefix() appear
 TEMP_ROOTS = ("lake", "features", "models", "staging")
-
-
-def _boot_time() -> float | None:
-    try:
-        for line in Path("/proc/stat").read_text().splitlines():
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def process_start(pid: int) -> float | None:
-    """When process pid started (seconds since the epoch, from /proc), or None if unknown or gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = _boot_time()
-        return None if boot is None else boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def running(pid: int, started_by: float | None = None) -> bool:
-    """Is pid a live process that was already running at `started_by` (a time it is known to have
-    been alive: its recorded start, or when it last wrote)? A pid reused by a newer process is not."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    if started_by is None:
-        return True
-    start = process_start(pid)
-    return start is None or start <= started_by + 1.0
-
-
-def identity() -> dict[str, str]:
-    """Tags naming this process, set on every MLflow run it opens."""
-    start = process_start(os.getpid())
-    return {"cmtl.pid": str(os.getpid()), "cmtl.host": owner.host(),
-            **({"cmtl.process_start": f"{start:.2f}"} if start is not None else {})}
 
 
 def stale_folders(ws: Path) -> list[Path]:
@@ -102,8 +59,7 @@ def remove_old_checkpoints(ws: Path, days: float = CHECKPOINT_DAYS) -> list[Path
     return removed
 
 
-def _stale(run) -> bool:
-    tags = run.data.tags
+def _stale(tags: dict[str, str], started_ms: int) -> bool:
     if tags.get("cmtl.host") != owner.host() or not tags.get("cmtl.pid", "").isdigit():
         return False
     pid = int(tags["cmtl.pid"])
@@ -115,26 +71,21 @@ def _stale(run) -> bool:
     if start is not None:
         now = process_start(pid)
         return now is not None and abs(now - float(start)) > 1.0  # the pid now belongs to another process
-    return not running(pid, run.info.start_time / 1000)
+    return not running(pid, started_ms / 1000)
 
 
 def close_stale_runs(cfg, ws: Path) -> list[str]:
     """Mark RUNNING runs of the config's experiment whose process (on this host) is gone as FAILED,
     with a tag saying why; returns their ids."""
-    from flows import tracking
+    from flows import tracking  # mlflow loads only when runs are looked at
 
-    c = tracking.client(cfg, ws)
-    exp = c.get_experiment_by_name(cfg.registry.experiment)
-    if exp is None:
-        return []
     closed = []
-    for run in c.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'",
-                             max_results=1000):
-        if _stale(run):
-            c.set_tag(run.info.run_id, "cmtl.closed_by",
-                      f"cleanup: process {run.data.tags['cmtl.pid']} on {owner.host()} is gone")
-            c.set_terminated(run.info.run_id, "FAILED")
-            closed.append(run.info.run_id)
+    for run_id, tags, started_ms in tracking.running_runs(cfg, ws):
+        if _stale(tags, started_ms):
+            tracking.set_run_tag(cfg, ws, run_id, "cmtl.closed_by",
+                                 f"cleanup: process {tags['cmtl.pid']} on {owner.host()} is gone")
+            tracking.end_run(cfg, ws, run_id, "FAILED")
+            closed.append(run_id)
     return closed
 
 

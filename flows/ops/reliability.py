@@ -15,7 +15,7 @@ from rich.markup import escape
 from flows.ops import cleanup, preflight
 
 from flows.runtime import interrupt
-from flows.runtime.workspace import tracking_uri, workspace_dir
+from flows.runtime.workspace import checked_config, tracking_uri
 from mtl_core.errors import UnavailableError
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -38,11 +38,10 @@ def exclusive(config_path: str, command: str = "cmtl run", services: bool = True
     import socket
     import time
 
-    from mtl_core.config import load_config
     from mtl_core.data.paths import make_workspace
 
-    cfg = load_config(config_path)
-    ws = make_workspace(workspace_dir(cfg), ())
+    cfg, path = checked_config(config_path)
+    ws = make_workspace(path, ())
     path = ws / LOCK
     fh = open(path, "a+")
     try:

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from flows.runtime.identity import alive
 from mtl_core.errors import CmtlError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,19 +48,6 @@ def answers(url: str, data: bytes | None = None) -> bool:
             return 200 <= r.status < 300
     except (urllib.error.URLError, OSError):
         return False
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # an exited process nobody has reaped yet (e.g. under a container's init) is not running
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def start(name: str, argv: list[str], run_dir: Path, env: dict, cwd: Path) -> int:

@@ -10,11 +10,9 @@ import os
 import time
 from pathlib import Path
 
-from mtl_core.config import Config, load_config
-from mtl_core.data.contracts import outcome_definitions
+from flows.runtime.workspace import check_schemes, checked_config
+from mtl_core.config import Config
 from mtl_core.errors import ConfigError
-from mtl_core.dataset.outcomes import check_outcomes
-from mtl_core.data.paths import check_source_paths
 
 
 def check_workspace(ws: Path) -> None:
@@ -34,29 +32,11 @@ def check_workspace(ws: Path) -> None:
 
 
 def check_config(config_path: str | Path) -> tuple[Config, Path]:
-    """What can be checked without reading data or importing torch: the config's values, outcome
-    definitions, the source's paths and the workspace path. Returns the config and the workspace path."""
-    from flows.runtime.workspace import workspace_dir
-
-    cfg = load_config(config_path)
-    check_outcomes(cfg.outcomes, outcome_definitions(kind=cfg.source.kind), cfg.source.layout)
-    check_source_paths(cfg)  # symlink loops, as `cmtl run` checks them
-    try:
-        ws = workspace_dir(cfg)
-    except (OSError, RuntimeError) as exc:  # e.g. a symbolic link loop
-        raise ConfigError(f"workspace {cfg.workspace}: unusable path ({exc})") from None
+    """What can be checked without reading data or importing torch (flows/runtime/workspace.py), and
+    that the workspace path can become a folder. Returns the config and the workspace path."""
+    cfg, ws = checked_config(config_path)
     check_workspace(ws)
     return cfg, ws
-
-
-def check_schemes(cfg: Config) -> None:
-    """Sharing, weighting, mode and calibration names and the gate's rules (their modules import torch
-    and scikit-learn: seconds, so after the data, whose errors are the likelier ones)."""
-    from mtl_core.network.estimator import check_choices
-    from mtl_core.gate.promotion import Rules, check_rules
-
-    check_choices(cfg.model.sharing, cfg.train.weighting, cfg.train.mode, cfg.train.calibration)
-    check_rules(Rules.from_config(cfg.registry), cfg.outcomes)
 
 
 def validate(config_path: str | Path, data: bool = True) -> dict:

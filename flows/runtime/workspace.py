@@ -9,8 +9,9 @@ from pathlib import Path
 
 from mtl_core.config import Config, load_config
 from mtl_core.data.contracts import outcome_definitions
-from mtl_core.dataset.outcomes import check_outcomes
+from mtl_core.sources.layouts import check_outcomes
 from mtl_core.data.paths import check_source_paths, make_workspace
+from mtl_core.errors import ConfigError
 
 
 def workspace_dir(cfg: Config) -> Path:
@@ -27,15 +28,37 @@ def tracking_uri(ws: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{ws / 'mlflow.db'}"
 
 
-def prepare(config_path: str | Path) -> tuple[Config, Path]:
-    """Load the config, create the workspace and point Prefect at it (before prefect is imported)."""
-    from mtl_core.network.estimator import check_choices  # imports torch: not on `cmtl validate`'s way to a data error
-
+def checked_config(config_path: str | Path) -> tuple[Config, Path]:
+    """The config and its workspace path, with every check that needs no data and no torch: values,
+    outcome names against their definitions, the source's paths (symlink loops included). The one place
+    a config is checked: `cmtl validate`, `cmtl run`'s pre-check and every flow run start here."""
     cfg = load_config(config_path)
     check_outcomes(cfg.outcomes, outcome_definitions(kind=cfg.source.kind), cfg.source.layout)
-    check_choices(cfg.model.sharing, cfg.train.weighting, cfg.train.mode, cfg.train.calibration)
     check_source_paths(cfg)
-    ws = make_workspace(workspace_dir(cfg), ("lake", "features", "models", "prefect", "mlartifacts"))
+    try:
+        ws = workspace_dir(cfg)
+    except (OSError, RuntimeError) as exc:  # e.g. a symbolic link loop
+        raise ConfigError(f"workspace {cfg.workspace}: unusable path ({exc})") from None
+    return cfg, ws
+
+
+def check_schemes(cfg: Config) -> None:
+    """Sharing, weighting, mode and calibration names and the gate's rules (their modules import torch
+    and scikit-learn: seconds, so `cmtl validate` runs it after the data, whose errors are likelier)."""
+    from mtl_core.gate.promotion import Rules, check_rules
+    from mtl_core.network.estimator import check_args, check_choices
+
+    check_choices(cfg.model.sharing, cfg.train.weighting, cfg.train.mode, cfg.train.calibration)
+    check_args(cfg.model.sharing, cfg.model.sharing_args, cfg.train.weighting, cfg.train.weighting_args)
+    check_rules(Rules.from_config(cfg.registry), cfg.outcomes)
+
+
+def prepare(config_path: str | Path) -> tuple[Config, Path]:
+    """Load and check the config, create the workspace and point Prefect at it (before prefect is
+    imported). Each flow run calls it once and hands the config object to its tasks."""
+    cfg, path = checked_config(config_path)
+    check_schemes(cfg)
+    ws = make_workspace(path, ("lake", "features", "models", "prefect", "mlartifacts"))
     os.environ.setdefault("PREFECT_HOME", str(ws / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # the temporary server's 20 s default start-up budget is too short on a busy 2-core machine

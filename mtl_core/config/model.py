@@ -17,6 +17,8 @@ class ModelConfig(_Strict):
     head_dropout: float = Field(0.0, ge=0, lt=1)
     soft_lambda: float = Field(1e-3, ge=0, description="soft sharing: pull between towers")
     n_experts: int = Field(4, gt=0, description="mmoe: number of shared experts")
+    sharing_args: dict[str, float | int | str | bool] = Field({}, description=(
+        "further keyword arguments of the sharing class (mtl_core/sharing/), checked against its signature"))
     wide: bool = Field(True, description=(
         "a linear path per outcome beside the shared network, so per-outcome logistic regression is a "
         "special case of the model"))
@@ -56,6 +58,9 @@ class TrainConfig(_Strict):
     seed: int = 0
     weighting: str = Field("equal", description="equal | uncertainty | gradnorm | dwa | pcgrad")
     mode: str = Field("joint", description="joint | alternating")
+    weighting_args: dict[str, float | int | str | bool] = Field({}, description=(
+        "keyword arguments of the weighting class (mtl_core/weighting/), e.g. {temperature: 2.0} for dwa "
+        "or {alpha: 1.5} for gradnorm; checked against its signature"))
     pos_weight: Literal["none", "auto"] = "none"
     loss_reduction: Literal["batch", "outcome"] = Field("batch", description=(
         "batch: every observed label weighs the same, so an outcome with few labels sways the shared "

@@ -7,6 +7,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from mtl_core.config.base import _Strict
+from mtl_core.config.urls import is_database, refuse_password
+from mtl_core.errors import ConfigError
 
 
 class SyntheticSource(_Strict):
@@ -25,22 +27,14 @@ SourceConfig = SyntheticSource  # the name it had when synthetic was the only ki
 
 
 def _database_path(value: str) -> str:
-    """A database URL must name an engine with a reader and hold no password (the config is logged)."""
-    from mtl_core.errors import ConfigError
-    from mtl_core.sources import database  # late: the sources package imports this module
-
-    if database.is_database(value):
+    """A database URL must hold no password (the config is logged); mtl_core/sources/database.py says
+    which engines have a reader when the source is opened (and `cmtl validate` / the preflight, before)."""
+    if is_database(value):
         try:
-            database.check_url(value)
+            refuse_password(value)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
     return value
-
-
-def is_database(path: str) -> bool:
-    from mtl_core.sources import database
-
-    return database.is_database(path)
 
 
 class MimicIVSource(_Strict):

@@ -111,3 +111,11 @@ def concat(parts: Iterable[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
     if len(parts) == 1:
         return parts[0]
     return {name: pd.concat([p[name] for p in parts], ignore_index=True) for name in parts[0]}
+
+
+def in_partition(exc: DataError, index: int, total: int | None) -> DataError:
+    """The error of one partition, saying which (a source read whole is one partition: said nothing)."""
+    if total == 1:
+        return exc
+    of = f" of {total}" if total else ""
+    return DataError(f"{exc}\n(in partition {index + 1}{of} of whole patients; rows counted there)")

@@ -17,7 +17,6 @@ import pandas as pd
 from mtl_core.config import Config
 from mtl_core.dataset.cohort import build_cohort
 from mtl_core.dataset.outcomes import build_labels
-from mtl_core.sources import meds_features, tabular
 from mtl_core.dataset.splits import assign_splits
 
 ID_COLUMNS = ["hadm_id", "subject_id", "split", "prediction_time"]  # never model inputs
@@ -158,27 +157,6 @@ class DatasetBuilder:
         if self.fit is None:
             return self
         return replace(self, build=partial(self.build, **self.fit(snapshot_dir, cfg)), fit=None)
-
-
-# source layout (the source config's `layout`) -> its builder
-DATASET_BUILDERS: dict[str, DatasetBuilder] = {
-    "canonical": DatasetBuilder(build_dataset),
-    "flat": DatasetBuilder(tabular.build_dataset, features_contract="tabular_features"),
-    "meds": DatasetBuilder(meds_features.build_dataset, features_contract="meds_features",
-                           fit=lambda path, cfg: {"vocabulary": meds_features.fit_vocabulary(path, cfg)}),
-}
-
-
-def fitted_builder(cfg: Config, fit: dict | None) -> DatasetBuilder:
-    """The layout's builder with what `fit` learned from the snapshot already applied."""
-    builder = DATASET_BUILDERS[cfg.source.layout]
-    return builder if not fit else replace(builder, build=partial(builder.build, **fit), fit=None)
-
-
-def dataset_builder(cfg: Config, snapshot_dir: Path | None = None) -> DatasetBuilder:
-    """The layout's builder; given the snapshot, fitted to it (ready to build partitions)."""
-    builder = DATASET_BUILDERS[cfg.source.layout]
-    return builder.fitted(Path(snapshot_dir), cfg) if snapshot_dir is not None else builder
 
 
 def model_columns(features: pd.DataFrame) -> list[str]:

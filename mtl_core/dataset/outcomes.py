@@ -115,15 +115,9 @@ def diagnosis_within_after_discharge(cohort: pd.DataFrame, tables: dict, codes: 
     return _unobserved_to_nan(label.where(~_died(cohort), np.nan), cohort, tables, days)
 
 
-def check_outcomes(names: list[str], definitions: dict, layout: str = "canonical") -> None:
-    """Fail early, before any work, when a config asks for an outcome with no usable definition.
-
-    Outcomes of a flat table are its own columns, not rules: they are checked when the table is read.
-    """
-    OUTCOME_CHECKS[layout](names, definitions)
-
-
-def _check_rules(names: list[str], definitions: dict) -> None:
+def check_outcomes(names: list[str], definitions: dict) -> None:
+    """Fail early, before any work, when a config asks for an outcome with no usable rule definition
+    (canonical layout; mtl_core/sources/layouts.py says which layouts label by rule)."""
     for name in names:
         if name not in definitions:
             raise ConfigError(f"outcome '{name}' is not defined in data_contracts/outcomes.yaml or the "
@@ -132,14 +126,6 @@ def _check_rules(names: list[str], definitions: dict) -> None:
         if definitions[name].get("rule") not in RULES:
             raise ConfigError(f"outcome '{name}': unknown rule '{definitions[name].get('rule')}' "
                               f"(known: {', '.join(RULES)})")
-
-
-# source layout -> check of the requested outcome names against what that layout can label
-OUTCOME_CHECKS: dict[str, Callable[[list[str], dict], None]] = {
-    "canonical": _check_rules,
-    "flat": lambda names, definitions: None,
-    "meds": lambda names, definitions: None,  # labels are the dataset's label files, checked when read
-}
 
 
 def build_labels(cohort: pd.DataFrame, tables: dict, names: list[str], definitions: dict) -> pd.DataFrame:

@@ -71,7 +71,7 @@ def fit_logistic(task: Task) -> Predictor:
     """Standardised features + L2 logistic regression; C picked on validation AUROC from a small grid."""
     grid = LOGISTIC_C if task.val_ranks else (DEFAULT_C,)
     with _one_thread():
-        fits = [Pipeline([("pre", build_preprocessor(task.X)),
+        fits = [Pipeline([("pre", build_preprocessor(task.X, "standard")),
                           ("model", LogisticRegression(C=c, solver="lbfgs", max_iter=5000))]).fit(task.X, task.y)
                 for c in grid]
     if task.val_ranks:
@@ -91,7 +91,7 @@ def fit_hist_gb(task: Task) -> Predictor:
         l2_regularization=1.0, early_stopping=early, validation_fraction=0.15, n_iter_no_change=15,
         random_state=task.seed)
     with _one_thread():
-        pipe = Pipeline([("pre", build_preprocessor(task.X)), ("model", model)]).fit(task.X, task.y)
+        pipe = Pipeline([("pre", build_preprocessor(task.X, "standard")), ("model", model)]).fit(task.X, task.y)
     return _positive_column(pipe)
 
 

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mtl_core.evaluation.metrics import brier
-from mtl_core.gate.promotion import compare as compare_auroc
+from mtl_core.evaluation.paired import compare as compare_auroc
 
 CHUNK = 100  # bootstrap resamples per block, bounding memory to CHUNK x rows
 

@@ -11,6 +11,9 @@ does not make it infinite. Common reading: < 0.1 stable, 0.1-0.25 moderate shift
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -157,3 +160,12 @@ def drift_markdown(report: dict, title: str) -> str:
     lines += [f"| {r['feature']} | {f(r['psi'])} | {r['missing_reference']:.1%} | {r['missing_new']:.1%} | "
               f"{'absent' if r['absent'] else 'yes' if r['drifted'] else ''} |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def write_drift_report(report: dict, folder: Path, stem: str, title: str) -> list[Path]:
+    """<stem>.json and <stem>.md in folder (aggregates only)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{stem}.json", folder / f"{stem}.md"]
+    paths[0].write_text(json.dumps(report, indent=1))
+    paths[1].write_text(drift_markdown(report, title))
+    return paths

@@ -1,6 +1,8 @@
 """MultiOutcomeClassifier: a scikit-learn style estimator around preprocessing + a multi-task network."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import torch
@@ -10,8 +12,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from mtl_core.network.calibration import CALIBRATION, fit_calibration
 from mtl_core.config import Config
+from mtl_core.config.model import ModelConfig, TrainConfig
+from mtl_core.network.calibration import CALIBRATION, fit_calibration
 from mtl_core.network.encoding import PiecewiseLinear
 from mtl_core.errors import ConfigError
 from mtl_core.network.losses import REDUCTIONS
@@ -26,6 +29,9 @@ def _clip(z: np.ndarray) -> np.ndarray:
 
 
 NUMERIC_ENCODINGS = ("standard", "ple")
+# the estimator's defaults are the config's (mtl_core/config/model.py states them once)
+_M = {name: f.default for name, f in ModelConfig.model_fields.items()}
+_T = {name: f.default for name, f in TrainConfig.model_fields.items()}
 # Rows the preprocessor's statistics (medians, scales, quantile bin edges, category lists) are estimated
 # on. Fitting transforms every row in float64 several times over (imputer, scaler, bins, stacking), about
 # 8 GiB at 700,000 rows with bin encoding; a seeded sample of 100,000 pins those statistics just as well.
@@ -41,7 +47,7 @@ def fit_sample(X: pd.DataFrame, seed: int = 0, max_rows: int | None = None) -> p
     return X.iloc[np.sort(np.random.default_rng(seed).choice(len(X), size=max_rows, replace=False))]
 
 
-def build_preprocessor(X: pd.DataFrame, numeric_encoding: str = "standard", n_bins: int = 8) -> ColumnTransformer:
+def build_preprocessor(X: pd.DataFrame, numeric_encoding: str, n_bins: int = 8) -> ColumnTransformer:
     """Median imputation with missingness indicators + scaling for numbers (plus, with "ple", their
     piecewise-linear encoding in quantile bins: mtl_core/network/encoding.py), one-hot for categories."""
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
@@ -66,6 +72,26 @@ def check_choices(sharing: str, weighting: str, mode: str, calibration: str) -> 
             raise ConfigError(f"{what}: unknown '{name}' (known: {', '.join(known)})")
 
 
+# arguments the estimator passes itself; the rest of a class's keyword arguments may come from config
+SET_BY_ESTIMATOR = {"n_features", "n_outcomes", "n_tasks", "hidden", "dropout", "head_hidden", "head_dropout"}
+
+
+def check_args(sharing: str, sharing_args: dict | None, weighting: str, weighting_args: dict | None) -> None:
+    """model.sharing_args and train.weighting_args must name keyword arguments of the chosen class."""
+    for what, cls, args in (("model.sharing_args", SHARING.get(sharing), sharing_args),
+                            ("train.weighting_args", WEIGHTING.get(weighting), weighting_args)):
+        if not args or cls is None:
+            continue
+        params = inspect.signature(cls.__init__).parameters
+        known = sorted(n for n, p in params.items() if n != "self" and n not in SET_BY_ESTIMATOR
+                       and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        unknown = sorted(set(args) - set(known))
+        if unknown:
+            name = sharing if what.startswith("model") else weighting
+            raise ConfigError(f"{what}: {unknown} not accepted by '{name}' ({cls.__name__}; accepts: "
+                              f"{', '.join(known) or 'nothing'})")
+
+
 def _per_outcome(value, outcomes: list[str], default):
     """A scalar, or a dict outcome -> value (missing outcomes get the default), as a list."""
     if isinstance(value, dict):
@@ -84,13 +110,17 @@ class MultiOutcomeClassifier(BaseEstimator):
     shared layers little); "outcome" weighs every outcome the same (mtl_core/network/losses.py says why not).
     """
 
-    def __init__(self, sharing: str = "hard", hidden: tuple[int, ...] = (128, 64), head_hidden: int = 0,
-                 dropout: float = 0.1, head_dropout=0.0, soft_lambda: float = 1e-3, n_experts: int = 4,
-                 weighting: str = "equal", mode: str = "joint", epochs: int = 60, batch_size: int = 256,
-                 lr: float = 1e-3, weight_decay: float = 1e-4, head_weight_decay=None, pos_weight=None,
-                 loss_reduction: str = "batch", calibration: str = "platt", patience: int = 8,
-                 validation_fraction: float = 0.15, seed: int = 0, wide: bool = True, threads: int = 1,
-                 numeric_encoding: str = "ple", selection: str = "mean"):
+    def __init__(self, sharing: str = _M["sharing"], hidden: tuple[int, ...] = tuple(_M["hidden"]),
+                 head_hidden: int = _M["head_hidden"], dropout: float = _M["dropout"],
+                 head_dropout=_M["head_dropout"], soft_lambda: float = _M["soft_lambda"],
+                 n_experts: int = _M["n_experts"], weighting: str = _T["weighting"], mode: str = _T["mode"],
+                 epochs: int = _T["epochs"], batch_size: int = _T["batch_size"], lr: float = _T["lr"],
+                 weight_decay: float = _T["weight_decay"], head_weight_decay=None, pos_weight=None,
+                 loss_reduction: str = _T["loss_reduction"], calibration: str = _T["calibration"],
+                 patience: int = _T["patience"], validation_fraction: float = 0.15, seed: int = _T["seed"],
+                 wide: bool = _M["wide"], threads: int = _T["threads"],
+                 numeric_encoding: str = _M["numeric_encoding"], selection: str = "mean",
+                 sharing_args: dict | None = None, weighting_args: dict | None = None):
         self.sharing = sharing
         self.hidden = hidden
         self.head_hidden = head_hidden
@@ -115,13 +145,21 @@ class MultiOutcomeClassifier(BaseEstimator):
         self.threads = threads
         self.numeric_encoding = numeric_encoding
         self.selection = selection
+        self.sharing_args = sharing_args
+        self.weighting_args = weighting_args
+
+    def __setstate__(self, state: dict) -> None:
+        # models pickled before sharing_args / weighting_args existed
+        state.setdefault("sharing_args", None)
+        state.setdefault("weighting_args", None)
+        super().__setstate__(state)
 
     def _network(self, n_features: int) -> torch.nn.Module:
         extra = {"soft": {"soft_lambda": self.soft_lambda}, "mmoe": {"n_experts": self.n_experts}}
         deep = SHARING[self.sharing](n_features, len(self.outcomes_), hidden=tuple(self.hidden),
                                      dropout=self.dropout, head_hidden=self.head_hidden,
                                      head_dropout=_per_outcome(self.head_dropout, self.outcomes_, 0.0),
-                                     **extra.get(self.sharing, {}))
+                                     **{**extra.get(self.sharing, {}), **(self.sharing_args or {})})
         return WideAndDeep(deep, n_features, len(self.outcomes_)) if self.wide else deep
 
     def _pos_weight(self, Y: np.ndarray) -> list[float] | None:
@@ -137,6 +175,7 @@ class MultiOutcomeClassifier(BaseEstimator):
             Y_val: pd.DataFrame | None = None, callbacks: list[Callback] = (),
             checkpoint_path: str | None = None, resume: bool = False) -> "MultiOutcomeClassifier":
         check_choices(self.sharing, self.weighting, self.mode, self.calibration)
+        check_args(self.sharing, self.sharing_args, self.weighting, self.weighting_args)
         if self.loss_reduction not in REDUCTIONS:
             raise ConfigError(f"train.loss_reduction: unknown '{self.loss_reduction}' "
                               f"(known: {', '.join(REDUCTIONS)})")
@@ -159,7 +198,8 @@ class MultiOutcomeClassifier(BaseEstimator):
             weighting=self.weighting, mode=self.mode,
             head_weight_decay=_per_outcome(self.head_weight_decay, self.outcomes_, self.weight_decay),
             pos_weight=self._pos_weight(Yt), loss_reduction=self.loss_reduction,
-            checkpoint_path=checkpoint_path, resume=resume, threads=self.threads, selection=self.selection)
+            checkpoint_path=checkpoint_path, resume=resume, threads=self.threads, selection=self.selection,
+            weighting_args=dict(self.weighting_args or {}))
         result = fit_network(self.network_, Xt, Yt, Xv, Yv, settings, self.outcomes_, callbacks)
         self.history_, self.best_epoch_ = result.history, result.best_epoch
         self.outcome_epochs_ = result.outcome_epochs
@@ -222,4 +262,5 @@ def estimator_from_config(cfg: Config) -> MultiOutcomeClassifier:
         batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay,
         head_weight_decay=pick("head_weight_decay") or None, pos_weight=pos,
         loss_reduction=t.loss_reduction, calibration=t.calibration, patience=t.patience, seed=t.seed,
-        wide=m.wide, threads=t.threads, numeric_encoding=m.numeric_encoding)
+        wide=m.wide, threads=t.threads, numeric_encoding=m.numeric_encoding,
+        sharing_args=dict(m.sharing_args) or None, weighting_args=dict(t.weighting_args) or None)

@@ -15,7 +15,7 @@ REDUCTIONS = ("batch", "outcome")
 
 
 def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
-               pos_weight: torch.Tensor | None = None, reduction: str = "outcome") -> torch.Tensor:
+               pos_weight: torch.Tensor | None = None, *, reduction: str) -> torch.Tensor:
     """Per-outcome binary cross-entropy over labelled rows only; shape (n_outcomes,).
 
     Targets at masked positions may hold anything (NaN included): they are replaced before the loss,

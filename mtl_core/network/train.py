@@ -58,6 +58,7 @@ class TrainSettings:
     resume: bool = False
     threads: int = 1                               # torch intra-op threads while training
     selection: str = "mean"                        # "mean" | "per_outcome" (independent towers only)
+    weighting_args: dict = field(default_factory=dict)  # keyword arguments of the weighting class
 
 
 @contextmanager
@@ -142,7 +143,7 @@ def _fit(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val:
     y = torch.tensor(Y, dtype=torch.float32)
     m = ~torch.isnan(y)
     pos_weight = torch.tensor(s.pos_weight, dtype=torch.float32) if s.pos_weight else None
-    weighting = WEIGHTING[s.weighting](k)
+    weighting = WEIGHTING[s.weighting](k, **s.weighting_args)
     opt = _optimizer(net, weighting, s, k)
     step_of = MODES[s.mode]
     best = TrainResult(best_epoch=0, best_score=-np.inf)
@@ -163,7 +164,7 @@ def _fit(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val:
         net.train()
         total, batches = torch.zeros(k), 0
         for idx in torch.randperm(len(x), generator=gen).split(s.batch_size):
-            losses = masked_bce(net(x[idx]), y[idx], m[idx], pos_weight, s.loss_reduction)
+            losses = masked_bce(net(x[idx]), y[idx], m[idx], pos_weight, reduction=s.loss_reduction)
             active = step_of(m[idx].any(0), step)
             step += 1
             if not active.any():

@@ -8,15 +8,12 @@ import pandas as pd
 
 from mtl_core.config import Config
 from mtl_core.gate.promotion import Rules, Verdict
+from mtl_core.reports.tables import (ci, fmt, markdown_table, operating_point_rows, performance_rows,
+                                     weight_rows)
 
 SMALL_CELL = 5  # small-cell suppression in shared reports
 
-def _f(x, spec: str = ".3f") -> str:
-    return "n/a" if x is None else format(x, spec)
-
-
-def _ci(lo, hi) -> str:
-    return "" if lo is None or hi is None else f" ({lo:.3f}-{hi:.3f})"
+_f, _ci, _table = fmt, ci, markdown_table
 
 
 def cohort_summary(features: pd.DataFrame, labels: pd.DataFrame, outcomes: list[str]) -> pd.DataFrame:
@@ -40,11 +37,6 @@ def _split_line(split) -> str:
                 "admissions may be in a later split; no admission is in two).")
     return (f"- Split by patient (no patient in two splits): train {split.train:.0%}, validation "
             f"{split.val:.0%}, test {split.test:.0%} (seed {split.seed}).")
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            + ["| " + " | ".join(r) + " |" for r in rows] + [""])
 
 
 def _population(cfg: Config) -> str:
@@ -171,15 +163,9 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
 
 def _performance(evaluation: dict, cfg: Config) -> list[str]:
     e = cfg.evaluation
-    rows = [[r["outcome"], f"{r['n']:,}", _f(r.get("prevalence"), ".1%"),
-             _f(r.get("auroc")) + _ci(r.get("auroc_ci_low"), r.get("auroc_ci_high")),
-             _f(r.get("auprc")) + _ci(r.get("auprc_ci_low"), r.get("auprc_ci_high")),
-             _f(r.get("brier")), _f(r.get("ece")), _f(r.get("calibration_slope"), ".2f"),
-             _f(r.get("calibration_intercept"), ".2f")] for r in evaluation["report"]]
+    header, rows = performance_rows(evaluation["report"])
     return ([f"## Performance on the test split (model performance, {e.ci_level:.0%} stratified bootstrap "
-             f"CIs, {e.n_boot} resamples)", ""]
-            + _table(["outcome", "n", "prevalence", "AUROC (CI)", "AUPRC (CI)", "Brier", "ECE",
-                      "cal. slope", "cal. intercept"], rows))
+             f"CIs, {e.n_boot} resamples)", ""] + _table(header, rows))
 
 
 def _subgroups(evaluation: dict) -> list[str]:
@@ -221,29 +207,17 @@ def rate_gap_section(evaluation: dict) -> list[str]:
                                             rows))
 
 
-def _pct_ci(r: dict, key: str) -> str:
-    v, lo, hi = r.get(key), r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")
-    return "n/a" if v is None else f"{v:.1%}" + ("" if lo is None else f" ({lo:.1%}-{hi:.1%})")
-
-
 def operating_points_section(evaluation: dict, cfg: Config) -> list[str]:
     points = evaluation.get("operating_points", [])
     if not points:
         return []
-    rows = []
-    for r in points:
-        rule = r["rule"] + ("" if r.get("target") is None else f" {r['target']:g}")
-        if r.get("threshold") is None:
-            rows.append([r["outcome"], rule, "none", r.get("reason") or ""] + [""] * 6)
-            continue
-        rows.append([r["outcome"], rule, f"{r['threshold']:.3f}"] + [_pct_ci(r, k) for k in (
-            "alert_rate", "sensitivity", "specificity", "ppv", "npv")] + [_f(r.get("f1")), _f(r.get("accuracy"))])
+    header, rows = operating_point_rows(points, ".1%", (("F1", lambda r: _f(r.get("f1"))),
+                                                       ("accuracy", lambda r: _f(r.get("accuracy")))))
     return (["## Operating points (alert thresholds)", "",
              "A patient is flagged when the predicted probability is at or above the threshold. Thresholds were "
              "chosen on the validation split by the configured rule (`evaluation.operating_points`) and ship with "
              "the model; the test split only measures them. CIs are bootstrap percentile intervals.", ""]
-            + _table(["outcome", "rule", "threshold", "alert rate", "sensitivity", "specificity", "PPV", "NPV",
-                      "F1", "accuracy"], rows))
+            + _table(header, rows))
 
 
 def decision_curve_section(evaluation: dict, cfg: Config) -> list[str]:
@@ -277,8 +251,7 @@ def _composition(meta: dict) -> list[str]:
     weights, fitting = meta.get("weights"), meta.get("fitting") or {}
     if not weights:
         return ["- The registered model is the multi-task network alone.", ""]
-    kinds = list(next(iter(weights.values())))
-    rows = [[o] + [_f(w[k], ".2f") for k in kinds] for o, w in weights.items()]
+    header, rows = weight_rows(weights)
     rows_note = meta.get("learner_rows") or {}
     capped = ([f"Single-task learners were trained on a seeded sample of {rows_note['cap']:,} of the "
                f"{rows_note['largest_fit']:,} rows per fit; the multi-task network on all of them.", ""]
@@ -288,7 +261,7 @@ def _composition(meta: dict) -> list[str]:
              f"non-negative weights that sum to one, learned on held-out predictions "
              f"({fitting.get('mode', 'holdout')}: {fitting.get('reason', '')}), then calibrated. A weight is "
              f"the share of that member in the outcome's combined risk score; test rows never set a weight.", ""]
-            + _table(["outcome", *kinds], rows) + [""])
+            + _table(header, rows) + [""])
 
 
 def _baselines(evaluation: dict) -> list[str]:

@@ -13,7 +13,10 @@ from mtl_core.data import contracts, owner, partitions, quarantine
 from mtl_core.config import Config
 from mtl_core.errors import DataError, all_of
 from mtl_core.data.partitions import Partitions, Sequential
-from mtl_core.sources import meds, mimic_iv, omop, synthetic, tabular
+from mtl_core.config.urls import is_database
+from mtl_core.sources import meds, mimic_db, mimic_iv, omop, synthetic, tabular, tabular_db
+from mtl_core.sources.canonical import check_not_empty, validate_canonical  # noqa: F401 (public names)
+from mtl_core.sources.layouts import LAYOUTS, ROW_REJECTS, SUMMARIES, VALIDATORS  # noqa: F401
 
 RAW_TABLES = ("patients", "admissions", "events", "diagnoses")
 
@@ -25,8 +28,10 @@ RAW_TABLES = ("patients", "admissions", "events", "diagnoses")
 SOURCES: dict[str, Callable[..., Partitions | dict | Iterator[dict]]] = {
     "synthetic": lambda cfg, staging, progress=None: synthetic.SyntheticPartitions(
         cfg.source, cfg.cohort.observation_hours),
-    "mimic_iv": mimic_iv.open_partitions,
-    "tabular": tabular.open_partitions,
+    "mimic_iv": lambda cfg, staging, progress=None: (mimic_db if is_database(cfg.source.path) else mimic_iv
+                                                     ).open_partitions(cfg, staging, progress),
+    "tabular": lambda cfg, staging, progress=None: (tabular_db if is_database(cfg.source.path) else tabular
+                                                    ).open_partitions(cfg, staging, progress),
     "omop": omop.open_partitions,  # also adds "conditions" and "observation_periods" (outcomes after discharge)
     # one partition per MEDS data shard (a shard holds whole subjects): meds_events and meds_predictions
     "meds": lambda cfg, staging, progress=None: meds.load(cfg, progress),
@@ -78,63 +83,16 @@ def load_source(cfg: Config, progress=None) -> dict[str, pd.DataFrame]:
     return partitions.concat(iter_source(cfg, progress))
 
 
-def validate_canonical(tables: dict[str, pd.DataFrame], cfg: Config,
-                       progress: Callable[[int, str], None] | None = None) -> None:
-    """Every canonical table against its contract in data_contracts/, then cross-table references.
-    A table may be empty in one partition; summary/check_summary see that some partition has rows."""
-    def one(i: int, name: str, df: pd.DataFrame) -> None:
-        contracts.validate(df, name, allow_empty=True)
-        if progress:
-            progress(i, f"{name}: {len(df):,} rows")
-
-    # every table's violations in one message; references only between tables that met their contracts
-    all_of([lambda i=i, n=n, df=df: one(i, n, df) for i, (n, df) in enumerate(tables.items(), 1)])
-    contracts.check_references(tables)
-
-
-def canonical_summary(tables: dict[str, pd.DataFrame], cfg: Config) -> dict:
-    return {"rows": {name: len(df) for name, df in tables.items()}}
-
-
-def check_not_empty(rows: dict[str, int], cfg: Config) -> None:
-    """A table with no rows in any partition (as read, before quarantine) is a table-wide defect."""
-    for name, n in rows.items():
-        if n == 0:
-            raise DataError(f"table '{name}' is empty" + (" (a header but no rows)" if cfg.source.layout == "flat"
-                                                          else ""))
-
-
-def check_canonical_summary(total: dict, cfg: Config) -> None:
-    check_not_empty(total["rows"], cfg)
-
-
-# source layout (the config class's `layout`) -> validator(tables, config, progress); raises DataError
-VALIDATORS: dict[str, Callable[..., None]] = {
-    "canonical": validate_canonical,
-    "flat": tabular.validate,
-    "meds": meds.validate,
-}
-
-
 def validate_source(tables: dict[str, pd.DataFrame], cfg: Config, progress=None, whole: bool = True) -> None:
     """Every rule, for tables that are the whole source; whole=False: one partition's rules only (the
     caller runs check_summary over every partition's summary())."""
-    VALIDATORS[cfg.source.layout](tables, cfg, progress)
+    LAYOUTS[cfg.source.layout].validate(tables, cfg, progress)
     if whole:
         check_summary([summary(tables, cfg)], cfg)
 
 
-# source layout -> (summary(tables, config) -> counts of one partition, check(summed counts, config)):
-# the rules that need every partition (a table with no rows at all, an outcome with one class)
-SUMMARIES: dict[str, tuple[Callable[..., dict], Callable[..., None]]] = {
-    "canonical": (canonical_summary, check_canonical_summary),
-    "flat": (tabular.summary, tabular.check_summary),
-    "meds": (canonical_summary, check_canonical_summary),  # every shard's own checks ran while reading
-}
-
-
 def summary(tables: dict[str, pd.DataFrame], cfg: Config) -> dict:
-    return SUMMARIES[cfg.source.layout][0](tables, cfg)
+    return LAYOUTS[cfg.source.layout].summary(tables, cfg)
 
 
 def add_summaries(a: dict, b: dict) -> dict:
@@ -149,14 +107,7 @@ def check_summary(summaries: list[dict], cfg: Config) -> None:
     total: dict = {}
     for s in summaries:
         total = add_summaries(total, s)
-    SUMMARIES[cfg.source.layout][1](total, cfg)
-
-
-# source layout -> row_rejects(tables, config) -> {table: (index: row position, reason)}, quarantine mode
-ROW_REJECTS: dict[str, Callable[..., dict[str, pd.DataFrame]]] = {
-    "canonical": lambda tables, cfg: quarantine.canonical_reasons(tables),
-    "flat": tabular.row_rejects,
-}
+    LAYOUTS[cfg.source.layout].check_summary(total, cfg)
 
 
 def ingest_tables(tables: dict[str, pd.DataFrame], cfg: Config, progress=None, check_share: bool = True

@@ -5,18 +5,10 @@ from pathlib import Path
 
 from mtl_core.config import Config
 from mtl_core.errors import DataError
-from mtl_core.data.partitions import KeyCheck, keys_of
+from mtl_core.data.partitions import KeyCheck, in_partition, keys_of
 from mtl_core.data.quarantine import combine
 from mtl_core.sources import (add_summaries, check_not_empty, check_summary, each_partition, ingest_tables,
                                open_source, summary, unique_keys)
-
-
-def in_partition(exc: DataError, index: int, total: int | None) -> DataError:
-    """The error of one partition, saying which (a source read whole is one partition: said nothing)."""
-    if total == 1:
-        return exc
-    of = f" of {total}" if total else ""
-    return DataError(f"{exc}\n(in partition {index + 1}{of} of whole patients; rows counted there)")
 
 
 def check_source(cfg: Config, staging_root: Path | None = None) -> dict:

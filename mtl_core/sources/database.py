@@ -7,35 +7,10 @@ from urllib.parse import parse_qsl, quote as quote_url, urlencode, urlsplit, url
 
 import pyarrow as pa
 
+from mtl_core.config.urls import is_database, redact, refuse_password, scheme  # noqa: F401 - re-exported
 from mtl_core.errors import ConfigError, DataError, UnavailableError
 
 CONNECT_TIMEOUT = 5  # seconds: a server that is down or a wrong host fails the run in seconds
-SECRET_KEYS = ("password", "passfile_password", "sslpassword")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
-def scheme(path: str) -> str | None:
-    m = _SCHEME.match(str(path).strip())
-    return m.group(1).lower() if m else None
-
-
-def is_database(path: str) -> bool:
-    """source.path names a database server (a URL), not a file or folder."""
-    return scheme(path) not in (None, "file")
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ***, fit for a message."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<an unparsable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, host = netloc.rsplit("@", 1)
-        netloc = f"{user.split(':', 1)[0]}{':***' if ':' in user else ''}@{host}"
-    query = urlencode([(k, "***" if k.lower() in SECRET_KEYS else v) for k, v in parse_qsl(parts.query)])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def check_url(path: str) -> str:
@@ -44,11 +19,7 @@ def check_url(path: str) -> str:
     if kind not in ENGINES:
         raise ConfigError(f"no reader for {kind}:// URLs (supported: {', '.join(sorted(ENGINES))}); a new engine "
                           f"is one reader class in mtl_core/sources/database.py")
-    parts = urlsplit(path.strip())
-    if parts.password is not None or any(k.lower() in SECRET_KEYS for k, _ in parse_qsl(parts.query)):
-        raise ConfigError(f"{redact(path)} holds a password, which a config file (logged whole to MLflow) must "
-                          f"not: remove it and give it in PGPASSWORD or ~/.pgpass instead")
-    return path.strip()
+    return refuse_password(path)
 
 
 def _failure(exc: Exception) -> tuple[str | None, str]:

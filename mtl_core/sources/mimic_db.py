@@ -18,6 +18,7 @@ from mtl_core.errors import DataError, all_of
 from mtl_core.sources import database, scan
 from mtl_core.sources import staging as staging_mod
 from mtl_core.sources.db_read import Tables
+from mtl_core.sources.mimic_iv import FILES, OPTIONAL, _assemble
 from mtl_core.sources.staging import StagedPartitions
 
 
@@ -40,7 +41,6 @@ def _schemas(con: database.Postgres, src) -> dict[str, Tables | None]:
 def _found(con: database.Postgres, src, files: tuple) -> list[tuple[str, str, Tables, dict]]:
     """(canonical table, database table, its schema, spec) of each table there is; DataError naming
     every missing table and column at once."""
-    from mtl_core.sources.mimic_iv import OPTIONAL
 
     schemas, out, checks = _schemas(con, src), [], []
     for table, stem, columns, required in files:
@@ -65,7 +65,6 @@ def _found(con: database.Postgres, src, files: tuple) -> list[tuple[str, str, Ta
 def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], None] | None = None
                     ) -> StagedPartitions:
     """mimic-code's tables at source.path as partitions of whole patients (see the module docstring)."""
-    from mtl_core.sources.mimic_iv import FILES
 
     con = database.connect(cfg.source.path)
     try:
@@ -89,6 +88,5 @@ def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], N
     finally:
         con.close()
     specs = {table: spec for table, _, _, spec in found}
-    from mtl_core.sources.mimic_iv import _assemble
 
     return StagedPartitions(stage, stage.plan(cfg.ingest.partition_rows), specs, _assemble)

@@ -85,11 +85,7 @@ def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], N
                     ) -> StagedPartitions:
     """The export at source.path as partitions of whole patients: every needed file is streamed once
     (typed, only the needed columns) into subject-range shards under `staging`, then read shard runs
-    of about ingest.partition_rows rows. A database URL reads mimic-code's schemas (mimic_db.py)."""
-    if database.is_database(cfg.source.path):
-        from mtl_core.sources import mimic_db
-
-        return mimic_db.open_partitions(cfg, staging, progress)
+    of about ingest.partition_rows rows (a database URL is read by mimic_db.py instead)."""
     folder = export_folder(cfg.source.path)
     found = _found(folder)
     patients = next(path for table, _, path, _ in found if table == "patients")

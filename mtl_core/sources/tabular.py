@@ -96,12 +96,8 @@ def _file(src: TabularSource) -> Path:
 def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], None] | None = None):
     """{'tabular': the file's id, group, feature and requested outcome columns}, in partitions of whole
     groups (mtl_core/sources/tabular_read.py); columns in the order the config lists them."""
-    from mtl_core.sources import database, tabular_read
+    from mtl_core.sources import tabular_read  # (a database URL is read by tabular_db.py instead)
 
-    if database.is_database(cfg.source.path):
-        from mtl_core.sources import tabular_db
-
-        return tabular_db.open_partitions(cfg, staging, progress)
     path = _file(cfg.source)
     names = files.header(path)
     roles = resolve_roles(names, cfg.source, cfg.outcomes, f"table '{TABLE}' ({path.name})")

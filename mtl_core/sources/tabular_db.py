@@ -10,6 +10,7 @@ import pyarrow as pa
 from mtl_core.config import Config
 from mtl_core.errors import ConfigError, DataError
 from mtl_core.sources import database
+from mtl_core.sources import tabular, tabular_read
 from mtl_core.sources.database import quote
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
@@ -44,8 +45,6 @@ def _expression(field: pa.Field) -> str | None:
 def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], None] | None = None):
     """{'tabular': the id, group, feature and outcome columns of the query}, in partitions of whole groups,
     read in one REPEATABLE READ transaction (the count and the rows agree)."""
-    from mtl_core.sources import tabular, tabular_read
-
     src = cfg.source
     sql = base_query(src)
     con = database.connect(src.path)

@@ -41,7 +41,7 @@ def test_every_entrypoint_is_a_flow_whose_parameters_exist():
 def test_drift_event_triggers_the_retraining_deployment():
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
-    from flows.drift import EVENT
+    from flows.score import EVENT
 
     dep = next(d for d in _deployments() if d["name"] == "retrain-on-drift")
     assert dep["entrypoint"] == "flows/pipeline.py:pipeline"

@@ -45,9 +45,9 @@ def test_quarantine_ingest_feeds_features_and_only_counts_reach_mlflow(prefect_s
     feats = pd.read_parquet(Path(features_dir) / "features.parquet")
     assert len(feats) > 1000 and not feats["hadm_id"].isin(bad.rejected).any()
 
-    run_id = open_run.fn(config, str(snapshot))
-    log_inputs.fn(config, run_id, str(snapshot), features_dir)
     cfg, ws = prepare(config)
+    run_id = open_run.fn(cfg, ws, str(snapshot))
+    log_inputs.fn(cfg, ws, run_id, str(snapshot), features_dir)
     c = client(cfg, ws)
     run = c.get_run(run_id)
     assert run.data.metrics["ingest/rejected/admissions"] == len(q)

@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 
 from flows.ops import services
-from flows.score import model_reference
+from flows.tracking import parse_reference
 from mtl_core.errors import CmtlError
 
 SLEEPER = [sys.executable, "-c", "import subprocess, time; subprocess.Popen(['sleep', '120']); time.sleep(120)"]
@@ -71,6 +71,10 @@ def test_mlflow_store_is_a_postgres_database_created_once_else_sqlite(monkeypatc
 
 def test_model_reference_takes_aliases_and_versions():
     name = "clinical-multi-outcome"
+
+    def model_reference(name, ref):
+        return parse_reference(name, ref, "--model")
+
     assert model_reference(name, "champion") == ("champion", None)
     assert model_reference(name, "3") == (None, "3")
     assert model_reference(name, "v12") == (None, "12")

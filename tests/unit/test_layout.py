@@ -49,3 +49,55 @@ def test_no_code_imports_an_old_module_path():
     offenders = {rel(p): sorted(imports(p) & old) for p in files("mtl_core", "flows", "bench", "tests", "examples")
                  if rel(p) not in ("mtl_core/legacy.py", "tests/fixtures/legacy/make_models.py")}
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+STAGES = {"flows.ingest", "flows.features", "flows.train", "flows.evaluate", "flows.promote", "flows.score",
+          "flows.compare", "flows.drift"}  # only flows.pipeline and flows.cli compose them
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Project module -> the project modules it imports (at any depth of the file: lazy imports too).
+    `from pkg import mod` is an arrow to pkg.mod; `from pkg import name` one to the package itself."""
+    paths = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in files("mtl_core", "flows")}
+    graph = {}
+    for name, path in paths.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                subs = {f"{node.module}.{a.name}" for a in node.names}
+                deps.update(subs & set(paths))
+                if subs - set(paths):  # a name defined in the module (or package) itself
+                    deps.add(node.module)
+        graph[name] = {m for m in deps if m in paths and m != name}
+    return graph
+
+
+def test_stage_flows_do_not_import_each_other():
+    graph = module_graph()
+    assert STAGES <= set(graph)
+    crossing = {s: sorted(graph[s] & STAGES) for s in STAGES if graph[s] & STAGES}
+    assert crossing == {}
+    below = {m: sorted(deps & (STAGES | {"flows.pipeline", "flows.cli"})) for m, deps in graph.items()
+             if m.startswith(("flows.runtime", "flows.ops", "flows.tracking", "mtl_core"))}
+    assert {m: d for m, d in below.items() if d} == {}, "runtime, ops and the MLflow boundary sit below the flows"
+
+
+def test_no_import_cycles():
+    graph, state, cycles = module_graph(), {}, []
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = "open"
+        for d in sorted(graph[m]):
+            if state.get(d) == "open":
+                cycles.append(path[path.index(d):] + [d] if d in path else [m, d])
+            elif d not in state:
+                visit(d, path + [d])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert cycles == []

@@ -29,7 +29,7 @@ def test_masked_bce_equals_hand_computed_mean_over_labelled_rows():
     logits = [[0.5, -1.0], [2.0, 0.3], [-0.7, 1.5], [0.0, -2.0]]
     targets = [[1.0, 0.0], [0.0, NAN], [1.0, 1.0], [NAN, NAN]]
     z, y, m = _inputs(logits, targets)
-    loss = masked_bce(z, y, m)
+    loss = masked_bce(z, y, m, reduction="outcome")
     assert loss.shape == (2,)
     first = (_bce(0.5, 1) + _bce(2.0, 0) + _bce(-0.7, 1)) / 3
     second = (_bce(-1.0, 0) + _bce(1.5, 1)) / 2
@@ -38,7 +38,7 @@ def test_masked_bce_equals_hand_computed_mean_over_labelled_rows():
 
 def test_masked_label_gives_exactly_zero_gradient_to_its_logit():
     z, y, m = _inputs([[0.5, -1.0], [2.0, 0.3], [-0.7, 1.5]], [[1.0, 0.0], [0.0, NAN], [NAN, 1.0]])
-    masked_bce(z, y, m).sum().backward()
+    masked_bce(z, y, m, reduction="outcome").sum().backward()
     grad = z.grad
     assert grad[1, 1].item() == 0.0
     assert grad[2, 0].item() == 0.0
@@ -52,16 +52,16 @@ def test_masked_label_gives_exactly_zero_gradient_to_its_logit():
 def test_masked_value_does_not_matter():
     z = torch.tensor([[0.2, -0.4], [1.1, 0.9]], dtype=torch.float64)
     m = torch.tensor([[True, True], [True, False]])
-    a = masked_bce(z, torch.tensor([[1.0, 0.0], [0.0, NAN]], dtype=torch.float64), m)
-    b = masked_bce(z, torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64), m)
-    c = masked_bce(z, torch.tensor([[1.0, 0.0], [0.0, 1e9]], dtype=torch.float64), m)
+    a = masked_bce(z, torch.tensor([[1.0, 0.0], [0.0, NAN]], dtype=torch.float64), m, reduction="outcome")
+    b = masked_bce(z, torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64), m, reduction="outcome")
+    c = masked_bce(z, torch.tensor([[1.0, 0.0], [0.0, 1e9]], dtype=torch.float64), m, reduction="outcome")
     torch.testing.assert_close(a, b)
     torch.testing.assert_close(a, c)
 
 
 def test_outcome_without_labels_gives_zero_loss_and_no_nan():
     z, y, m = _inputs([[0.5, -1.0], [2.0, 0.3], [-0.7, 1.5]], [[1.0, NAN], [0.0, NAN], [1.0, NAN]])
-    loss = masked_bce(z, y, m)
+    loss = masked_bce(z, y, m, reduction="outcome")
     assert loss[1].item() == 0.0
     assert not torch.isnan(loss).any()
     loss.sum().backward()
@@ -72,7 +72,7 @@ def test_outcome_without_labels_gives_zero_loss_and_no_nan():
 
 def test_all_masked_batch_is_zero():
     z, y, m = _inputs([[3.0, -3.0]], [[NAN, NAN]])
-    loss = masked_bce(z, y, m)
+    loss = masked_bce(z, y, m, reduction="outcome")
     assert loss.tolist() == [0.0, 0.0]
 
 

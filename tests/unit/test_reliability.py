@@ -13,7 +13,7 @@ import pytest
 
 from flows.ops import cleanup, preflight, reliability
 
-from flows.runtime import resume
+from flows.runtime import identity, resume
 from mtl_core.data import owner
 from mtl_core.errors import UnavailableError
 
@@ -58,10 +58,10 @@ def test_only_folders_of_dead_writers_on_this_host_are_stale(tmp_path):
 
 
 def test_a_reused_pid_does_not_keep_a_folder_alive():
-    start = cleanup.process_start(os.getpid())
+    start = identity.process_start(os.getpid())
     assert start is not None and start <= time.time()
-    assert cleanup.running(os.getpid(), started_by=time.time())
-    assert not cleanup.running(os.getpid(), started_by=start - 3600)  # "written before this process began"
+    assert identity.running(os.getpid(), started_by=time.time())
+    assert not identity.running(os.getpid(), started_by=start - 3600)  # "written before this process began"
 
 
 def test_checkpoint_progress(tmp_path):

@@ -34,7 +34,7 @@ def test_sharing_scheme_shapes_and_gradients(name):
     x, y, m = _batch()
     out = net(x)
     assert out.shape == (32, 3)
-    (masked_bce(out, y, m).sum() + net.penalty()).backward()
+    (masked_bce(out, y, m, reduction="outcome").sum() + net.penalty()).backward()
     for k in range(3):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.task_parameters(k))
     shared = net.shared_parameters()
@@ -60,7 +60,7 @@ def test_weighting_backward_reaches_network_and_skips_masked_outcome(strategy, s
     net = _net(scheme)
     weighting = WEIGHTING[strategy](3)
     x, y, m = _batch(missing_outcome=2)
-    losses = masked_bce(net(x), y, m)
+    losses = masked_bce(net(x), y, m, reduction="outcome")
     present = m.any(0)
     assert present.tolist() == [True, True, False]
     w = weighting.backward(losses, present, net, net.penalty())
@@ -73,15 +73,15 @@ def test_gradnorm_needs_shared_layers():
     net = _net("soft")
     x, y, m = _batch()
     with pytest.raises(ConfigError, match="gradnorm"):
-        WEIGHTING["gradnorm"](3).backward(masked_bce(net(x), y, m), m.any(0), net, net.penalty())
+        WEIGHTING["gradnorm"](3).backward(masked_bce(net(x), y, m, reduction="outcome"), m.any(0), net, net.penalty())
 
 
 def test_pcgrad_on_soft_sharing_is_plain_sum():
     # soft sharing has no shared parameters: nothing conflicts, PCGrad reduces to the summed loss
     net_a, net_b = _net("soft"), _net("soft")
     x, y, m = _batch()
-    WEIGHTING["pcgrad"](3).backward(masked_bce(net_a(x), y, m), m.any(0), net_a, net_a.penalty())
-    WEIGHTING["equal"](3).backward(masked_bce(net_b(x), y, m), m.any(0), net_b, net_b.penalty())
+    WEIGHTING["pcgrad"](3).backward(masked_bce(net_a(x), y, m, reduction="outcome"), m.any(0), net_a, net_a.penalty())
+    WEIGHTING["equal"](3).backward(masked_bce(net_b(x), y, m, reduction="outcome"), m.any(0), net_b, net_b.penalty())
     for pa, pb in zip(net_a.parameters(), net_b.parameters()):
         assert torch.equal(pa.grad, pb.grad)
 
@@ -108,7 +108,7 @@ def test_pcgrad_removes_conflict_between_two_outcomes():
     y = torch.cat([t, 1 - t], 1)
     m = torch.ones_like(y, dtype=torch.bool)
     shared = net.shared_parameters()
-    losses = masked_bce(net(x), y, m)
+    losses = masked_bce(net(x), y, m, reduction="outcome")
     g = [torch.cat([q.reshape(-1) for q in torch.autograd.grad(losses[k], shared, retain_graph=True)])
          for k in range(2)]
     assert g[0] @ g[1] < 0
@@ -178,3 +178,32 @@ def test_platt_calibration_keeps_ranking_and_fixes_reweighted_probabilities():
     assert np.array_equal(np.argsort(p_raw, kind="stable"), np.argsort(p_cal, kind="stable"))
     observed = Y["o1"].mean()
     assert abs(p_cal.mean() - observed) < abs(p_raw.mean() - observed)
+
+
+def test_weighting_and_sharing_args_reach_the_classes_and_unknown_ones_are_refused():
+    from mtl_core.network.estimator import check_args
+    from mtl_core.weighting import dwa
+
+    check_args("mmoe", {"n_experts": 2}, "dwa", {"temperature": 3.0})
+    with pytest.raises(ConfigError, match=r"train.weighting_args: \['alpha'\] not accepted by 'dwa'.*temperature"):
+        check_args("hard", None, "dwa", {"alpha": 1.0})
+    with pytest.raises(ConfigError, match=r"model.sharing_args: \['n_experts'\] not accepted by 'hard'"):
+        check_args("hard", {"n_experts": 2}, "equal", None)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    Y = pd.DataFrame({"y1": (X.a > 0).astype(float), "y2": (X.b > 0).astype(float)})
+    seen = {}
+
+    class Spy(dwa.DWAWeighting):
+        def __init__(self, n_tasks, temperature=2.0):
+            seen["temperature"] = temperature
+            super().__init__(n_tasks, temperature)
+
+    old = WEIGHTING["dwa"]
+    WEIGHTING["dwa"] = Spy
+    try:
+        MultiOutcomeClassifier(weighting="dwa", weighting_args={"temperature": 5.0}, epochs=2, hidden=(8,),
+                               numeric_encoding="standard").fit(X, Y)
+    finally:
+        WEIGHTING["dwa"] = old
+    assert seen == {"temperature": 5.0}

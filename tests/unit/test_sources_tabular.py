@@ -9,9 +9,8 @@ import yaml
 from mtl_core.config import SOURCE_KINDS, MimicIVSource, SourceConfig, SyntheticSource, load_config
 from mtl_core.data.contracts import outcome_definitions, validate
 from mtl_core.errors import ConfigError, DataError
-from mtl_core.dataset.features import DATASET_BUILDERS, dataset_builder
-from mtl_core.dataset.outcomes import OUTCOME_CHECKS, check_outcomes
-from mtl_core.sources import SOURCES, VALIDATORS, load_source, tabular, validate_source
+from mtl_core.sources.layouts import LAYOUTS, check_outcomes, dataset_builder
+from mtl_core.sources import SOURCES, load_source, tabular, validate_source
 from tests.bad_inputs.fixtures import OUTCOMES, flat_frame, tabular_config
 from tests.conftest import DEFAULT_CONFIG
 
@@ -152,7 +151,7 @@ def test_tabular_config_errors(tmp_path, source, message):
 def test_every_kind_has_a_loader_validator_and_builder():
     assert set(SOURCES) == set(SOURCE_KINDS)
     layouts = {cls.layout for cls in SOURCE_KINDS.values()}
-    assert layouts == set(VALIDATORS) == set(DATASET_BUILDERS) == set(OUTCOME_CHECKS) == {"canonical", "flat", "meds"}
+    assert layouts == set(LAYOUTS) == {"canonical", "flat", "meds"}
     assert MimicIVSource.layout == "canonical"
 
 
