@@ -6,21 +6,26 @@ STAMP := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test bench env clean up down browser screenshots
+.PHONY: run test lint bench env clean up down browser screenshots
 
 env: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,lint]"
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/cmtl run --config $(CONFIG)
 
-test: $(STAMP) browser
+test: lint $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# ruff (pyproject.toml [tool.ruff]) over the whole checkout, mypy over mtl_core/ ([tool.mypy])
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[bench]"

@@ -7,7 +7,7 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,7 @@ def machine() -> dict:
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "mtl_core", "bench", "configs"],
                            capture_output=True, text=True, cwd=ROOT).stdout.strip()
     commit += "+uncommitted" if dirty else ""  # results from a work tree the commit does not fully describe
-    return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit,
+    return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
             "python": platform.python_version(), "torch": torch.__version__,
             "cpus": torch.get_num_threads(), "platform": platform.platform(),
             # the machine is shared: the load average when the results were written says how noisy timings are

@@ -9,8 +9,8 @@ import numpy as np
 
 from bench.common import load, table, write
 from mtl_core.ensemble.baselines import fit_baselines
-from mtl_core.network.estimator import estimator_from_config
 from mtl_core.evaluation.metrics import auroc
+from mtl_core.network.estimator import estimator_from_config
 
 
 def thin(Y, outcome: str, fraction: float, seed: int):

@@ -37,8 +37,8 @@ from sklearn.metrics import roc_auc_score
 from bench.common import ROOT, write
 from bench.scale import watch_peak
 from bench.targets import MEDS_MARGIN
-from mtl_core.data import lake
 from mtl_core.config import SyntheticSource
+from mtl_core.data import lake
 from mtl_core.dataset.features import model_columns
 from mtl_core.sources.export_meds import write_synthetic
 from mtl_core.sources.synthetic_spec import OUTCOMES

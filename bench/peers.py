@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bench.cohorts import ALL_COHORTS
-from bench.common import ROOT, RESULTS, machine, write
+from bench.common import RESULTS, ROOT, machine, write
 from bench.peers_report import report
 from bench.real_data import cohort_config
 from mtl_core.config import Config

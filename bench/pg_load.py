@@ -67,8 +67,7 @@ def _ingest(con, schema: str, table: str, batches, schema_arrow: pa.Schema) -> i
 
 def _batches(path: Path, names: list[str]):
     if path.name.endswith(".parquet"):
-        for b in pq.ParquetFile(path).iter_batches(1 << 20, columns=names):
-            yield b
+        yield from pq.ParquetFile(path).iter_batches(1 << 20, columns=names)
         return
     reader = pacsv.open_csv(pa.input_stream(str(path), compression="gzip" if path.name.endswith(".gz") else None),
                             read_options=pacsv.ReadOptions(block_size=32 << 20),

@@ -19,8 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.targets import (BASELINE_TARGET, EXPONENT_TARGET, MEDS_MARGIN, MINUTES_TARGET, PEER_MARGIN,
-                           RSS_LIMIT_GIB, stage_exponents)
+from bench.targets import (
+    BASELINE_TARGET,
+    EXPONENT_TARGET,
+    MEDS_MARGIN,
+    MINUTES_TARGET,
+    PEER_MARGIN,
+    RSS_LIMIT_GIB,
+    stage_exponents,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -20,8 +20,8 @@ import pandas as pd
 
 from bench.common import write
 from bench.peers import MEMBERS
-from mtl_core.evaluation.metrics import auroc
 from mtl_core.ensemble.stacking import Combiner, fit_combiner, logit
+from mtl_core.evaluation.metrics import auroc
 
 SELECT_FOLDS = 5  # folds of the held-out rows over which the stack and each member alone are compared
 

@@ -83,8 +83,8 @@ def _duckdb(lake_dir: Path, cfg) -> dict:
 
 def _validation(lake_dir: Path, config: Path, n: int = 6) -> dict:
     """Contract checks alone (what ingest does per partition before writing), over stored partitions."""
-    from mtl_core.data import lake
     from mtl_core.config import load_config
+    from mtl_core.data import lake
     from mtl_core.sources import validate_source
 
     cfg = load_config(config)
@@ -224,7 +224,7 @@ def report(runs: dict, exports: dict, defaults: dict, args) -> None:
     med = {k: sorted(x["seconds"] for x in v)[len(v) // 2] for k, v in defaults.items()}
     flow = {k: sorted(x["flow_seconds"] for x in v)[len(v) // 2] for k, v in defaults.items()}
     notes = [
-        f"MIMIC-IV exports of the cohort: " + ", ".join(f"{k} {v['gib']:.2f} GiB written in {v['seconds']:.0f} s"
+        "MIMIC-IV exports of the cohort: " + ", ".join(f"{k} {v['gib']:.2f} GiB written in {v['seconds']:.0f} s"
                                                         for k, v in exports.items()) + ".",
         f"MIMIC-IV layout, ingest + features: peak RSS {max(r['peak_rss_gib'] for r in mimic):.2f} GiB (limit "
         f"{RSS_LIMIT_GIB} GiB: {ok(all(r['peak_rss_gib'] < RSS_LIMIT_GIB for r in mimic))}); wall time "

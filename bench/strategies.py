@@ -6,8 +6,8 @@ import argparse
 import numpy as np
 
 from bench.common import Timer, load, table, write
-from mtl_core.network.estimator import estimator_from_config
 from mtl_core.evaluation.metrics import auroc
+from mtl_core.network.estimator import estimator_from_config
 from mtl_core.sharing import SHARING
 from mtl_core.weighting import WEIGHTING
 

@@ -14,8 +14,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from bench.common import load, table, write
 from bench.data_efficiency import thin
-from mtl_core.network.estimator import estimator_from_config
 from mtl_core.evaluation.metrics import auroc
+from mtl_core.network.estimator import estimator_from_config
 
 PROBE_C = (0.01, 0.1, 1.0)   # picked on the thinned validation labels, as a user would
 

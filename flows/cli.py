@@ -6,7 +6,6 @@ import sys
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -72,7 +71,8 @@ def _stage(config: str, command: str, services: bool = True):
 @_guard
 def validate(config: str = ConfigOpt):
     """Check the config, its paths and the source against data_contracts/ (no Prefect, no MLflow, nothing written)."""
-    from flows.ops.validate import describe, validate as check
+    from flows.ops.validate import describe
+    from flows.ops.validate import validate as check
     console.print(describe(check(config)), soft_wrap=True, highlight=False, markup=False)
 
 
@@ -89,7 +89,7 @@ def ingest(config: str = ConfigOpt):
 @app.command()
 @_guard
 def features(config: str = ConfigOpt,
-             snapshot: Optional[str] = typer.Option(None, help="lake snapshot folder (default: latest)")):
+             snapshot: str | None = typer.Option(None, help="lake snapshot folder (default: latest)")):
     """Build cohort features, labels and the patient-level split."""
     with _stage(config, "cmtl features", services=False):
         from flows.features import build_features
@@ -127,7 +127,7 @@ def export(config: str = ConfigOpt,
 @app.command()
 @_guard
 def train(config: str = ConfigOpt,
-          features_dir: Optional[str] = typer.Option(None, "--features", help="feature set (default: latest)")):
+          features_dir: str | None = typer.Option(None, "--features", help="feature set (default: latest)")):
     """Train the multi-task model (its own MLflow run)."""
     with _stage(config, "cmtl train"):
         from flows.train import train as flow
@@ -138,7 +138,7 @@ def train(config: str = ConfigOpt,
 @app.command()
 @_guard
 def evaluate(config: str = ConfigOpt,
-             model_dir: Optional[str] = typer.Option(None, "--model", help="model folder (default: latest)")):
+             model_dir: str | None = typer.Option(None, "--model", help="model folder (default: latest)")):
     """Per-outcome test AUROC of a trained model."""
     with _stage(config, "cmtl evaluate"):
         from flows.evaluate import evaluate as flow
@@ -150,8 +150,8 @@ def evaluate(config: str = ConfigOpt,
 @app.command()
 @_guard
 def promote(config: str = ConfigOpt,
-            model_dir: Optional[str] = typer.Option(None, "--model", help="model folder (default: latest)"),
-            version: Optional[str] = typer.Option(None, "--version",
+            model_dir: str | None = typer.Option(None, "--model", help="model folder (default: latest)"),
+            version: str | None = typer.Option(None, "--version",
                                                   help="judge this registered version instead of registering"),
             dry_run: bool = typer.Option(False, "--dry-run", help="print the verdict; register, tag and move nothing"),
             force: bool = typer.Option(False, "--force",
@@ -246,7 +246,7 @@ def score(config: str = ConfigOpt,
 def compare(a: str = typer.Argument(..., help="version (3, v3) or alias (champion, challenger)"),
             b: str = typer.Argument(..., help="version or alias to compare with A (differences are B - A)"),
             config: str = ConfigOpt,
-            output: Optional[str] = typer.Option(None, "--output", help="also write the Markdown report here")):
+            output: str | None = typer.Option(None, "--output", help="also write the Markdown report here")):
     """What changed between two registered versions: data, config, code, metrics with paired CIs."""
     _setup(config)
     from flows.compare import compare as flow

@@ -2,7 +2,7 @@
 as `comparison.md` in the run of every version that goes through the promotion gate."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +34,9 @@ def describe(cfg: Config, ws: Path, ref: str) -> dict:
     return {"label": f"v{mv.version}" + (f" ({alias})" if alias else ""), "version": str(mv.version),
             "run_id": mv.run_id, "snapshot": tags.get("cmtl.lake_snapshot"),
             "code": tags.get("cmtl.code_version", "unknown (run from before code versions were logged)"),
-            "trained": datetime.fromtimestamp(run["start_time"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "rows": by_prefix("data/rows/"), "prevalence": by_prefix("data/prevalence/") or by_prefix("test/prevalence/"),
+            "trained": datetime.fromtimestamp(run["start_time"] / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "rows": by_prefix("data/rows/"),
+            "prevalence": by_prefix("data/prevalence/") or by_prefix("test/prevalence/"),
             "config": config, "outcomes": config.get("outcomes") or []}
 
 

@@ -44,9 +44,11 @@ def pipeline_drift(cfg: Config, ws: Path, run_id: str, features_dir: str, folder
     d = cfg.evaluation.drift
     report = drift_report(reference, f, labels, d.psi, d.missing, d.prevalence)
     report["champion"] = version
-    write_drift_report(report, folder.drift_dir, "drift", f"Drift: this run's data vs champion v{version}'s training data")
+    write_drift_report(report, folder.drift_dir, "drift",
+                       f"Drift: this run's data vs champion v{version}'s training data")
     tracking.log_artifacts(cfg, ws, run_id, folder.drift_dir, "drift")
-    tracking.log_metrics(cfg, ws, run_id, {"drift/max_psi": report["max_psi"], "drift/n_drifted": len(report["drifted"])})
+    tracking.log_metrics(cfg, ws, run_id, {"drift/max_psi": report["max_psi"],
+                                           "drift/n_drifted": len(report["drifted"])})
     tracking.set_run_tag(cfg, ws, run_id, "cmtl.drift", ("warn: " + ", ".join(report["drifted"]))
                          if report["warn"] else f"ok (vs champion v{version})")
     if report["warn"]:

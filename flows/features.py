@@ -11,10 +11,10 @@ from flows.runtime.engine import engine
 from flows.runtime.workspace import prepare
 from mtl_core.config import Config
 from mtl_core.data import contracts, lake
-from mtl_core.errors import DataError
-from mtl_core.dataset.features import DatasetBuilder
-from mtl_core.sources.layouts import dataset_builder, fitted_builder
 from mtl_core.data.partitions import KeyCheck, keys_of
+from mtl_core.dataset.features import DatasetBuilder
+from mtl_core.errors import DataError
+from mtl_core.sources.layouts import dataset_builder, fitted_builder
 
 
 def build_partition(tables: dict, cfg: Config, builder: DatasetBuilder, definitions: dict) -> dict | None:

@@ -13,11 +13,19 @@ from flows.runtime.engine import engine
 from flows.runtime.workspace import prepare
 from mtl_core.config import Config
 from mtl_core.data import lake, owner
-from mtl_core.errors import DataError
 from mtl_core.data.partitions import KeyCheck, Sequential, in_partition, keys_of
 from mtl_core.data.quarantine import Rejects, combine
-from mtl_core.sources import (add_summaries, check_not_empty, check_summary, db_snapshot, ingest_tables,
-                               open_partitions, summary, unique_keys)
+from mtl_core.errors import DataError
+from mtl_core.sources import (
+    add_summaries,
+    check_not_empty,
+    check_summary,
+    db_snapshot,
+    ingest_tables,
+    open_partitions,
+    summary,
+    unique_keys,
+)
 
 
 @task(name="Fingerprint the database (row counts, largest ids and times, change counters)",

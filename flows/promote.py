@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -23,8 +23,7 @@ from mtl_core.data import feature_set
 from mtl_core.data.model_folder import ModelFolder
 from mtl_core.errors import CmtlError
 from mtl_core.evaluation.subgroups import check_subgroup_columns, subgroup_frame
-from mtl_core.gate.promotion import (Rules, Verdict, decide, gather, gate, parse_history,
-                                     push_history, rollback_target)
+from mtl_core.gate.promotion import Rules, Verdict, decide, gate, gather, parse_history, push_history, rollback_target
 from mtl_core.reports.model_card import promotion_markdown
 from mtl_core.reports.registry_view import verdict_tags, version_description
 
@@ -44,7 +43,7 @@ def _actor(actor: str | None) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def resolve_model(cfg: Config, ws: Path, model_dir: str | None, version: str | None) -> ModelFolder:

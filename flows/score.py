@@ -1,8 +1,8 @@
 """Flow `score`: batch predictions of a registered model version for a feature file (CSV or Parquet).
 
 The input is checked against the model's signature and the feature contract before anything is
-written. Identifier columns of the input (hadm_id, ..., a flat table's id and group columns) are copied to the output file and go nowhere
-else: nothing of the input reaches MLflow.
+written. Identifier columns of the input (hadm_id, ..., a flat table's id and group columns) are copied
+to the output file and go nowhere else: nothing of the input reaches MLflow.
 """
 from __future__ import annotations
 
@@ -13,18 +13,17 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.runtime import policy
-
 from flows import tracking
+from flows.runtime import policy
 from flows.runtime.workspace import prepare
 from mtl_core.config import Config
 from mtl_core.data import contracts
-from mtl_core.errors import CmtlError, DataError
-from mtl_core.dataset.features import ID_COLUMNS
-from mtl_core.sources.layouts import dataset_builder
 from mtl_core.data.meds_predictions import prediction_tables, write_tables
+from mtl_core.dataset.features import ID_COLUMNS
+from mtl_core.errors import CmtlError, DataError
 from mtl_core.evaluation.drift import drift_report, write_drift_report
 from mtl_core.sources import files
+from mtl_core.sources.layouts import dataset_builder
 
 FORMATS = {".csv": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
 OUTPUT_FORMATS = ("table", "meds")  # one file with a column per outcome | a MEDS prediction file per outcome

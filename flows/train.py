@@ -106,7 +106,7 @@ def baselines(cfg: Config, features_dir: str, folder: ModelFolder) -> dict | Non
         for n, kind in enumerate(kinds):
             offset = n * len(cfg.outcomes) * plan.n_fits
             member = fit_learner(cfg, kind, X_tv, y[tv], plan, params,
-                                 progress=lambda what, done, _: update(offset + done, info=what))
+                                 progress=lambda what, done, _, offset=offset: update(offset + done, info=what))
             folder.save_member(kind, member)
             P = member.predict_proba(test)
             table.update({f"{kind}/{o}": P[:, k] for k, o in enumerate(cfg.outcomes)})

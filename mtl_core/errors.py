@@ -1,7 +1,7 @@
 """User-facing errors: anything raised as CmtlError is bad input, reported without a traceback (exit 2)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 class CmtlError(Exception):

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import shutil
-from functools import lru_cache
-from pathlib import Path
 import tempfile
+from functools import cache
+from pathlib import Path
 
 import yaml
 
@@ -15,7 +15,7 @@ from tests.conftest import write_config
 OUTCOMES = ["in_hospital_mortality", "prolonged_stay", "aki", "sepsis"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached(n_patients: int, seed: int) -> Path:
     base = Path(tempfile.mkdtemp(prefix=f"cmtl-meds-{n_patients}-"))
     write_synthetic(SyntheticSource(n_patients=n_patients, seed=seed), 24, base / "dataset", base / "labels",

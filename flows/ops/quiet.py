@@ -25,7 +25,8 @@ def _mentions_user_error(record: logging.LogRecord) -> bool:
     except Exception:  # noqa: BLE001 - a malformed record is not ours to judge
         return False
     # "Finished in state Failed('Task run encountered an exception DataError: ...')" and the like
-    return bool(re.search(r"\b(%s)\b[(:]" % "|".join(sorted(_names())), message))
+    names = "|".join(sorted(_names()))
+    return bool(re.search(rf"\b({names})\b[(:]", message))
 
 
 class NoUserErrorTraceback(logging.Filter):

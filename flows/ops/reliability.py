@@ -13,7 +13,6 @@ import typer
 from rich.markup import escape
 
 from flows.ops import cleanup, preflight
-
 from flows.runtime import interrupt
 from flows.runtime.workspace import checked_config, tracking_uri
 from mtl_core.errors import UnavailableError

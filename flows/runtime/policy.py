@@ -12,7 +12,6 @@ import os
 
 from mtl_core.errors import CmtlError
 
-
 # The same input fails the same way again: a retry only repeats the error (and its traceback).
 DETERMINISTIC = (CmtlError, TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError,
                  NotImplementedError, AssertionError, ImportError, RecursionError)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from mtl_core.config import Config, load_config
 from mtl_core.data.contracts import outcome_definitions
-from mtl_core.sources.layouts import check_outcomes
 from mtl_core.data.paths import check_source_paths, make_workspace
 from mtl_core.errors import ConfigError
+from mtl_core.sources.layouts import check_outcomes
 
 
 def workspace_dir(cfg: Config) -> Path:

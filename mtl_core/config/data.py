@@ -1,7 +1,7 @@
 """The `cohort`, `features`, `split`, `ingest` and `engine` sections."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -39,11 +39,11 @@ class SplitConfig(_Strict):
     def _naive_utc(cls, value: datetime | None) -> datetime | None:
         # stored times are naive (offsets converted to UTC at ingest); compare like with like
         if value is not None and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
     @model_validator(mode="after")
-    def _sums_to_one(self) -> "SplitConfig":
+    def _sums_to_one(self) -> SplitConfig:
         if abs(self.train + self.val + self.test - 1.0) > 1e-6:
             raise ValueError("split fractions train + val + test must sum to 1")
         if self.by == "temporal":
@@ -78,7 +78,7 @@ class EngineConfig(_Strict):
     n_workers: int | None = Field(None, gt=0, description="dask without address: workers (default: cores)")
 
     @model_validator(mode="after")
-    def _dask_only(self) -> "EngineConfig":
+    def _dask_only(self) -> EngineConfig:
         if self.kind == "local" and (self.address or self.n_workers):
             raise ValueError("engine.address and engine.n_workers apply to engine.kind dask only")
         if self.address and self.n_workers:

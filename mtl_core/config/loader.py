@@ -66,7 +66,7 @@ class Config(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _source_fits_sections(self) -> "Config":
+    def _source_fits_sections(self) -> Config:
         if len(set(self.outcomes)) != len(self.outcomes):
             raise ValueError("outcomes lists an outcome twice")
         given = "features" in self.model_fields_set
@@ -98,13 +98,13 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _own_model_name(self) -> "Config":
+    def _own_model_name(self) -> Config:
         if self.registry.model_name is None:
             self.registry = self.registry.model_copy(update={"model_name": default_model_name(self.name)})
         return self
 
     @model_validator(mode="after")
-    def _overrides_name_outcomes(self) -> "Config":
+    def _overrides_name_outcomes(self) -> Config:
         for what, named in (("train.outcome_overrides", self.train.outcome_overrides),
                             ("evaluation.operating_points.outcomes", self.evaluation.operating_points.outcomes),
                             ("outcome_descriptions", self.outcome_descriptions)):

@@ -15,7 +15,7 @@ class OperatingPointRule(_Strict):
         "sensitivity/specificity/ppv: the least acceptable value; alert_rate: the largest share flagged"))
 
     @model_validator(mode="after")
-    def _target_fits_rule(self) -> "OperatingPointRule":
+    def _target_fits_rule(self) -> OperatingPointRule:
         if self.rule in ("sensitivity", "specificity", "ppv", "alert_rate") and self.target is None:
             raise ValueError(f"operating point rule '{self.rule}' needs a target (e.g. 0.8)")
         if self.rule in ("max_f1", "youden") and self.target is not None:
@@ -38,7 +38,7 @@ class DecisionCurveConfig(_Strict):
     step: float = Field(0.01, gt=0, lt=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "DecisionCurveConfig":
+    def _ordered(self) -> DecisionCurveConfig:
         if not self.start < self.stop:
             raise ValueError(f"decision_curve.start ({self.start}) must be below stop ({self.stop})")
         return self
@@ -96,7 +96,7 @@ class RegistryConfig(_Strict):
     max_fpr_gap: float | None = Field(None, gt=0, le=1, description="the same for the false-positive rate")
 
     @model_validator(mode="after")
-    def _bounded(self) -> "RegistryConfig":
+    def _bounded(self) -> RegistryConfig:
         for what, values in (("auroc_floors", self.auroc_floors), ("subgroup_margins", self.subgroup_margins)):
             bad = {k: v for k, v in values.items() if not 0 <= v <= 1}
             if bad:

@@ -70,7 +70,7 @@ class TabularSource(_Strict):
     _path = field_validator("path")(classmethod(lambda cls, v: _database_path(v)))
 
     @model_validator(mode="after")
-    def _query_on_database(self) -> "TabularSource":
+    def _query_on_database(self) -> TabularSource:
         if is_database(self.path) and (self.query is None) == (self.table is None):
             raise ValueError("a database source.path needs one of source.query (a SELECT) or source.table")
         if not is_database(self.path) and (self.query is not None or self.table is not None):
@@ -78,7 +78,7 @@ class TabularSource(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _roles_are_disjoint(self) -> "TabularSource":
+    def _roles_are_disjoint(self) -> TabularSource:
         keys = {self.id_column, self.group_column or self.id_column}
         if self.time_column in keys:
             raise ValueError("time_column must not be the id or group column")
@@ -134,7 +134,7 @@ class MedsSource(_Strict):
         "labels to labels_dir): for the example config, which must run from a fresh clone"))
 
     @model_validator(mode="after")
-    def _labels_somewhere(self) -> "MedsSource":
+    def _labels_somewhere(self) -> MedsSource:
         if not self.labels and not self.labels_dir:
             raise ValueError("name the label files: source.labels (outcome -> path) or source.labels_dir")
         if self.generate_if_missing is not None and not self.labels_dir:

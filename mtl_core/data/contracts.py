@@ -6,7 +6,7 @@ can fix the export without reading a traceback.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ def ordered(df: pd.DataFrame, *, earlier: str, later: str) -> pd.Series:
 _TABLE_CHECKS = {"ordered": ordered}
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(table: str, contracts_dir: Path = CONTRACTS_DIR) -> pa.DataFrameSchema:
     path = contracts_dir / f"{table}.yaml"
     if not path.is_file():
@@ -64,7 +64,7 @@ def _summary(table: str, cases: pd.DataFrame) -> str:
     # table-level checks are reported by pandera once per column involved: count rows once per check
     table_level = cases[cases["schema_context"] != "Column"]
     for check, group in table_level.groupby("check", sort=False):
-        lines.append(f"  - table: check {check} failed in {_rows(group)}")
+        lines.append(f"  - table: check {check!s} failed in {_rows(group)}")
     return f"table '{table}' breaks its contract (data_contracts/{table}.yaml):\n" + "\n".join(lines)
 
 

@@ -14,9 +14,9 @@ import json
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -103,7 +103,7 @@ class SnapshotWriter:
         self.tmp: Path | None = None
         self.parts: dict[int, dict[str, dict]] = {}
 
-    def __enter__(self) -> "SnapshotWriter":
+    def __enter__(self) -> SnapshotWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -187,7 +187,7 @@ class SnapshotWriter:
                 content.to_parquet(self.tmp / rel, index=False)
             else:
                 (self.tmp / rel).write_text(content)
-        manifest = {"id": sid, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        manifest = {"id": sid, "created": datetime.now(UTC).isoformat(timespec="seconds"),
                     "tables": entries, **({"files": file_hashes} if files else {}), **self.extra}
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         try:

@@ -64,7 +64,7 @@ class ModelMeta:
         return {**{k: v for k, v in data.items() if k not in optional or v is not None}, **self.extra}
 
     @classmethod
-    def from_json(cls, data: dict) -> "ModelMeta":
+    def from_json(cls, data: dict) -> ModelMeta:
         known = set(cls.__dataclass_fields__) - {"extra"}
         return cls(**{k: v for k, v in data.items() if k in known},
                    extra={k: v for k, v in data.items() if k not in known})
@@ -84,21 +84,21 @@ class ModelFolder:
 
     # where it lives
     @classmethod
-    def partial(cls, ws: Path, run_id: str) -> "ModelFolder":
+    def partial(cls, ws: Path, run_id: str) -> ModelFolder:
         """The temporary folder a model is written to (flows/ops/cleanup.py removes one whose writer is gone)."""
         return cls(ws / "models" / f"{owner.prefix('.partial')}{run_id}")
 
-    def finish(self, ws: Path, run_id: str) -> "ModelFolder":
+    def finish(self, ws: Path, run_id: str) -> ModelFolder:
         final = ws / "models" / run_id
         os.replace(self.path, final)
         return ModelFolder(final)
 
     @classmethod
-    def of_run(cls, ws: Path, run_id: str) -> "ModelFolder":
+    def of_run(cls, ws: Path, run_id: str) -> ModelFolder:
         return cls(ws / "models" / str(run_id))
 
     @classmethod
-    def latest(cls, ws: Path) -> "ModelFolder":
+    def latest(cls, ws: Path) -> ModelFolder:
         done = sorted((p for p in (ws / "models").glob(f"*/{META}") if not p.parent.name.startswith(".")),
                       key=lambda p: p.stat().st_mtime)  # a .partial~ folder is still being written
         if not done:

@@ -7,7 +7,8 @@ them, done on the key columns alone.
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Protocol, runtime_checkable
+from collections.abc import Iterable, Iterator
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd

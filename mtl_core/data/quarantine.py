@@ -64,7 +64,7 @@ class Rejects:
             why = self.reasons[name]
             checks = why.str.split("; ").explode().value_counts() if len(why) else pd.Series(dtype=int)
             tables[name] = {"rows": n, "rejected": len(why), "share": round(self.share(name), 6),
-                            "checks": [{"column": r.split(": ", 1)[0], "check": r.split(": ", 1)[1],
+                            "checks": [{"column": str(r).split(": ", 1)[0], "check": str(r).split(": ", 1)[1],
                                         "rows": int(c), "share": round(c / n, 6)} for r, c in checks.items()]}
         return {"mode": "quarantine", "max_rejected_share": limit, "tables": tables}
 

@@ -6,10 +6,10 @@ Only data charted before each admission's index time may enter a feature: events
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -153,7 +153,7 @@ class DatasetBuilder:
     # from the training split); returns the keyword arguments `build` then gets
     fit: Callable[[Path, Config], dict] | None = None
 
-    def fitted(self, snapshot_dir: Path, cfg: Config) -> "DatasetBuilder":
+    def fitted(self, snapshot_dir: Path, cfg: Config) -> DatasetBuilder:
         if self.fit is None:
             return self
         return replace(self, build=partial(self.build, **self.fit(snapshot_dir, cfg)), fit=None)
@@ -166,7 +166,7 @@ def model_columns(features: pd.DataFrame) -> list[str]:
 
 def typical_row(X: pd.DataFrame) -> pd.DataFrame:
     """One made-up row (medians and modes) with X's columns: an input example that describes no patient."""
-    row = {}
+    row: dict[str, list] = {}
     for c in X.columns:
         if pd.api.types.is_numeric_dtype(X[c]):
             row[c] = [float(X[c].median())] if X[c].notna().any() else [float("nan")]

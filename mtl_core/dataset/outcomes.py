@@ -5,7 +5,7 @@ undefined for that admission (NaN labels are masked out of training and evaluati
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd

@@ -6,8 +6,8 @@ same features and the same data, do as well? A registry maps each kind to one sm
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,8 +17,8 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from mtl_core.errors import ConfigError, DataError
-from mtl_core.network.estimator import MultiOutcomeClassifier, build_preprocessor
 from mtl_core.evaluation.metrics import auroc
+from mtl_core.network.estimator import MultiOutcomeClassifier, build_preprocessor
 
 Predictor = Callable[[pd.DataFrame], np.ndarray]   # features -> P(outcome = 1), shape (n,)
 Progress = Callable[[str, str, dict], None]         # (kind, outcome, {"seconds", "n_train", ...})

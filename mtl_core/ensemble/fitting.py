@@ -4,18 +4,18 @@ these steps as separate tasks; `fit_model` runs them in one call (notebooks, ben
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from mtl_core.config import Config
-from mtl_core.ensemble.stacked import StackedMultiOutcome, stack
-from mtl_core.network.estimator import MultiOutcomeClassifier, estimator_from_config
 from mtl_core.ensemble.folds import FoldPlan, SizeRule, plan_folds
 from mtl_core.ensemble.members import Member, fit_mtl_member, fit_single_member
 from mtl_core.ensemble.search import search_network
+from mtl_core.ensemble.stacked import StackedMultiOutcome, stack
+from mtl_core.network.estimator import MultiOutcomeClassifier, estimator_from_config
 
 
 def split_rows(f: pd.DataFrame) -> dict[str, np.ndarray]:

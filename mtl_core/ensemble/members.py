@@ -4,18 +4,18 @@ and its fold models, whose logits it averages (bagging) to predict new rows.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import joblib
 import numpy as np
 import pandas as pd
 
 from mtl_core.ensemble.baselines import PositiveProba, Task, fit_single, fit_single_task_nets
-from mtl_core.network.estimator import MultiOutcomeClassifier
 from mtl_core.ensemble.folds import FoldPlan
 from mtl_core.ensemble.stacking import logit
+from mtl_core.network.estimator import MultiOutcomeClassifier
 
 MTL = "mtl"  # the member kind of the multi-task network; the others are mtl_core.ensemble.baselines kinds
 Progress = Callable[[str, int, int], None]   # (what, done, total)
@@ -75,7 +75,7 @@ class Member:
 def fit_mtl_member(params: dict, X: pd.DataFrame, Y: pd.DataFrame, plan: FoldPlan,
                    callbacks_for: Callable[[int], list] = lambda fold: [],
                    progress: Progress | None = None, checkpoint_dir: str | Path | None = None,
-                   on_fold: Callable[[int, "Member"], None] | None = None) -> Member:
+                   on_fold: Callable[[int, Member], None] | None = None) -> Member:
     """The multi-task network on each fold: early stopping and calibration on the held-out rows.
 
     With a checkpoint_dir, a finished fold is kept as fold<i>.joblib and the running one checkpoints

@@ -1,1 +1,2 @@
-"""How well a model predicts: metrics, bootstrap, transfer, operating points, decision curves, fairness, review, drift, compare."""
+"""How well a model predicts: metrics, bootstrap, transfer, operating points, decision curves, fairness,
+review, drift, compare."""

@@ -2,7 +2,8 @@
 models on the same test rows with paired bootstrap CIs of the difference (B - A)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 RULES = ("max_f1", "youden", "sensitivity", "specificity", "ppv", "alert_rate")
 TARGETED = ("sensitivity", "specificity", "ppv", "alert_rate")
@@ -168,10 +169,9 @@ def evaluate_point(y, p, point: OperatingPoint, n_boot: int = 1000, seed: int = 
     return row
 
 
-def with_flags(proba: "pd.DataFrame", thresholds: dict[str, float | None]) -> "pd.DataFrame":
+def with_flags(proba: pd.DataFrame, thresholds: dict[str, float | None]) -> pd.DataFrame:
     """The probability frame with a 0/1 `<outcome>_flag` column right after each outcome that has a
     threshold (flag = probability >= threshold); outcomes without one keep their probability only."""
-    import pandas as pd
 
     columns = {}
     for name in proba.columns:

@@ -3,7 +3,8 @@ point, decision curves against treat-all / treat-none / the best single-task bas
 with uncertainty (AUROC CIs, calibration, TPR and FPR gaps at the operating point)."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ def clinical_review(Y: np.ndarray, P: np.ndarray, outcomes: list[str], groups: p
     dict (from the validation split); baselines: kind -> outcome -> test probabilities; best_baseline:
     outcome -> kind (or None); curve: (start, stop, step) of threshold probabilities."""
     grid = thresholds(*curve)
-    review = {"operating_points": [], "decision_curves": [], "subgroups": {}, "rate_gaps": []}
+    review: dict[str, Any] = {"operating_points": [], "decision_curves": [], "subgroups": {}, "rate_gaps": []}
     tables = []
     for k, name in enumerate(outcomes):
         y, p = Y[:, k], P[:, k]

@@ -1,7 +1,7 @@
 """The subgroup columns a review or gate looks at, from a feature frame (age bands derived from age)."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 

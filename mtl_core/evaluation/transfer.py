@@ -7,7 +7,7 @@ shared trunk in the same direction, which is where a different grouping of tasks
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

@@ -9,8 +9,8 @@ bound, calibration limits and the optional subgroup rules. Each helper returns (
 bound that decided it named, so a verdict says which number failed."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from mtl_core.evaluation.paired import Comparison
 from mtl_core.gate.evidence import Evidence
@@ -162,7 +162,8 @@ def fairness_checks(subgroups: list[dict], gaps: list[dict], auroc_floor: float 
             name = {"tpr": "true-positive-rate", "fpr": "false-positive-rate"}[rate]
             if gap is None:
                 out.append((f"{rate}_gap", None, f"{name} gap not gated: fewer than two groups with "
-                            f"{min_events} {'positives' if rate == 'tpr' else 'negatives'}", f"{g['column']}/{rate}_gap"))
+                            f"{min_events} {'positives' if rate == 'tpr' else 'negatives'}",
+                            f"{g['column']}/{rate}_gap"))
                 continue
             bound, what = (hi, f"upper CI bound {hi:.3f}") if hi is not None else (gap, "point estimate")
             ok = bound <= limit

@@ -1,8 +1,8 @@
 """What the gate knows about each outcome of a challenger (and the champion, on the same rows)."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

@@ -1,7 +1,7 @@
 """Champion history: the versions that became champion, oldest first (kept as a registered-model tag)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from mtl_core.errors import CmtlError
 

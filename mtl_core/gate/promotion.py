@@ -1,4 +1,5 @@
-"""The promotion gate as pure functions (the public face of mtl_core/gate/): evidence about a challenger (and the champion, on the same rows) -> verdict.
+"""The promotion gate as pure functions (the public face of mtl_core/gate/): evidence about a challenger
+(and the champion, on the same rows) -> verdict.
 
 A challenger becomes champion only if, for every outcome:
 1. the lower bound of its test AUROC's bootstrap CI is above the outcome's floor (`auroc_floors`, else

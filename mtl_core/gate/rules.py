@@ -1,8 +1,8 @@
 """The gate's thresholds as plain numbers, read from `registry:` by field name."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Mapping, Sequence
 
 from mtl_core.config import RegistryConfig
 from mtl_core.errors import ConfigError
@@ -26,7 +26,7 @@ class Rules:
     max_fpr_gap: float | None = None
 
     @classmethod
-    def from_config(cls, registry: RegistryConfig) -> "Rules":
+    def from_config(cls, registry: RegistryConfig) -> Rules:
         values = {}
         for f in fields(cls):
             v = getattr(registry, CONFIG_KEYS.get(f.name, f.name))

@@ -1,8 +1,8 @@
 """Evidence + rules -> a verdict: every check of every outcome, and one reason line per outcome."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
 
 from mtl_core.evaluation.paired import Comparison
 from mtl_core.gate.checks import Check, outcome_checks

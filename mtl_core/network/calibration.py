@@ -5,7 +5,7 @@ ranking, hence AUROC, is unchanged; only the probabilities move.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.optimize import minimize_scalar

@@ -14,12 +14,12 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from mtl_core.config import Config
 from mtl_core.config.model import ModelConfig, TrainConfig
+from mtl_core.errors import ConfigError
 from mtl_core.network.calibration import CALIBRATION, fit_calibration
 from mtl_core.network.encoding import PiecewiseLinear
-from mtl_core.errors import ConfigError
 from mtl_core.network.losses import REDUCTIONS
-from mtl_core.sharing import SHARING, WideAndDeep
 from mtl_core.network.train import MODES, Callback, TrainSettings, fit_network, predict_logits
+from mtl_core.sharing import SHARING, WideAndDeep
 from mtl_core.weighting import WEIGHTING
 
 
@@ -155,7 +155,7 @@ class MultiOutcomeClassifier(BaseEstimator):
         super().__setstate__(state)
 
     def _network(self, n_features: int) -> torch.nn.Module:
-        extra = {"soft": {"soft_lambda": self.soft_lambda}, "mmoe": {"n_experts": self.n_experts}}
+        extra: dict[str, dict] = {"soft": {"soft_lambda": self.soft_lambda}, "mmoe": {"n_experts": self.n_experts}}
         deep = SHARING[self.sharing](n_features, len(self.outcomes_), hidden=tuple(self.hidden),
                                      dropout=self.dropout, head_hidden=self.head_hidden,
                                      head_dropout=_per_outcome(self.head_dropout, self.outcomes_, 0.0),
@@ -173,7 +173,7 @@ class MultiOutcomeClassifier(BaseEstimator):
 
     def fit(self, X: pd.DataFrame, Y: pd.DataFrame, X_val: pd.DataFrame | None = None,
             Y_val: pd.DataFrame | None = None, callbacks: list[Callback] = (),
-            checkpoint_path: str | None = None, resume: bool = False) -> "MultiOutcomeClassifier":
+            checkpoint_path: str | None = None, resume: bool = False) -> MultiOutcomeClassifier:
         check_choices(self.sharing, self.weighting, self.mode, self.calibration)
         check_args(self.sharing, self.sharing_args, self.weighting, self.weighting_args)
         if self.loss_reduction not in REDUCTIONS:
@@ -231,7 +231,7 @@ class MultiOutcomeClassifier(BaseEstimator):
         return pd.DataFrame(self.predict_proba(X), columns=self.outcomes_, index=X.index)
 
     @property
-    def mtl_(self) -> "MultiOutcomeClassifier":
+    def mtl_(self) -> MultiOutcomeClassifier:
         """The pure multi-task network model; a combined model exposes its own under the same name."""
         return self
 

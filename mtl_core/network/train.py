@@ -8,17 +8,17 @@ from __future__ import annotations
 import copy
 import os
 import re
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from mtl_core.errors import DataError
-from mtl_core.network.losses import masked_bce
 from mtl_core.evaluation.metrics import auroc, rank_auroc
+from mtl_core.network.losses import masked_bce
 from mtl_core.weighting import WEIGHTING, Weighting
 
 Callback = Callable[[int, dict], None]
@@ -153,7 +153,8 @@ def _fit(net: nn.Module, X: np.ndarray, Y: np.ndarray, X_val: np.ndarray, Y_val:
     if s.resume and s.checkpoint_path and os.path.exists(s.checkpoint_path):
         ck = torch.load(s.checkpoint_path, weights_only=False)
         net.load_state_dict(ck["net"]), opt.load_state_dict(ck["opt"]), weighting.load_state_dict(ck["weighting"])
-        torch.set_rng_state(ck["rng"]), gen.set_state(ck["gen"])
+        torch.set_rng_state(ck["rng"])
+        gen.set_state(ck["gen"])
         best, best_state, start = ck["best"], ck["best_state"], ck["epoch"] + 1
         per_best, per_state = ck.get("per_best", per_best), ck.get("per_state", per_state)
     weights = torch.zeros(k)

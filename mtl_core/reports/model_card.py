@@ -2,14 +2,13 @@
 counts, prevalences and metrics; never a row, an identifier or a patient date."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 
 from mtl_core.config import Config
 from mtl_core.gate.promotion import Rules, Verdict
-from mtl_core.reports.tables import (ci, fmt, markdown_table, operating_point_rows, performance_rows,
-                                     weight_rows)
+from mtl_core.reports.tables import ci, fmt, markdown_table, operating_point_rows, performance_rows, weight_rows
 
 SMALL_CELL = 5  # small-cell suppression in shared reports
 
@@ -58,7 +57,8 @@ def _predictors(cfg: Config, meta: dict) -> str:
     if cfg.source.layout == "meds":
         cf = cfg.code_features
         return (f"- {n} model inputs: age at the prediction time and the {cf.top_n} codes most frequent in the "
-                f"training split, each counted (and, with values, {', '.join(a for a in cf.aggregates if a != 'count')}) "
+                "training split, each counted (and, with values, "
+                f"{', '.join(a for a in cf.aggregates if a != 'count')}) "
                 f"over the windows {', '.join(cf.windows)} before the prediction time.")
     if cfg.source.layout == "flat":  # a flat table: the columns are the site's own, named in the model signature
         return (f"- {n} model inputs: the feature columns of the `{cfg.source.kind}` source file as given "
@@ -92,7 +92,7 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
     the training-data profile (for predictor missingness), code the code version line."""
     outcomes = meta["outcomes"]
     total = cohort.set_index("split")
-    date = date or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    date = date or datetime.now(UTC).strftime("%Y-%m-%d")
     lines = [f"# Model card: {cfg.registry.model_name}" + (f" v{registry['version']}" if registry else ""),
              "", f"Development and internal validation of a multi-task neural network ({cfg.model.sharing} "
              f"sharing) that {_what(cfg, len(outcomes))}. Config `{cfg.name}`, data snapshot `{snapshot}`.", "",

@@ -1,6 +1,7 @@
-"""PNG plots for reviewers: ROC and precision-recall (operating point marked), calibration and decision
-curve per outcome, and AUROC with CIs, MTL vs baselines. Figures are built without pyplot (no global backend state, safe in worker threads); they show
-curves and grouped aggregates only, and calibration groups with fewer than MIN_BIN rows are left out."""
+"""PNG plots for reviewers: ROC and precision-recall (operating point marked), calibration and decision curve
+per outcome, and AUROC with CIs, MTL vs baselines. Figures are built without pyplot (no global backend
+state, safe in worker threads); they show curves and grouped aggregates only, and calibration groups with
+fewer than MIN_BIN rows are left out."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,7 +2,7 @@
 points, the ensemble weights, and the per-outcome performance columns of evaluation/metric_list.py."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from mtl_core.evaluation.metric_list import REPORT_METRICS, Metric
 

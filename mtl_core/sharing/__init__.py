@@ -5,6 +5,8 @@ from mtl_core.sharing.mmoe import MMoE
 from mtl_core.sharing.soft import SoftSharedMTL
 from mtl_core.sharing.wide import WideAndDeep
 
+__all__ = ["SHARING", "HardSharedMTL", "MMoE", "MultiTaskNet", "SoftSharedMTL", "WideAndDeep"]
+
 SHARING: dict[str, type[MultiTaskNet]] = {
     "hard": HardSharedMTL,
     "soft": SoftSharedMTL,

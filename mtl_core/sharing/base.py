@@ -1,7 +1,7 @@
 """What every sharing scheme provides: logits per outcome, and its parameters split into shared and per-outcome."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

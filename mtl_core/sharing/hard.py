@@ -1,7 +1,7 @@
 """Hard parameter sharing: one trunk for all outcomes, one head per outcome (the default)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -1,7 +1,7 @@
 """Multi-gate mixture of experts (Ma et al. 2018): shared experts, one softmax gate and tower per outcome."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

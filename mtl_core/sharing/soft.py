@@ -1,7 +1,7 @@
 """Soft parameter sharing: a full network per outcome, pulled towards each other by an L2 penalty."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

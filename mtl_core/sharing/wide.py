@@ -22,7 +22,7 @@ class WideAndDeep(MultiTaskNet):
             nn.init.zeros_(w.weight)
 
     @property
-    def towers(self) -> nn.ModuleList:
+    def towers(self) -> nn.ModuleList:  # type: ignore[override]
         """The deep part's per-outcome modules (the wide weights are in `wide`)."""
         return self.deep.towers
 

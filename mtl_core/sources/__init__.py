@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pandas as pd
 
-from mtl_core.data import contracts, owner, partitions, quarantine
 from mtl_core.config import Config
-from mtl_core.errors import DataError, all_of
-from mtl_core.data.partitions import Partitions, Sequential
 from mtl_core.config.urls import is_database
+from mtl_core.data import owner, partitions, quarantine
+from mtl_core.data.partitions import Partitions, Sequential
 from mtl_core.sources import meds, mimic_db, mimic_iv, omop, synthetic, tabular, tabular_db
 from mtl_core.sources.canonical import check_not_empty, validate_canonical  # noqa: F401 (public names)
 from mtl_core.sources.layouts import LAYOUTS, ROW_REJECTS, SUMMARIES, VALIDATORS  # noqa: F401

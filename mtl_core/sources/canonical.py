@@ -3,7 +3,7 @@ synthetic source all arrive in it): contracts per table, references between them
 need every partition."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 

@@ -4,11 +4,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from mtl_core.config import Config
-from mtl_core.errors import DataError
 from mtl_core.data.partitions import KeyCheck, in_partition, keys_of
 from mtl_core.data.quarantine import combine
-from mtl_core.sources import (add_summaries, check_not_empty, check_summary, each_partition, ingest_tables,
-                               open_source, summary, unique_keys)
+from mtl_core.errors import DataError
+from mtl_core.sources import (
+    add_summaries,
+    check_not_empty,
+    check_summary,
+    each_partition,
+    ingest_tables,
+    open_source,
+    summary,
+    unique_keys,
+)
 
 
 def check_source(cfg: Config, staging_root: Path | None = None) -> dict:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
-from typing import Iterator
-from urllib.parse import parse_qsl, quote as quote_url, urlencode, urlsplit, urlunsplit
+from collections.abc import Iterator
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote as quote_url
 
 import pyarrow as pa
 

@@ -1,7 +1,7 @@
 """Read tables of a database schema as typed Arrow batches: only the asked columns, matched case-insensitively."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow as pa
 

@@ -11,7 +11,7 @@ HOSPITAL_DISCHARGE, MEDS_DEATH, DIAGNOSIS//ICD<version>//<code> at discharge (co
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import meds
@@ -20,13 +20,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mtl_core.dataset.cohort import build_cohort
 from mtl_core.config import CohortConfig, SplitConfig, SyntheticSource
 from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.cohort import build_cohort
 from mtl_core.dataset.outcomes import build_labels
+from mtl_core.dataset.splits import patient_splits
 from mtl_core.sources import synthetic
 from mtl_core.sources.synthetic_spec import OUTCOMES
-from mtl_core.dataset.splits import patient_splits
 
 MEDS_SPLIT = {"train": meds.train_split, "val": meds.tuning_split, "test": meds.held_out_split}
 DATA_SCHEMA = pa.schema([(c, meds.DataSchema.schema().field(c).type)
@@ -127,7 +127,7 @@ def write_synthetic(src: SyntheticSource, observation_hours: int, root: Path, la
     (meta / "dataset.json").write_text(json.dumps({
         "dataset_name": "cmtl-synthetic", "dataset_version": f"seed-{src.seed}-n-{src.n_patients}",
         "etl_name": "clinical-mtl export_meds", "etl_version": "1", "meds_version": meds.__version__,
-        "created_at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat()}, indent=2))
+        "created_at": datetime.now(UTC).replace(tzinfo=None).isoformat()}, indent=2))
     if truth_path is not None:
         Path(truth_path).parent.mkdir(parents=True, exist_ok=True)
         pd.concat(truths, ignore_index=True).to_parquet(truth_path, index=False)

@@ -8,8 +8,8 @@ back into the same canonical tables (tests/unit/test_source_paths.py shows it).
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd

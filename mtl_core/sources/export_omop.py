@@ -10,8 +10,8 @@ cohort is generated and written a partition at a time.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -122,7 +122,7 @@ def read(path: Path, columns: list[str] | None = None, optional: tuple[str, ...]
         df = pd.read_csv(path, usecols=columns, engine="pyarrow")
     except Exception as exc:  # noqa: BLE001
         raise unreadable(path, exc) from None
-    for col in df.columns[df.dtypes == object]:
+    for col in df.columns[df.dtypes == object]:  # noqa: E721 (an elementwise dtype comparison)
         if df[col].map(lambda v: isinstance(v, bytes)).any():  # pyarrow's way of saying "not UTF-8"
             raise unreadable(path, UnicodeDecodeError("utf-8", b"", 0, 1, "invalid"))
     return df

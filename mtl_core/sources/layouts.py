@@ -7,10 +7,10 @@ partition becomes (features, labels), and which outcome names it can label.
 A new layout is its module under mtl_core/sources/ plus one entry in LAYOUTS."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 from mtl_core.config import Config
 from mtl_core.dataset.features import DatasetBuilder, build_dataset

@@ -10,9 +10,9 @@ bad label file fails before anything is staged. Only subjects with a label are k
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import meds
 import numpy as np
@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mtl_core.data import contracts
 from mtl_core.config import Config, MedsSource
+from mtl_core.data import contracts
 from mtl_core.errors import ConfigError, DataError
 from mtl_core.sources.meds_check import check_table, non_finite, schema_problems
 from mtl_core.sources.meds_labels import Predictions, read_labels, read_splits

@@ -14,12 +14,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mtl_core.dataset.code_features import CodeCounter, Vocabulary, code_features
 from mtl_core.config import Config
-from mtl_core.errors import DataError
 from mtl_core.data.lake import read_tables, table_files
-from mtl_core.sources.meds import EVENTS, PREDICTIONS
+from mtl_core.dataset.code_features import CodeCounter, Vocabulary, code_features
 from mtl_core.dataset.splits import assign_splits
+from mtl_core.errors import DataError
+from mtl_core.sources.meds import EVENTS, PREDICTIONS
 
 BATCH_ROWS = 1_000_000
 YEAR = np.timedelta64(int(365.25 * 86_400_000_000), "us")

@@ -7,15 +7,15 @@ whole patients through a subject-bucketed staging copy (mtl_core/sources/staging
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from mtl_core.config import Config
 from mtl_core.errors import ConfigError, DataError
-from mtl_core.sources import database, files, scan
+from mtl_core.sources import files, scan
 from mtl_core.sources import staging as staging_mod
 from mtl_core.sources.staging import StagedPartitions
 

@@ -8,8 +8,8 @@ absent diagnosis from an unobserved one). Only the columns these need are read.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd

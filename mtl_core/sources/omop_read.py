@@ -3,9 +3,9 @@ asked columns, matched case-insensitively (exports write PERSON_ID as often as p
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa

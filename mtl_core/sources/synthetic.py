@@ -8,7 +8,7 @@ separate truth table: the AUROC of those probabilities is the ceiling any model 
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd

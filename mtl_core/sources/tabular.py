@@ -7,18 +7,18 @@ patients); the dataset builder turns them into the pipeline's features/labels fr
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from mtl_core.data import contracts
 from mtl_core.config import Config, TabularSource
+from mtl_core.data import contracts
+from mtl_core.dataset.splits import assign_splits
 from mtl_core.errors import ConfigError, DataError, all_of
 from mtl_core.sources import files
-from mtl_core.dataset.splits import assign_splits
 
 TABLE = "tabular"
 RESERVED = ("hadm_id", "subject_id", "split")  # the bookkeeping columns of the features frame

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 
 from mtl_core.config import Config
 from mtl_core.errors import ConfigError, DataError
-from mtl_core.sources import database
-from mtl_core.sources import tabular, tabular_read
+from mtl_core.sources import database, tabular, tabular_read
 from mtl_core.sources.database import quote
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")

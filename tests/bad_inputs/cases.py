@@ -5,9 +5,9 @@ Cases register by name in CASES (cases_tabular.py adds the tabular ones); test_c
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.bad_inputs import cases_tabular  # noqa: F401  (registers the tabular cases)
-from tests.bad_inputs import cases_meds  # noqa: F401  (registers the MEDS cases)
-from tests.bad_inputs import cases_omop  # noqa: F401  (registers the OMOP cases)
-from tests.bad_inputs import cases_reliability  # noqa: F401  (issue 13: crashes that came later)
+from tests.bad_inputs import (
+    cases_meds,  # noqa: F401  (registers the MEDS cases)
+    cases_omop,  # noqa: F401  (registers the OMOP cases)
+    cases_reliability,  # noqa: F401  (issue 13: crashes that came later)
+    cases_tabular,  # noqa: F401  (registers the tabular cases)
+)
 from tests.bad_inputs.cases import CASES, Bad
 from tests.bad_inputs.fixtures import Goods, mimic_config, tabular_config
 from tests.meds_data import meds_config, meds_copy

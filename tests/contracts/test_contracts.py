@@ -1,13 +1,12 @@
 """Data contracts (data_contracts/*.yaml): generated tables pass; violations give precise DataErrors."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from mtl_core.data.contracts import check_references, outcome_definitions, schema, validate
-from mtl_core.errors import CmtlError, DataError
 from mtl_core.dataset.features import build_dataset
+from mtl_core.errors import CmtlError, DataError
 
 RAW = ("patients", "admissions", "events", "diagnoses", "truth")
 

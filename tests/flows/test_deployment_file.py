@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -19,7 +19,7 @@ def _deployments() -> list[dict]:
 def test_nightly_retraining_is_scheduled_on_a_valid_cron():
     nightly = next(d for d in _deployments() if d["name"] == "nightly-retrain")
     cron = nightly["schedules"][0]["cron"]
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     runs = CronSim(cron, start)
     first, second = next(runs), next(runs)
     assert (second - first).total_seconds() == 24 * 3600  # once a day

@@ -11,10 +11,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from mtl_core.data import lake
 from mtl_core.config import load_config
-from mtl_core.network.estimator import estimator_from_config
+from mtl_core.data import lake
 from mtl_core.dataset.features import ID_COLUMNS, model_columns
+from mtl_core.network.estimator import estimator_from_config
 from tests.conftest import write_config
 
 SMALL = {"source": {"kind": "synthetic", "n_patients": 900, "seed": 7},
@@ -40,7 +40,7 @@ def test_crossfitted_ensemble_round_trips_through_mlflow(prefect_server, tmp_pat
     result = pipeline(str(cfg_path))
     meta = json.loads((Path(result["model_dir"]) / "model.json").read_text())
     assert meta["fitting"]["mode"] == "crossfit" and meta["fitting"]["fits"] == 3
-    for outcome, weights in meta["weights"].items():
+    for weights in meta["weights"].values():
         assert set(weights) == {"mtl", "logistic", "hist_gb", "single_task_net"}
         assert min(weights.values()) >= 0 and abs(sum(weights.values()) - 1) < 1e-9
     run = mlflow.MlflowClient().get_run(result["run_id"])

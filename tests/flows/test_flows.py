@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from mtl_core.data import lake
-from mtl_core.errors import DataError
 from mtl_core.dataset.features import ID_COLUMNS
+from mtl_core.errors import DataError
 
 
 def _features(features_dir: str) -> pd.DataFrame:
@@ -94,8 +94,8 @@ def test_operating_points_are_chosen_on_validation_never_on_test(prefect_server,
     from flows.features import build_features
     from flows.ingest import ingest
     from flows.train import train
-    from mtl_core.network.estimator import validation_proba
     from mtl_core.evaluation.operating_points import choose_threshold
+    from mtl_core.network.estimator import validation_proba
 
     features_dir = build_features(str(small_config), ingest(str(small_config)))
     model_dir = Path(train(str(small_config), features_dir))

@@ -12,9 +12,9 @@ import pytest
 
 from mtl_core.data import lake
 from mtl_core.data.contracts import outcome_definitions
-from mtl_core.errors import DataError
-from mtl_core.dataset.features import build_dataset
 from mtl_core.data.partitions import concat
+from mtl_core.dataset.features import build_dataset
+from mtl_core.errors import DataError
 
 PER_PART = 500  # the 1,500-patient test cohort in three partitions
 

@@ -135,7 +135,7 @@ def test_prefect_run_has_metrics_table_and_mlflow_link(two_runs):
     run = two_runs["client"].get_run(two_runs["second"]["run_id"])
     kind = two_runs["client"].get_experiment(run.info.experiment_id).tags.get("mlflow.experimentKind")
     assert kind == "custom_model_development"  # the UI opens the experiment on its training runs
-    assert f"mlflow ui --backend-store-uri sqlite:///" in table.description
+    assert "mlflow ui --backend-store-uri sqlite:///" in table.description
     assert f"/runs/{two_runs['second']['run_id']}" in table.description
     assert ui_url("http://mlflow:5000/", "3", "abc") == "http://mlflow:5000/#/experiments/3/runs/abc"
     assert ui_url("sqlite:///x.db", "3", "abc") is None

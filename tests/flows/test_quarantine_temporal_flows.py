@@ -23,8 +23,8 @@ def test_quarantine_ingest_feeds_features_and_only_counts_reach_mlflow(prefect_s
     from flows.features import build_features
     from flows.ingest import ingest
     from flows.pipeline import log_inputs, open_run
-    from flows.tracking import client
     from flows.runtime.workspace import prepare
+    from flows.tracking import client
 
     _, tables = small_tables
     bad = write_corrupted_mimic(tables, tmp_path / "mimic")

@@ -3,7 +3,6 @@ read by `cmtl`, giving the snapshot and features their files give; bad data, a d
 wrong credentials each exit 2 with nothing written and no password or row value in the message."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path

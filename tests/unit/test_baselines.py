@@ -8,8 +8,8 @@ import pytest
 import mtl_core.ensemble.baselines as baselines
 from mtl_core.ensemble.baselines import BASELINES, fit_baselines
 from mtl_core.errors import ConfigError
-from mtl_core.network.estimator import MultiOutcomeClassifier
 from mtl_core.evaluation.metrics import auroc
+from mtl_core.network.estimator import MultiOutcomeClassifier
 
 NET = dict(hidden=(16,), head_hidden=0, dropout=0.0, epochs=6, batch_size=64, lr=3e-3, weight_decay=0.0,
            patience=3, seed=3)
@@ -143,7 +143,7 @@ def test_unknown_kind_is_a_config_error_naming_the_known_ones(data):
 
 
 def test_rare_outcome_without_enough_positives_for_early_stopping_still_fits(data):
-    (Xtr, Ytr), (Xv, Yv), (Xte, _) = data["train"], data["val"], data["test"]
+    (Xtr, Ytr), _, (Xte, _) = data["train"], data["val"], data["test"]
     Y = pd.DataFrame({"rare": np.zeros(len(Ytr))})
     Y.loc[Y.index[:3], "rare"] = 1.0   # three positives: too few for a stratified early-stopping holdout
     out = fit_baselines(Xtr, Y, None, None, Xte, ["rare"], network_params=NET, kinds=("logistic", "hist_gb"))

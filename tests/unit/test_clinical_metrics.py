@@ -9,8 +9,16 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mtl_core.evaluation.bootstrap import auroc_ap_from_counts, fast_auroc_ap, percentile_ci, stratified_bootstrap
-from mtl_core.evaluation.metrics import (age_bands, auprc, brier, calibration_slope_intercept, clinical_report,
-                              expected_calibration_error, outcome_report, subgroup_auroc)
+from mtl_core.evaluation.metrics import (
+    age_bands,
+    auprc,
+    brier,
+    calibration_slope_intercept,
+    clinical_report,
+    expected_calibration_error,
+    outcome_report,
+    subgroup_auroc,
+)
 
 NAN = np.nan
 

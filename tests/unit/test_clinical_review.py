@@ -8,12 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mtl_core import provenance
 from mtl_core.evaluation import decision_curve as dc
 from mtl_core.evaluation import drift
-from mtl_core import provenance
 from mtl_core.evaluation.fairness import rate_gaps, subgroup_rows
-from mtl_core.evaluation.operating_points import (bootstrap_metrics, choose_threshold, evaluate_point, threshold_metrics,
-                                       with_flags)
+from mtl_core.evaluation.operating_points import (
+    bootstrap_metrics,
+    choose_threshold,
+    evaluate_point,
+    threshold_metrics,
+    with_flags,
+)
 
 # 3 positives, 7 negatives
 Y = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0], float)

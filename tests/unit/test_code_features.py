@@ -6,8 +6,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mtl_core.dataset.code_features import CodeCounter, Vocabulary, code_features, window_us
 from mtl_core.config import CodeFeatureConfig
+from mtl_core.dataset.code_features import CodeCounter, Vocabulary, code_features, window_us
 
 T0 = pd.Timestamp("2020-01-01")
 

@@ -9,12 +9,12 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from mtl_core.ensemble.baselines import fit_baselines
-from mtl_core.ensemble.stacked import StackedMultiOutcome, stack
-from mtl_core.network.estimator import MultiOutcomeClassifier, validation_proba
 from mtl_core.ensemble.folds import SizeRule, group_folds, plan_folds
 from mtl_core.ensemble.members import MTL, fit_mtl_member, fit_single_member
-from mtl_core.evaluation.metrics import auroc
+from mtl_core.ensemble.stacked import StackedMultiOutcome, stack
 from mtl_core.ensemble.stacking import fit_combiner, logit
+from mtl_core.evaluation.metrics import auroc
+from mtl_core.network.estimator import MultiOutcomeClassifier, validation_proba
 
 FAST = {"hidden": (16,), "epochs": 15, "patience": 4, "batch_size": 128, "seed": 0}
 
@@ -110,7 +110,7 @@ def test_stacked_model_weights_use_held_out_rows_only():
     plan = plan_folds(np.zeros(1200, bool), patients, Y.to_numpy(), SizeRule(folds=3), mode="crossfit")
     members = _members(X, Y, plan)
     model = stack(members, Y, plan)
-    for o, weights in model.weights().items():
+    for weights in model.weights().values():
         assert all(w >= 0 for w in weights.values()) and sum(weights.values()) == pytest.approx(1.0)
         assert set(weights) == {MTL, "logistic", "hist_gb"}
     # the stacker sees held-out predictions only: replacing what members predicted for their own

@@ -6,9 +6,9 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from mtl_core.dataset.cohort import build_cohort
 from mtl_core.config import CohortConfig, SplitConfig
 from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.cohort import build_cohort
 from mtl_core.dataset.features import build_dataset, prior_history, window_aggregates
 from mtl_core.dataset.splits import assign_splits
 

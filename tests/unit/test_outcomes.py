@@ -6,10 +6,17 @@ import pandas as pd
 import pytest
 
 from mtl_core.data.contracts import outcome_definitions
+from mtl_core.dataset.outcomes import (
+    RULES,
+    build_labels,
+    check_outcomes,
+    diagnosis_in_admission,
+    died_in_hospital,
+    lab_rise_after_index,
+    length_of_stay_over,
+    readmission_within,
+)
 from mtl_core.errors import ConfigError
-from mtl_core.dataset.outcomes import (RULES, build_labels, check_outcomes, diagnosis_in_admission,
-                               died_in_hospital, lab_rise_after_index, length_of_stay_over,
-                               readmission_within)
 
 T0 = pd.Timestamp("2020-01-01 08:00")
 H = pd.Timedelta(hours=1)

@@ -8,12 +8,12 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from mtl_core.data import contracts, lake
 from mtl_core.config import SourceConfig
+from mtl_core.data import contracts, lake
 from mtl_core.data.contracts import outcome_definitions
-from mtl_core.errors import DataError
-from mtl_core.dataset.features import build_dataset
 from mtl_core.data.partitions import KeyCheck, concat
+from mtl_core.dataset.features import build_dataset
+from mtl_core.errors import DataError
 from mtl_core.sources import synthetic
 
 N, PER_PART = 1500, 500   # the test cohort in three partitions

@@ -8,8 +8,16 @@ import pytest
 
 from mtl_core.config import RegistryConfig
 from mtl_core.errors import CmtlError, ConfigError
-from mtl_core.gate.promotion import (Comparison, Evidence, Rules, check_rules, gate, gather, push_history,
-                                rollback_target)
+from mtl_core.gate.promotion import (
+    Comparison,
+    Evidence,
+    Rules,
+    check_rules,
+    gate,
+    gather,
+    push_history,
+    rollback_target,
+)
 
 N = 3000
 

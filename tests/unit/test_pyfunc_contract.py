@@ -16,8 +16,8 @@ from flows.score import check_columns, check_contract
 from flows.tracking import signature
 from mtl_core.data.contracts import CONTRACTS_DIR
 from mtl_core.errors import DataError
-from mtl_core.network.estimator import MultiOutcomeClassifier
 from mtl_core.evaluation.operating_points import with_flags
+from mtl_core.network.estimator import MultiOutcomeClassifier
 from tests.conftest import ROOT
 
 N = 200

@@ -8,11 +8,11 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from mtl_core.data import lake
 from mtl_core.config import Config, IngestConfig, load_config
-from mtl_core.errors import DataError
+from mtl_core.data import lake
 from mtl_core.data.quarantine import report_metrics
-from mtl_core.sources import ingest_tables, load_source, tabular, validate_source
+from mtl_core.errors import DataError
+from mtl_core.sources import ingest_tables, load_source, validate_source
 from tests.bad_inputs.fixtures import flat_frame, tabular_config
 
 ORDERED = "table: ordered(earlier=admittime, later=dischtime)"

@@ -1,8 +1,8 @@
 """A registered version as a reviewer reads it: a handful of tags, a description with one line per outcome."""
 from __future__ import annotations
 
-from mtl_core.reports.registry_view import verdict_tags, version_description
 from mtl_core.gate.promotion import Check, Verdict
+from mtl_core.reports.registry_view import verdict_tags, version_description
 
 OUTCOMES = ["in_hospital_mortality", "readmission_30d", "prolonged_stay", "aki", "sepsis"]
 

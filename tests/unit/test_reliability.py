@@ -7,12 +7,10 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from flows.ops import cleanup, preflight, reliability
-
 from flows.runtime import identity, resume
 from mtl_core.data import owner
 from mtl_core.errors import UnavailableError

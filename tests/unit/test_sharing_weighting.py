@@ -9,8 +9,8 @@ import torch
 from mtl_core.errors import ConfigError
 from mtl_core.network.estimator import MultiOutcomeClassifier
 from mtl_core.network.losses import masked_bce
-from mtl_core.sharing import SHARING
 from mtl_core.network.train import alternating, joint
+from mtl_core.sharing import SHARING
 from mtl_core.weighting import WEIGHTING
 
 

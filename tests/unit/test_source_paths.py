@@ -12,9 +12,9 @@ from sklearn.preprocessing import StandardScaler
 
 from mtl_core.config import Config, load_config
 from mtl_core.data.contracts import outcome_definitions
+from mtl_core.data.partitions import concat
 from mtl_core.dataset.features import build_dataset, model_columns
 from mtl_core.evaluation.metrics import auroc
-from mtl_core.data.partitions import concat
 from mtl_core.sources import each_partition, open_source, synthetic
 from mtl_core.sources.export_mimic import write_mimic
 from mtl_core.sources.export_omop import write_omop

@@ -6,9 +6,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mtl_core.dataset.code_features import CodeCounter
 from mtl_core.config import Config
 from mtl_core.data.meds_predictions import prediction_tables
+from mtl_core.dataset.code_features import CodeCounter
 from mtl_core.sources import iter_source, validate_source
 from mtl_core.sources.meds import EVENTS, PREDICTIONS
 from mtl_core.sources.meds_features import build_dataset

@@ -9,11 +9,11 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from mtl_core.dataset.cohort import build_cohort
 from mtl_core.config import load_config
 from mtl_core.data.contracts import outcome_definitions
-from mtl_core.errors import ConfigError, DataError
+from mtl_core.dataset.cohort import build_cohort
 from mtl_core.dataset.outcomes import build_labels
+from mtl_core.errors import ConfigError, DataError
 from mtl_core.sources import load_source, omop_read, validate_source
 from tests.omop_cdm import omop_config, omop_frames, write_omop_dir, write_omop_duckdb
 

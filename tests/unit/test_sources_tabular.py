@@ -9,8 +9,8 @@ import yaml
 from mtl_core.config import SOURCE_KINDS, MimicIVSource, SourceConfig, SyntheticSource, load_config
 from mtl_core.data.contracts import outcome_definitions, validate
 from mtl_core.errors import ConfigError, DataError
-from mtl_core.sources.layouts import LAYOUTS, check_outcomes, dataset_builder
 from mtl_core.sources import SOURCES, load_source, tabular, validate_source
+from mtl_core.sources.layouts import LAYOUTS, check_outcomes, dataset_builder
 from tests.bad_inputs.fixtures import OUTCOMES, flat_frame, tabular_config
 from tests.conftest import DEFAULT_CONFIG
 

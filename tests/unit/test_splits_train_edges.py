@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from mtl_core.config import SplitConfig
+from mtl_core.dataset.splits import assign_splits
 from mtl_core.errors import DataError
 from mtl_core.network.estimator import MultiOutcomeClassifier
-from mtl_core.dataset.splits import assign_splits
 
 
 def test_every_seed_digit_changes_the_split():

@@ -10,8 +10,8 @@ import pandas.testing as pdt
 import pytest
 
 from mtl_core.config import load_config
-from mtl_core.errors import DataError
 from mtl_core.data.partitions import concat
+from mtl_core.errors import DataError
 from mtl_core.sources import each_partition, open_source, scan, staging
 from tests.bad_inputs.fixtures import flat_frame, tabular_config
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pandas.testing as pdt
 import pytest
 from sklearn.metrics import roc_auc_score

@@ -7,10 +7,10 @@ import pytest
 
 from mtl_core.config import SplitConfig, load_config
 from mtl_core.data.contracts import outcome_definitions
-from mtl_core.errors import ConfigError, DataError
 from mtl_core.dataset.features import build_dataset
-from mtl_core.sources import load_source, tabular
 from mtl_core.dataset.splits import assign_splits
+from mtl_core.errors import ConfigError, DataError
+from mtl_core.sources import load_source, tabular
 from tests.bad_inputs.fixtures import flat_frame, tabular_config
 from tests.conftest import write_config
 

@@ -9,10 +9,15 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from mtl_core.sharing import HardSharedMTL
+from mtl_core.evaluation.transfer import (
+    delong_components,
+    delong_test,
+    midranks,
+    paired_bootstrap_diff,
+    transfer_report,
+)
 from mtl_core.network.affinity import gradient_affinity
-from mtl_core.evaluation.transfer import (delong_components, delong_test, midranks,
-                               paired_bootstrap_diff, transfer_report)
+from mtl_core.sharing import HardSharedMTL
 
 
 def signal_data(n: int, seed: int, prevalence: float = 0.3):

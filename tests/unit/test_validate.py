@@ -51,7 +51,7 @@ def test_every_bad_column_in_one_message(flat, tmp_path):
 
 def test_date_like_text_column_is_an_error_with_a_hint(flat, tmp_path):
     dated = flat.assign(admit_date=np.random.default_rng(0).choice(
-        ["2024-01-0%d" % d for d in range(1, 8)], len(flat)))  # few distinct days: would pass as a category
+        [f"2024-01-0{d}" for d in range(1, 8)], len(flat)))  # few distinct days: would pass as a category
     with pytest.raises(DataError) as exc:
         validate(_config(tmp_path, dated))
     msg = str(exc.value)
@@ -129,7 +129,7 @@ def test_user_error_lines_leave_the_console_not_the_api_log():
                                  (type(exc), exc, None) if exc else None)
 
     err = DataError("table 'tabular': outcome column 'sepsis': check isin failed in 5 rows")
-    prefect_lines = [record("Task run failed with exception: %r" % err, err),
+    prefect_lines = [record(f"Task run failed with exception: {err!r}", err),
                      record("Finished in state Failed('Task run encountered an exception DataError: x')"),
                      record("Finished in state Failed(\"Flow run encountered an exception: DataError: x\")")]
     assert not any(NoUserErrorOnConsole().filter(r) for r in prefect_lines)
