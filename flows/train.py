@@ -20,7 +20,7 @@ from mtl_core.config import Config
 from mtl_core.data import contracts, feature_set
 from mtl_core.data.model_folder import ModelFolder, ModelMeta
 from mtl_core.dataset.features import model_columns, typical_row
-from mtl_core.ensemble.fitting import fit_learner, fit_network, fold_plan, learner_params
+from mtl_core.ensemble.fitting import fit_learner, fit_network_member, fold_plan, learner_params
 from mtl_core.ensemble.stacked import stack
 from mtl_core.evaluation.drift import profile
 from mtl_core.evaluation.operating_points import choose_threshold, with_flags
@@ -69,7 +69,7 @@ def fit(cfg: Config, ws: Path, features_dir: str, folder: ModelFolder) -> ModelM
             folder.save_estimator(est)  # the checkpoint goes when the train flow ends
             fits = [est]
         else:
-            member, search = fit_network(cfg, data.pop("X"), y[tv], plan, callbacks_for=callbacks_for,
+            member, search = fit_network_member(cfg, data.pop("X"), y[tv], plan, callbacks_for=callbacks_for,
                                          checkpoint_dir=ckdir / "mtl",
                                          progress=lambda what, done, total: update(done, total=total, info=what))
             if search:

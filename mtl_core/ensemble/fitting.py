@@ -33,7 +33,7 @@ def fold_plan(cfg: Config, f: pd.DataFrame, Y: pd.DataFrame, rows: dict[str, np.
                       seed=cfg.split.seed, mode=mode)
 
 
-def fit_network(cfg: Config, X: pd.DataFrame, Y: pd.DataFrame, plan: FoldPlan,
+def fit_network_member(cfg: Config, X: pd.DataFrame, Y: pd.DataFrame, plan: FoldPlan,
                 callbacks_for: Callable[[int], list] = lambda fold: [], checkpoint_dir=None,
                 progress=None) -> tuple[Member, dict | None]:
     """The network member on train + val rows, and the search record when `model.search_trials` > 1."""
@@ -84,7 +84,7 @@ def fit_model(cfg: Config, f: pd.DataFrame, Y: pd.DataFrame) -> Fitted:
     plan = fold_plan(cfg, f, Y, rows)
     tv = rows["train"] | rows["val"]
     X_tv, Y_tv = f.loc[tv, cols], Y[tv]
-    network, search = fit_network(cfg, X_tv, Y_tv, plan)
+    network, search = fit_network_member(cfg, X_tv, Y_tv, plan)
     params = learner_params(cfg, search)
     members = [network] + [fit_learner(cfg, kind, X_tv, Y_tv, plan, params) for kind in cfg.evaluation.baselines]
     return Fitted(stack(members, Y_tv, plan, index=f.index[tv]), members, plan, search)

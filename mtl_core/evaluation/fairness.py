@@ -12,7 +12,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, false_positive_rate, true_positive_rate
 
 from mtl_core.evaluation.bootstrap import fast_auroc_ap, percentile_ci, stratified_bootstrap
-from mtl_core.evaluation.metrics import _group_masks, _labelled, _reason, calibration_slope_intercept
+from mtl_core.evaluation.metrics import _group_masks, _reason, calibration_slope_intercept, labelled
 from mtl_core.evaluation.operating_points import confusion
 
 
@@ -23,7 +23,7 @@ def subgroup_rows(y, p, groups: pd.DataFrame, threshold: float | None = None, n_
     y, p = np.asarray(y, float), np.asarray(p, float)
     rows = []
     for i, (column, group, mask) in enumerate(_group_masks(groups, len(y))):
-        ys, ps = _labelled(y[mask], p[mask])
+        ys, ps = labelled(y[mask], p[mask])
         reason = _reason(ys, min_per_class)
         row = {"column": column, "group": group, "n": int(ys.size), "positives": int(ys.sum()),
                "auroc": None, "auroc_ci_low": None, "auroc_ci_high": None, "calibration_slope": None,

@@ -61,13 +61,13 @@ def outcome_report(Y: np.ndarray, P: np.ndarray, outcomes: list[str],
 def auprc(y: np.ndarray, p: np.ndarray) -> float | None:
     """Average precision over labelled rows; None with fewer than two classes. Read it against the
     prevalence, which is what a random ranking scores."""
-    y, p = _labelled(y, p)
+    y, p = labelled(y, p)
     return None if _reason(y) else float(average_precision_score(y, p))
 
 
 def brier(y: np.ndarray, p: np.ndarray) -> float | None:
     """Mean squared error of the probabilities over labelled rows; None when no row is labelled."""
-    y, p = _labelled(y, p)
+    y, p = labelled(y, p)
     return float(brier_score_loss(y, p, pos_label=1)) if y.size else None
 
 
@@ -75,7 +75,7 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -
     """ECE over labelled rows: sum over bins b of (n_b / n) * |mean(y in b) - mean(p in b)|.
     Bins are equal-width on [0, 1]: bin b holds b/M <= p < (b+1)/M, the last one also p = 1;
     empty bins add nothing. None when no row is labelled."""
-    y, p = _labelled(y, p)
+    y, p = labelled(y, p)
     if y.size == 0:
         return None
     b = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
@@ -86,7 +86,7 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -
 def calibration_slope_intercept(y: np.ndarray, p: np.ndarray) -> tuple[float | None, float | None]:
     """Logistic recalibration y ~ a + b * logit(p) over labelled rows, returned as (b, a); 1 and 0 when
     calibrated, b < 1 when overconfident. (None, None) with one class or constant predictions."""
-    y, p = _labelled(y, p)
+    y, p = labelled(y, p)
     if _reason(y) or np.ptp(p) == 0:
         return None, None
     x = np.log(np.clip(p, CLIP, 1 - CLIP) / (1 - np.clip(p, CLIP, 1 - CLIP)))
@@ -131,7 +131,7 @@ def clinical_report(Y: np.ndarray, P: np.ndarray, outcomes: list[str], truth: np
     masks = None if groups is None else _group_masks(groups, len(Y))
     rows = outcome_report(Y, P, outcomes, truth)
     for k, row in enumerate(rows):
-        y, p = _labelled(Y[:, k], P[:, k])
+        y, p = labelled(Y[:, k], P[:, k])
         reason = _reason(y, min_per_class)
         if reason:
             row.update({key: None for key in ("auroc", "bayes_auroc") if key in row})
@@ -168,7 +168,7 @@ def _subgroups(y, p, masks: list[tuple[str, str, np.ndarray]], min_per_class: in
     """AUROC with n, positives and a not-estimable reason for each (column, group) mask."""
     rows = []
     for column, group, mask in masks:
-        ys, ps = _labelled(y[mask], p[mask])
+        ys, ps = labelled(y[mask], p[mask])
         reason = _reason(ys, min_per_class)
         rows.append({"column": column, "group": group, "n": int(ys.size), "positives": int(ys.sum()),
                      "auroc": None if reason else float(roc_auc_score(ys, ps)), "reason": reason})
@@ -201,11 +201,11 @@ def _ordered_values(s: pd.Series) -> list:
         return sorted(values, key=str)
 
 
-def _labelled(y, p) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and predictions of the rows whose label is not NaN."""
-    y, p = np.asarray(y, float), np.asarray(p, float)
+def labelled(y, *scores) -> tuple[np.ndarray, ...]:
+    """Labels and each score (as float arrays) of the rows whose label is not NaN."""
+    y = np.asarray(y, float)
     keep = ~np.isnan(y)
-    return y[keep], p[keep]
+    return (y[keep], *(np.asarray(s, float)[keep] for s in scores))
 
 
 def _reason(y: np.ndarray, min_per_class: int = 1) -> str | None:
@@ -228,7 +228,7 @@ def _check(Y, P, outcomes: list[str]) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"labels {Y.shape} and predictions {P.shape} must both be rows x "
                          f"{len(outcomes)} outcomes")
     for k, name in enumerate(outcomes):
-        y, p = _labelled(Y[:, k], P[:, k])
+        y, p = labelled(Y[:, k], P[:, k])
         if not np.isin(y, (0, 1)).all():
             raise ValueError(f"outcome {name!r}: labels must be 0, 1 or NaN")
         if not (np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()):

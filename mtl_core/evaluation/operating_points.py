@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from mtl_core.evaluation.metrics import labelled
+
 RULES = ("max_f1", "youden", "sensitivity", "specificity", "ppv", "alert_rate")
 TARGETED = ("sensitivity", "specificity", "ppv", "alert_rate")
 METRICS = ("sensitivity", "specificity", "ppv", "npv", "f1", "accuracy", "alert_rate")
@@ -42,15 +44,9 @@ class OperatingPoint:
         return asdict(self)
 
 
-def _labelled(y, p) -> tuple[np.ndarray, np.ndarray]:
-    y, p = np.asarray(y, float), np.asarray(p, float)
-    keep = ~np.isnan(y)
-    return y[keep], p[keep]
-
-
 def confusion(y, p, threshold: float) -> tuple[int, int, int, int]:
     """(TP, FP, FN, TN) on labelled rows when flagging p >= threshold."""
-    y, p = _labelled(y, p)
+    y, p = labelled(y, p)
     flag = p >= threshold
     tp = int((flag & (y == 1)).sum())
     fp = int((flag & (y == 0)).sum())
@@ -102,7 +98,7 @@ def choose_threshold(y, p, rule: str = "max_f1", target: float | None = None,
         raise ValueError(f"unknown operating point rule {rule!r} (known: {', '.join(RULES)})")
     if rule in TARGETED and (target is None or not 0 < target <= 1):
         raise ValueError(f"operating point rule {rule!r} needs a target in (0, 1], got {target}")
-    y, p = _labelled(y, p)
+    y, p = labelled(y, p)
     point = OperatingPoint(outcome, rule, target if rule in TARGETED else None, None)
     pos = int(y.sum())
     if y.size == 0 or pos in (0, y.size):

@@ -12,15 +12,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from mtl_core.evaluation.bootstrap import paired_stratified_bootstrap
-from mtl_core.evaluation.metrics import auroc
+from mtl_core.evaluation.metrics import auroc, labelled
 
 VERDICTS = ("sharing helps", "no clear difference", "negative transfer", "not estimable")
 
 
 def _labelled(y, *scores) -> tuple[np.ndarray, ...]:
-    y = np.asarray(y, dtype=float)
-    keep = ~np.isnan(y)
-    return (y[keep].astype(bool),) + tuple(np.asarray(s, dtype=float)[keep] for s in scores)
+    y, *rest = labelled(y, *scores)
+    return (y.astype(bool), *rest)
 
 
 def _check_finite(*scores: np.ndarray) -> None:

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 
 def _labelled(z: np.ndarray, y: np.ndarray):
+    # not evaluation.metrics.labelled: the logits keep their own dtype here
     keep = ~np.isnan(y)
     return z[keep], y[keep]
 

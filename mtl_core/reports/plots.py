@@ -11,16 +11,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from mtl_core.evaluation.metrics import auroc
+from mtl_core.evaluation.metrics import auroc, labelled
 from mtl_core.evaluation.operating_points import threshold_metrics
 
 MIN_BIN = 10  # small-cell suppression: a bin this small would describe a handful of patients
 
 
 def _labelled(y, p):
-    y, p = np.asarray(y, float), np.asarray(p, float)
-    keep = ~np.isnan(y)
-    return y[keep].astype(int), p[keep]
+    y, p = labelled(y, p)
+    return y.astype(int), p
 
 
 def calibration_bins(y, p, bins: int = 10, min_bin: int = MIN_BIN):
