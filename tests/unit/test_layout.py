@@ -101,3 +101,13 @@ def test_no_import_cycles():
         if m not in state:
             visit(m, [m])
     assert cycles == []
+
+
+def test_the_documented_layout_names_every_package():
+    """docs/architecture.md's layout table and the README's tree name every package folder of the code."""
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    folders = sorted(str(p.parent.relative_to(ROOT)) for top in ("mtl_core", "flows")
+                     for p in (ROOT / top).rglob("__init__.py"))
+    assert folders and all(f"`{f}/`" in doc for f in folders), [f for f in folders if f"`{f}/`" not in doc]
+    assert all(f"{Path(f).name}/" in readme for f in folders), [f for f in folders if f"{Path(f).name}/" not in readme]
