@@ -185,7 +185,7 @@ def pipeline(config_path: str, force: bool = False) -> dict:
         train(config_path, features_dir, run_id, model_dir=str(work))
         evaluation = evaluate(config_path, features_dir, str(work), run_id)
         verdict = register_and_promote(config_path, str(work))
-        log_comparison(cfg, ws, verdict["compared_to"], verdict["version"], run_id)  # comparison.md
+        log_comparison(cfg, ws, verdict["compared_to"], verdict["version"], run_id, work)  # comparison.md
         review_files(cfg, ws, run_id, work, verdict, cohort)
         model_dir = str(work.finish(ws, run_id))
         resume.remove(resume.checkpoint_dir(cfg, ws, features_dir))  # kept till now: a rerun refits fast

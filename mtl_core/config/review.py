@@ -94,6 +94,21 @@ class RegistryConfig(_Strict):
         "reject when the upper CI bound of the largest true-positive-rate gap between groups at the "
         "operating point exceeds this (groups with at least subgroup_min_events positives)"))
     max_fpr_gap: float | None = Field(None, gt=0, le=1, description="the same for the false-positive rate")
+    min_comparison_rows: int = Field(100, ge=1, description=(
+        "the champion is scored only on the challenger's test rows neither model was fitted or tuned on "
+        "(mtl_core/evaluation/unseen.py); with fewer such rows the two are not comparable and the "
+        "challenger is not promoted"))
+    subgroup_auroc_drop: float | None = Field(0.10, gt=0, le=1, description=(
+        "name every subgroup (evaluation.subgroups) whose test AUROC is more than this below the whole "
+        "test set's, in the verdict and the model card; null = never"))
+    subgroup_sensitivity_drop: float | None = Field(0.20, gt=0, le=1, description=(
+        "the same for sensitivity at the operating point (e.g. 0.00 in ages 18-44 against 0.62 overall)"))
+    shortfall_min_events: int = Field(10, ge=1, description=(
+        "a subgroup is checked for a shortfall with at least this many positives (and, for AUROC, "
+        "negatives)"))
+    shortfall_action: Literal["warn", "reject"] = Field("warn", description=(
+        "warn: a shortfall is named in the verdict, the version's tags and the model card but does not "
+        "block promotion; reject: it keeps the version challenger"))
 
     @model_validator(mode="after")
     def _bounded(self) -> RegistryConfig:

@@ -45,3 +45,12 @@ def test_split(features_dir: str | Path, outcomes: list[str]):
 
 
 test_split.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, whatever its name
+
+
+KEY_COLUMNS = ["hadm_id", "subject_id", "split"]
+
+
+def split_keys(features_dir: str | Path) -> pd.DataFrame:
+    """hadm_id, subject_id and split of every row of a feature set (what a model fitted on it saw)."""
+    files = lake.table_files(Path(features_dir), "features")
+    return pd.concat([pd.read_parquet(p, columns=KEY_COLUMNS) for p in files], ignore_index=True)

@@ -7,15 +7,28 @@ from mtl_core.gate.promotion import Verdict
 
 
 def verdict_tags(verdict: Verdict, compared_to: str | None, judged_at: str) -> dict[str, str]:
-    """Five tags: verdict, the outcomes that failed the gate, the champion compared with, when, and how
-    many subgroups were too small to gate."""
+    """Six tags: verdict, the outcomes that failed the gate, the champion compared with, when, how many
+    subgroups were too small to gate, and the subgroups far below the whole (fairness warnings); a
+    seventh with a champion: on how many of the test rows (those neither model was fitted or tuned on)."""
     status = verdict.outcome_status()
     failed = [o for o, s in status.items() if s == "fail"]
     small = sorted({c.subgroup for c in verdict.checks if c.subgroup and c.passed is None})
     return {"cmtl.verdict": "promoted" if verdict.promote else "rejected",
             "cmtl.failed_outcomes": ", ".join(failed) or "none",
             "cmtl.compared_to": compared_to or "none", "cmtl.judged_at": judged_at,
-            "cmtl.subgroups_not_gated": str(len(small))}
+            "cmtl.subgroups_not_gated": str(len(small)),
+            "cmtl.fairness_warnings": _warnings(verdict),
+            **({"cmtl.compared_rows": verdict.compared_rows} if verdict.compared_rows else {})}
+
+
+def _warnings(verdict: Verdict) -> str:
+    """How many subgroups are far below the whole and which ("2: aki age_band=18-44, ..."), short enough
+    for the UI's tag column; the verdict's lines name each with its numbers."""
+    found = list(dict.fromkeys(f"{c.outcome} {c.subgroup}" for c in verdict.warnings()))
+    if not found:
+        return "none"
+    text = f"{len(found)}: " + ", ".join(found)
+    return text if len(text) < 60 else text[:55] + " ..."
 
 
 def run_artifact_link(experiment_id: str | None, run_id: str, path: str) -> str:
