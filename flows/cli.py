@@ -164,7 +164,7 @@ def promote(config: str = ConfigOpt,
                                        actor=os.environ.get("USER"))
         if not dry_run:  # what changed since the champion it was judged against: comparison.md in its run
             record_comparison(config, verdict)
-    _print_verdict(verdict)
+    _print_verdict(verdict, config)
 
 
 @app.command()
@@ -201,7 +201,7 @@ def run(config: str = ConfigOpt,
         return
     _print_report(result)
     _print_operating_points(result)
-    _print_verdict(result)
+    _print_verdict(result, config)
     bin_dir = Path(sys.executable).parent
     console.print("\n[bold]Review[/]")
     from flows.tracking import experiment_page, run_experiment
@@ -331,7 +331,7 @@ def _print_operating_points(result: dict) -> None:
     console.print(table)
 
 
-def _print_verdict(result: dict) -> None:
+def _print_verdict(result: dict, config: str | None = None) -> None:
     name, v = result["model_name"], result["version"]
     if result.get("dry_run"):
         who = f"{name} v{v}" if v else f"model {result.get('model_dir')} (not registered)"
@@ -349,6 +349,23 @@ def _print_verdict(result: dict) -> None:
         console.print(f"[bold yellow]{name} v{v} stays challenger[/]; champion unchanged")
     for reason in result["reasons"]:
         console.print(f"  - {reason}", highlight=False, markup=False, emoji=False)
+    step = next_step(result, config)
+    if step:
+        console.print(f"[bold]Next:[/] {step}", soft_wrap=True, highlight=False)
+
+
+def next_step(result: dict, config: str | None) -> str | None:
+    """The command that works from where a run or promotion left the registry (the README's
+    `cmtl score --model champion` fails when the gate promoted nothing)."""
+    if result.get("dry_run") or result.get("promoted") or not result.get("version"):
+        return None
+    v, cfg = result["version"], f" --config {config}" if config else ""
+    if result.get("compared_to"):
+        return (f"v{result['compared_to']} is still champion (`cmtl score{cfg} --model champion ...`); to score "
+                f"with v{v}: `cmtl score{cfg} --model challenger --input <features> --output <predictions>`")
+    return (f"no champion yet: v{v} is challenger, so use `cmtl score{cfg} --model challenger --input "
+            f"<features> --output <predictions>`; the reasons above say which outcome the gate refused "
+            f"(promote it after review with `cmtl promote{cfg} --version {v} --force`)")
 
 
 def main() -> None:
