@@ -8,6 +8,7 @@ from functools import wraps
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -298,22 +299,27 @@ def _print_report(result: dict) -> None:
     transfer = {t["outcome"]: t for t in result.get("transfer", [])}
     versus = {t["outcome"]: t for t in result.get("model_vs_baselines", [])}
     weights = result.get("weights") or {}
-    table = Table(title="Per-outcome test results")
-    for col in ("outcome", "prevalence", "labelled n", "test AUROC (95% CI)", "ceiling AUROC",
-                "best single-task", "model - best (95% CI)", "network - best", "sharing", "ensemble weights"):
-        table.add_column(col, justify="left" if col in ("outcome", "best single-task", "sharing",
-                                                        "ensemble weights") else "right")
+    # fits 120 columns: each CI on the line under its estimate (a synthetic source's ceiling, its Bayes
+    # AUROC, under that), text columns folded at a set width, never cut
+    table = Table(title="Per-outcome test results", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    widths = {"outcome": min(24, max([len(r["outcome"]) for r in result["report"]] + [7])),
+              "best single-task": 13, "sharing: network\n- best, verdict": 12, "ensemble weights": 16}
+    for col in ("outcome", "prev.", "n", "test AUROC\n(95% CI)", "best single-task", "model - best\n(95% CI)",
+                "sharing: network\n- best, verdict", "ensemble weights"):
+        text = col in widths
+        table.add_column(col, justify="left" if text else "right", no_wrap=not text,
+                         overflow="fold" if text else "ellipsis", min_width=widths.get(col), max_width=widths.get(col))
     for r in result["report"]:
         o = r["outcome"]
-        ceiling = _fmt(r["bayes_auroc"]) if "bayes_auroc" in r else "n/a"
-        ci = f" ({_fmt(r['auroc_ci_low'])}-{_fmt(r['auroc_ci_high'])})" if r.get("auroc_ci_low") else ""
+        ci = f"\n({_fmt(r['auroc_ci_low'])}-{_fmt(r['auroc_ci_high'])})" if r.get("auroc_ci_low") else ""
+        ceiling = f"\nceiling {_fmt(r['bayes_auroc'])}" if r.get("bayes_auroc") is not None else ""
         t, v = transfer.get(o, {}), versus.get(o, {})
         best = f"{t['best_baseline']} {_fmt(t['best_baseline_auroc'])}" if t.get("best_baseline") else "n/a"
         delta = "n/a" if v.get("delta") is None else f"{v['delta']:+.3f}" + (
-            f" ({v['lo']:+.3f},{v['hi']:+.3f})" if v.get("lo") is not None else " (no CI)")  # n_boot 0
+            f"\n({v['lo']:+.3f},{v['hi']:+.3f})" if v.get("lo") is not None else "\n(no CI)")  # n_boot 0
         net = f"{t['delta']:+.3f}" if t.get("delta") is not None else "n/a"
-        table.add_row(o, _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]) + ci,
-                      ceiling, best, delta, net, t.get("verdict", "n/a"), _weights(weights.get(o)))
+        table.add_row(o, _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]) + ci + ceiling, best, delta,
+                      f"{net}: {t.get('verdict', 'n/a')}", _weights(weights.get(o)))
     console.print(table)
 
 

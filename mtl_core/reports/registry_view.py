@@ -53,3 +53,26 @@ def version_description(name: str, version: str, verdict: Verdict, compared_to: 
                   + "; every check, subgroups included: " + run_artifact_link(experiment_id, run_id, "promotion.md")
                   + "; what changed since the champion: " + run_artifact_link(experiment_id, run_id, "comparison.md")]
     return "\n".join(lines) + "\n"
+
+
+def run_description(verdict: dict, report: list[dict], experiment_id: str | None, run_id: str) -> str:
+    """Markdown for the training run's description (what the run page shows first): the verdict, one
+    line per reason, and a per-outcome table of the test AUROC (CI) and the gate's status."""
+    name, v = verdict["model_name"], verdict["version"]
+    state = ("promoted to champion" if verdict.get("promoted") else "rejected by the gate: stays challenger")
+    against = f", compared with champion v{verdict['compared_to']}" if verdict.get("compared_to") else ""
+    lines = [f"**{name} v{v}: {state}**{against}.", ""] + [f"- {r}" for r in verdict.get("reasons", [])]
+    status = verdict.get("outcome_status", {})
+    lines += ["", "| outcome | n | prevalence | test AUROC (CI) | gate |", "|---|---|---|---|---|"]
+    for r in report:
+        auroc = "n/a" if r.get("auroc") is None else f"{r['auroc']:.3f}"
+        if r.get("auroc_ci_low") is not None:
+            auroc += f" ({r['auroc_ci_low']:.3f}-{r['auroc_ci_high']:.3f})"
+        prevalence = "n/a" if r.get("prevalence") is None else f"{r['prevalence']:.1%}"
+        lines.append(f"| {r['outcome']} | {r.get('n', 0):,} | {prevalence} | {auroc} | "
+                     f"{status.get(r['outcome'], 'n/a')} |")
+    lines += ["", "Model card: " + run_artifact_link(experiment_id, run_id, "model_card.md")
+              + "; every check: " + run_artifact_link(experiment_id, run_id, "promotion.md")
+              + "; what changed since the champion: " + run_artifact_link(experiment_id, run_id, "comparison.md")]
+    text = "\n".join(lines) + "\n"
+    return text if len(text) <= 5000 else text[:4990] + "\n...\n"
