@@ -26,7 +26,7 @@ from mtl_core.evaluation.subgroups import check_subgroup_columns, subgroup_frame
 from mtl_core.evaluation.unseen import Overlap, overlap_with
 from mtl_core.gate.promotion import Rules, Verdict, decide, gate, gather, parse_history, push_history, rollback_target
 from mtl_core.reports.model_card import promotion_markdown
-from mtl_core.reports.registry_view import verdict_tags, version_description
+from mtl_core.reports.registry_view import rollback_note, verdict_tags, version_description, with_note
 
 HISTORY = "cmtl.champion_history"
 LAST_ACTION = "cmtl.audit.last_action"
@@ -234,6 +234,10 @@ def move_back(cfg: Config, ws: Path, actor: str | None = None) -> dict:
                                                                f"by {who} at {now}"})
     tracking.tag_version(cfg, ws, target, {"cmtl.audit.restored": f"champion again after rollback from v{cur} "
                                                                   f"by {who} at {now}"})
+    for v, role, other in ((cur, "from", target), (target, "to", cur)):  # the pages agree with the aliases
+        mv = tracking.model_version(cfg, ws, v)
+        tracking.describe_version(cfg, ws, v, with_note(rollback_note(v, role, other, who, now),
+                                                        None if mv is None else mv.description))
     get_run_logger().info(action)
     return {"model_name": name, "from": cur, "to": target, "by": who, "at": now, "history": history}
 

@@ -74,12 +74,22 @@ def unseen_rows(test: pd.DataFrame, seen: pd.DataFrame, min_rows: int = 100,
     fitted = seen[seen["split"].isin(["train", "val"])]
     spans = seen.groupby(seen["subject_id"].astype(str))["split"].nunique()
     basis = "admission" if (spans > 1).any() else "patient"
-    column = "hadm_id" if basis == "admission" else "subject_id"
-    keys = test[column].astype(str)
-    in_train = keys.isin(set(fitted.loc[fitted["split"] == "train", column].astype(str))).to_numpy()
-    in_val = keys.isin(set(fitted.loc[fitted["split"] == "val", column].astype(str))).to_numpy() & ~in_train
+    keys, known = _key(test, basis, seen), _key(fitted, basis, seen)
+    in_train = keys.isin(set(known[(fitted["split"] == "train").to_numpy()])).to_numpy()
+    in_val = keys.isin(set(known[(fitted["split"] == "val").to_numpy()])).to_numpy() & ~in_train
     return Overlap(len(test), ~(in_train | in_val), int(in_train.sum()), int(in_val.sum()), basis, min_rows,
                    champion=champion)
+
+
+def _key(frame: pd.DataFrame, basis: str, seen: pd.DataFrame) -> pd.Series:
+    """A row's key as text: its patient, or its admission. A MEDS row's hadm_id is its position in one
+    feature set, so there the admission is (subject_id, prediction_time), the same in every set."""
+    if basis == "patient":
+        return frame["subject_id"].astype(str).reset_index(drop=True)
+    if "prediction_time" in seen.columns and "prediction_time" in frame.columns:
+        time = pd.to_datetime(frame["prediction_time"]).astype("datetime64[us]").astype(str)
+        return (frame["subject_id"].astype(str) + "@" + time).reset_index(drop=True)
+    return frame["hadm_id"].astype(str).reset_index(drop=True)
 
 
 def unknown(test_rows: int, why: str, min_rows: int = 100, champion: str = "the champion") -> Overlap:
@@ -95,6 +105,8 @@ def overlap_with(test: pd.DataFrame, folder: ModelFolder, min_rows: int = 100,
     if not folder.exists():
         return unknown(len(test), f"its model folder {folder} is not in this workspace", min_rows, champion)
     features = Path(folder.meta().features_dir)
+    if not (features / lake.MANIFEST).is_file():  # a workspace moved since: the same set under its features/
+        features = folder.path.parent.parent / "features" / features.name
     if not (features / lake.MANIFEST).is_file():
         return unknown(len(test), f"the feature set it was fitted on ({features.name}) is not in this workspace",
                        min_rows, champion)

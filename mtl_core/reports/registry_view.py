@@ -43,8 +43,9 @@ def version_description(name: str, version: str, verdict: Verdict, compared_to: 
                         run_id: str | None, experiment_id: str | None, action: str | None = None) -> str:
     """Markdown for the version's description field."""
     state = "passed the gate: champion" if verdict.promote else "rejected by the gate: stays challenger"
-    if action:
-        state = f"{state} (manual action: {action})"
+    if action:  # a forced promotion: champion whatever the gate said, and the description says so
+        gate = "passed the gate" if verdict.promote else "rejected by the gate"
+        state = f"champion by manual action, {gate} (manual action: {action})"
     against = f", compared with champion v{compared_to}" if compared_to else ", no champion to compare with"
     lines = [f"**{name} v{version}: {state}**{against}.", ""]
     lines += [f"- {reason}" for reason in verdict.reasons]  # one line per outcome, as `cmtl` prints them
@@ -53,6 +54,23 @@ def version_description(name: str, version: str, verdict: Verdict, compared_to: 
                   + "; every check, subgroups included: " + run_artifact_link(experiment_id, run_id, "promotion.md")
                   + "; what changed since the champion: " + run_artifact_link(experiment_id, run_id, "comparison.md")]
     return "\n".join(lines) + "\n"
+
+
+def rollback_note(version: str, role: str, other: str, who: str, when: str) -> str:
+    """The line a rollback puts at the top of a version's description, so its page agrees with its
+    alias: role "from" for the version rolled back from, "to" for the champion restored."""
+    if role == "from":
+        return (f"**Rolled back: v{version} is no longer champion**; v{other} is champion again "
+                f"(by {who} at {when}). The verdict below is the one it was promoted with.")
+    return f"**Champion again** after the rollback from v{other} (by {who} at {when})."
+
+
+def with_note(note: str, description: str | None) -> str:
+    """note on top of a description, replacing an earlier rollback line."""
+    lines = (description or "").splitlines()
+    while lines and (lines[0].startswith(("**Rolled back:", "**Champion again**")) or not lines[0].strip()):
+        lines.pop(0)
+    return "\n".join([note, "", *lines]) + "\n"
 
 
 def run_description(verdict: dict, report: list[dict], experiment_id: str | None, run_id: str) -> str:

@@ -54,3 +54,20 @@ def test_the_cli_run_table_fits_120_columns_with_every_ci_whole(monkeypatch):
     assert max(len(line) for line in text.splitlines()) <= 120
     for whole in ("(0.812-0.876)", "(-0.004,+0.031)", "in_hospital_mortality", "0.845", "+0.013"):
         assert whole in text, (whole, text)
+
+
+def test_version_pages_agree_with_the_aliases_after_force_and_rollback():
+    from mtl_core.gate.promotion import Verdict
+    from mtl_core.reports.registry_view import rollback_note, version_description, with_note
+
+    forced = version_description("m", "2", Verdict(False, ["aki: worse"]), "1", "abc", "7",
+                                 action="force-promote v2 by alice at T")
+    assert forced.startswith("**m v2: champion by manual action, rejected by the gate (manual action: "
+                             "force-promote v2 by alice at T)**")
+    assert "stays challenger" not in forced
+    back = with_note(rollback_note("2", "from", "1", "bob", "T2"), forced)
+    assert back.startswith("**Rolled back: v2 is no longer champion**; v1 is champion again (by bob at T2).")
+    again = with_note(rollback_note("2", "from", "1", "bob", "T3"), back)  # a second rollback replaces the line
+    assert again.count("Rolled back") == 1 and "T3" in again and forced.strip() in again
+    restored = with_note(rollback_note("1", "to", "2", "bob", "T2"), "**m v1: passed the gate: champion**\n")
+    assert restored.startswith("**Champion again** after the rollback from v2 (by bob at T2).")

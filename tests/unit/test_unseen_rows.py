@@ -117,3 +117,34 @@ def test_ids_match_whatever_their_type(ids):
     if ids == "str":
         test = test.astype({"hadm_id": str, "subject_id": str})
     assert unseen_rows(test, champion).in_train == 10
+
+
+def test_a_moved_workspace_still_finds_the_champions_feature_set(tmp_path):
+    import json
+
+    from mtl_core.data import lake
+    from mtl_core.data.model_folder import ModelFolder
+
+    champion = _split(_cohort(300))
+    features = tmp_path / "ws" / "features" / "abc123"
+    features.mkdir(parents=True)
+    champion.drop(columns="admittime").to_parquet(features / "features.parquet")
+    (features / lake.MANIFEST).write_text(json.dumps({"tables": {"features": {"rows": len(champion)}}}))
+    folder = ModelFolder(tmp_path / "ws" / "models" / "run1")
+    folder.path.mkdir(parents=True)
+    meta = {"features_dir": "/old/place/features/abc123", "outcomes": [], "feature_columns": [], "best_epoch": 1,
+            "epochs_run": 1, "best_epochs": [1], "n_train": 1, "n_val": 1, "fitting": {}, "ensemble": "none"}
+    (folder.path / "model.json").write_text(json.dumps(meta))
+    test = champion[champion["split"] == "test"]
+    o = overlap_with(test, folder, 1, "v1")
+    assert o.known and o.rows == len(test)
+
+
+def test_meds_rows_are_matched_by_subject_and_prediction_time_not_row_number():
+    cohort = _cohort(500).rename(columns={"admittime": "prediction_time"})
+    champion = _split(cohort.rename(columns={"prediction_time": "admittime"}), by="temporal", val_from="2021-06-01",
+                      test_from="2022-01-01").rename(columns={"admittime": "prediction_time"})
+    # the challenger's feature set numbers its rows afresh (MEDS hadm_id is a row number)
+    test = champion[champion["split"] == "train"].head(40).assign(hadm_id=range(40))
+    o = unseen_rows(test, champion)
+    assert o.basis == "admission" and o.in_train == 40 and o.rows == 0
