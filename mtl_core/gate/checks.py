@@ -94,7 +94,7 @@ def shortfall_detail(s: dict) -> str:
     key = f"{s['column']}={s['group']}"
     if s["metric"] == "sensitivity":
         return (f"sensitivity {s['value']:.0%} in {key} ({s['positives']:,} positives) vs {s['whole']:.0%} "
-                f"overall at the operating point: {s['drop']:.0%} below, more than {s['limit']:.0%}")
+                f"overall at the operating point: {s['drop']:.1%} below, more than {s['limit']:.0%}")
     return (f"AUROC {s['value']:.3f} in {key} (n={s['n']:,}, {s['positives']:,} positives) vs {s['whole']:.3f} "
             f"overall: {s['drop']:.3f} below, more than {s['limit']:.3f}")
 
