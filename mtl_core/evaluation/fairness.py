@@ -92,7 +92,8 @@ def shortfalls(y, p, groups: pd.DataFrame, threshold: float | None, min_events: 
     are warnings a reviewer reads, not a test. One dict per shortfall: column, group, n, positives,
     metric (auroc | sensitivity), value, whole, drop, limit."""
     y, p = np.asarray(y, float), np.asarray(p, float)
-    yl, pl = _labelled(y, p)
+    known = ~np.isnan(y)  # the labelled rows (inline: metrics' helper is being renamed on main)
+    yl, pl = y[known], p[known]
     whole_auroc = fast_auroc_ap(yl, pl)[0] if _reason(yl, 1) is None else None
     whole_tpr = None
     if threshold is not None and yl.sum() > 0:
@@ -100,7 +101,7 @@ def shortfalls(y, p, groups: pd.DataFrame, threshold: float | None, min_events: 
         whole_tpr = tp / (tp + fn)
     out = []
     for column, group, mask in _group_masks(groups, len(y)):
-        ys, ps = _labelled(y[mask], p[mask])
+        ys, ps = y[mask & known], p[mask & known]
         pos = int(ys.sum())
         row = {"column": column, "group": group, "n": int(ys.size), "positives": pos}
         if auroc_drop is not None and whole_auroc is not None and min(pos, ys.size - pos) >= min_events:
