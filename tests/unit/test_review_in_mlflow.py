@@ -71,3 +71,14 @@ def test_version_pages_agree_with_the_aliases_after_force_and_rollback():
     assert again.count("Rolled back") == 1 and "T3" in again and forced.strip() in again
     restored = with_note(rollback_note("1", "to", "2", "bob", "T2"), "**m v1: passed the gate: champion**\n")
     assert restored.startswith("**Champion again** after the rollback from v2 (by bob at T2).")
+
+
+def test_logged_metrics_are_rounded_for_the_reader_but_thresholds_are_not():
+    from mtl_core.evaluation.metric_list import metric_values
+
+    result = {"report": [{"outcome": "aki", "n": 1200, "auroc": 0.812345678, "subgroups": []}], "transfer": [],
+              "operating_points": [{"outcome": "aki", "threshold": 0.123456789, "sensitivity": 0.666666}]}
+    values = metric_values(result)
+    assert values["test/auroc/aki"] == 0.8123 and values["test/mean_auroc"] == 0.8123
+    assert values["test/op/sensitivity/aki"] == 0.6667 and values["op/threshold/aki"] == 0.123456789
+    assert values["test/n/aki"] == 1200
