@@ -8,6 +8,7 @@ from functools import wraps
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -164,7 +165,7 @@ def promote(config: str = ConfigOpt,
                                        actor=os.environ.get("USER"))
         if not dry_run:  # what changed since the champion it was judged against: comparison.md in its run
             record_comparison(config, verdict)
-    _print_verdict(verdict)
+    _print_verdict(verdict, config)
 
 
 @app.command()
@@ -201,7 +202,7 @@ def run(config: str = ConfigOpt,
         return
     _print_report(result)
     _print_operating_points(result)
-    _print_verdict(result)
+    _print_verdict(result, config)
     bin_dir = Path(sys.executable).parent
     console.print("\n[bold]Review[/]")
     from flows.tracking import experiment_page, run_experiment
@@ -298,22 +299,27 @@ def _print_report(result: dict) -> None:
     transfer = {t["outcome"]: t for t in result.get("transfer", [])}
     versus = {t["outcome"]: t for t in result.get("model_vs_baselines", [])}
     weights = result.get("weights") or {}
-    table = Table(title="Per-outcome test results")
-    for col in ("outcome", "prevalence", "labelled n", "test AUROC (95% CI)", "ceiling AUROC",
-                "best single-task", "model - best (95% CI)", "network - best", "sharing", "ensemble weights"):
-        table.add_column(col, justify="left" if col in ("outcome", "best single-task", "sharing",
-                                                        "ensemble weights") else "right")
+    # fits 120 columns: each CI on the line under its estimate (a synthetic source's ceiling, its Bayes
+    # AUROC, under that), text columns folded at a set width, never cut
+    table = Table(title="Per-outcome test results", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    widths = {"outcome": min(24, max([len(r["outcome"]) for r in result["report"]] + [7])),
+              "best single-task": 13, "sharing: network\n- best, verdict": 12, "ensemble weights": 16}
+    for col in ("outcome", "prev.", "n", "test AUROC\n(95% CI)", "best single-task", "model - best\n(95% CI)",
+                "sharing: network\n- best, verdict", "ensemble weights"):
+        text = col in widths
+        table.add_column(col, justify="left" if text else "right", no_wrap=not text,
+                         overflow="fold" if text else "ellipsis", min_width=widths.get(col), max_width=widths.get(col))
     for r in result["report"]:
         o = r["outcome"]
-        ceiling = _fmt(r["bayes_auroc"]) if "bayes_auroc" in r else "n/a"
-        ci = f" ({_fmt(r['auroc_ci_low'])}-{_fmt(r['auroc_ci_high'])})" if r.get("auroc_ci_low") else ""
+        ci = f"\n({_fmt(r['auroc_ci_low'])}-{_fmt(r['auroc_ci_high'])})" if r.get("auroc_ci_low") else ""
+        ceiling = f"\nceiling {_fmt(r['bayes_auroc'])}" if r.get("bayes_auroc") is not None else ""
         t, v = transfer.get(o, {}), versus.get(o, {})
         best = f"{t['best_baseline']} {_fmt(t['best_baseline_auroc'])}" if t.get("best_baseline") else "n/a"
         delta = "n/a" if v.get("delta") is None else f"{v['delta']:+.3f}" + (
-            f" ({v['lo']:+.3f},{v['hi']:+.3f})" if v.get("lo") is not None else " (no CI)")  # n_boot 0
+            f"\n({v['lo']:+.3f},{v['hi']:+.3f})" if v.get("lo") is not None else "\n(no CI)")  # n_boot 0
         net = f"{t['delta']:+.3f}" if t.get("delta") is not None else "n/a"
-        table.add_row(o, _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]) + ci,
-                      ceiling, best, delta, net, t.get("verdict", "n/a"), _weights(weights.get(o)))
+        table.add_row(o, _fmt(r["prevalence"], ".1%"), f"{r['n']:,}", _fmt(r["auroc"]) + ci + ceiling, best, delta,
+                      f"{net}: {t.get('verdict', 'n/a')}", _weights(weights.get(o)))
     console.print(table)
 
 
@@ -331,7 +337,7 @@ def _print_operating_points(result: dict) -> None:
     console.print(table)
 
 
-def _print_verdict(result: dict) -> None:
+def _print_verdict(result: dict, config: str | None = None) -> None:
     name, v = result["model_name"], result["version"]
     if result.get("dry_run"):
         who = f"{name} v{v}" if v else f"model {result.get('model_dir')} (not registered)"
@@ -349,6 +355,23 @@ def _print_verdict(result: dict) -> None:
         console.print(f"[bold yellow]{name} v{v} stays challenger[/]; champion unchanged")
     for reason in result["reasons"]:
         console.print(f"  - {reason}", highlight=False, markup=False, emoji=False)
+    step = next_step(result, config)
+    if step:
+        console.print(f"[bold]Next:[/] {step}", soft_wrap=True, highlight=False)
+
+
+def next_step(result: dict, config: str | None) -> str | None:
+    """The command that works from where a run or promotion left the registry (the README's
+    `cmtl score --model champion` fails when the gate promoted nothing)."""
+    if result.get("dry_run") or result.get("promoted") or not result.get("version"):
+        return None
+    v, cfg = result["version"], f" --config {config}" if config else ""
+    if result.get("compared_to"):
+        return (f"v{result['compared_to']} is still champion (`cmtl score{cfg} --model champion ...`); to score "
+                f"with v{v}: `cmtl score{cfg} --model challenger --input <features> --output <predictions>`")
+    return (f"no champion yet: v{v} is challenger, so use `cmtl score{cfg} --model challenger --input "
+            f"<features> --output <predictions>`; the reasons above say which outcome the gate refused "
+            f"(promote it after review with `cmtl promote{cfg} --version {v} --force`)")
 
 
 def main() -> None:

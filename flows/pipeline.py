@@ -31,7 +31,8 @@ from mtl_core.evaluation.metric_list import table_row
 from mtl_core.evaluation.subgroups import check_subgroup_columns
 from mtl_core.provenance import changed_keys, code_version, describe, fingerprint
 from mtl_core.reports.model_card import cohort_summary, model_card
-from mtl_core.reports.plots import write_plots
+from mtl_core.reports.plots import blend_label, write_plots
+from mtl_core.reports.registry_view import run_description
 
 CONTEXT = {"train": "training", "val": "validation", "test": "testing"}
 
@@ -126,7 +127,8 @@ def review_files(cfg: Config, ws: Path, run_id: str, folder: ModelFolder, regist
     P = folder.estimator().predict_proba(f)
     plots = write_plots(folder.plots_dir, outcomes, Y, P, folder.baselines(), evaluation["report"],
                         evaluation["transfer"], cfg.evaluation.ece_bins, folder.thresholds(),
-                        folder.decision_curves())
+                        folder.decision_curves(), blend_label(meta.weights),
+                        evaluation.get("network_auroc") if meta.weights else None)
     definitions = contracts.outcome_definitions(kind=cfg.source.kind)
     card = model_card(cfg, meta.to_json(), evaluation, cohort, definitions,
                       lake.read_manifest(Path(meta.features_dir)).get("snapshot", "unknown"), registry,
@@ -155,6 +157,9 @@ def publish(cfg: Config, ws: Path, run_id: str, evaluation: dict, verdict: dict)
     description = (f"**{name} v{v}: {state}**" + (f" (compared with v{verdict['compared_to']})"
                                                     if verdict.get("compared_to") else "") + "\n\n"
                    + "\n".join(f"- {line}" for line in verdict["reasons"]))
+    experiment = tracking.run_experiment(cfg, ws, run_id)
+    tracking.set_run_tag(cfg, ws, run_id, "mlflow.note.content",  # the run page's description
+                         run_description(verdict, evaluation["report"], experiment, run_id))
     url, text = tracking.run_link(cfg, ws, run_id)
     if not url.startswith(("http://", "https://")):  # a file or database store: no page to link to
         description += f"\n\n{text}"
@@ -185,7 +190,7 @@ def pipeline(config_path: str, force: bool = False) -> dict:
         train(config_path, features_dir, run_id, model_dir=str(work))
         evaluation = evaluate(config_path, features_dir, str(work), run_id)
         verdict = register_and_promote(config_path, str(work))
-        log_comparison(cfg, ws, verdict["compared_to"], verdict["version"], run_id)  # comparison.md
+        log_comparison(cfg, ws, verdict["compared_to"], verdict["version"], run_id, work)  # comparison.md
         review_files(cfg, ws, run_id, work, verdict, cohort)
         model_dir = str(work.finish(ws, run_id))
         resume.remove(resume.checkpoint_dir(cfg, ws, features_dir))  # kept till now: a rerun refits fast

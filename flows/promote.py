@@ -23,9 +23,10 @@ from mtl_core.data import feature_set
 from mtl_core.data.model_folder import ModelFolder
 from mtl_core.errors import CmtlError
 from mtl_core.evaluation.subgroups import check_subgroup_columns, subgroup_frame
+from mtl_core.evaluation.unseen import Overlap, overlap_with
 from mtl_core.gate.promotion import Rules, Verdict, decide, gate, gather, parse_history, push_history, rollback_target
 from mtl_core.reports.model_card import promotion_markdown
-from mtl_core.reports.registry_view import verdict_tags, version_description
+from mtl_core.reports.registry_view import rollback_note, verdict_tags, version_description, with_note
 
 HISTORY = "cmtl.champion_history"
 LAST_ACTION = "cmtl.audit.last_action"
@@ -91,7 +92,9 @@ def recorded_aurocs(cfg: Config, ws: Path, champ, outcomes: list[str], features:
 
 @task(name="Compare challenger with champion", cache_policy=NO_CACHE, **policy.TRACKING)
 def judge(cfg: Config, ws: Path, folder: ModelFolder, version: str | None) -> tuple[Verdict, str | None]:
-    """Score challenger and champion on the challenger's test rows, then apply the gate.
+    """Score the challenger on its test rows and the champion on those of them neither model was fitted
+    or tuned on (mtl_core/evaluation/unseen.py), then apply the gate. Too few such rows, or a champion
+    whose split rows are unknown: not comparable, and the challenger is not promoted.
 
     A champion that cannot be loaded by this code (e.g. pickled by an older release) is compared
     through its recorded test AUROCs instead (point estimates, no paired CI), but only when those came
@@ -105,14 +108,20 @@ def judge(cfg: Config, ws: Path, folder: ModelFolder, version: str | None) -> tu
     P = folder.estimator().predict_proba(f)
     evidence = dict(rules=rules, n_boot=e.n_boot, seed=cfg.train.seed, ci_level=e.ci_level, ece_bins=e.ece_bins,
                     thresholds=folder.thresholds(),
-                    fairness_groups=subgroup_frame(f, e.subgroups) if rules.needs_fairness else None)
+                    fairness_groups=subgroup_frame(f, e.subgroups)
+                    if rules.needs_fairness or rules.warns_fairness else None)
     champ = tracking.version_by_alias(cfg, ws, "champion")
     if champ is None or str(champ.version) == version or champ.run_id == meta.run_id:
         heading = None if champ is None else f"v{champ.version} is already champion"
         return gate(gather(Y, P, outcomes, None, **evidence), rules, None, heading), None
+    champ_folder = ModelFolder.of_run(ws, champ.run_id)
+    overlap = overlap_with(f, champ_folder, rules.min_comparison_rows, f"v{champ.version}")
+    if not overlap.comparable:
+        verdict = gate(gather(Y, P, outcomes, {}, overlap=overlap, **evidence), rules, [], overlap.summary())
+        return _rows(verdict, overlap), str(champ.version)
     try:
         model = tracking.load_model(cfg, ws, f"models:/{cfg.registry.model_name}/{champ.version}")
-        Pc = model.predict(f[meta.feature_columns])
+        Pc = model.predict(f.loc[overlap.unseen, meta.feature_columns])  # never its own training rows
         flags = {f"{c}_flag" for c in Pc.columns}  # the pyfunc puts a 0/1 flag beside each probability
         champion = {o: Pc[o].to_numpy(float) for o in Pc.columns if o not in flags}
     except Exception as exc:  # never replace a champion we cannot compare with
@@ -128,8 +137,14 @@ def judge(cfg: Config, ws: Path, folder: ModelFolder, version: str | None) -> tu
         return decide(mine, recorded, rules.auroc_margin, rules, ece, ci), str(champ.version)
     check_subgroup_columns(cfg.registry.subgroup_margins, f.columns)
     groups = subgroup_frame(f, list(rules.subgroup_margins)) if rules.subgroup_margins else None
-    verdict = gate(gather(Y, P, outcomes, champion, groups, **evidence), rules, list(champion))
-    return verdict, str(champ.version)
+    verdict = gate(gather(Y, P, outcomes, champion, groups, overlap=overlap, **evidence), rules, list(champion),
+                   overlap.summary())
+    return _rows(verdict, overlap), str(champ.version)
+
+
+def _rows(verdict: Verdict, overlap: Overlap) -> Verdict:
+    verdict.compared_rows = f"{overlap.rows:,} of {overlap.test_rows:,}" if overlap.known else "unknown"
+    return verdict
 
 
 @task(name="Record verdict and move the champion alias", cache_policy=NO_CACHE, **policy.TRACKING)
@@ -219,6 +234,10 @@ def move_back(cfg: Config, ws: Path, actor: str | None = None) -> dict:
                                                                f"by {who} at {now}"})
     tracking.tag_version(cfg, ws, target, {"cmtl.audit.restored": f"champion again after rollback from v{cur} "
                                                                   f"by {who} at {now}"})
+    for v, role, other in ((cur, "from", target), (target, "to", cur)):  # the pages agree with the aliases
+        mv = tracking.model_version(cfg, ws, v)
+        tracking.describe_version(cfg, ws, v, with_note(rollback_note(v, role, other, who, now),
+                                                        None if mv is None else mv.description))
     get_run_logger().info(action)
     return {"model_name": name, "from": cur, "to": target, "by": who, "at": now, "history": history}
 

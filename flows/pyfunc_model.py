@@ -4,16 +4,25 @@ MLflow copies this file into the logged model and runs it at load time; mtl_core
 via code_paths, so the model does not depend on this repository's checkout.
 """
 import json
+import logging
+import os
 import warnings
 from pathlib import Path
 
 import joblib
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import BAD_REQUEST
 from mlflow.pyfunc import PythonModel
 
 from mtl_core.data.contracts import check_model_input
+from mtl_core.errors import DataError
 from mtl_core.evaluation.operating_points import with_flags
+
+_log = logging.getLogger(__name__)
+SERVING = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"  # set by `mlflow models serve` (read as text: a logged model
+# must keep loading when a later MLflow moves the private constant)
 
 # MLflow nudges towards a type-hinted predict(); the logged signature comes from the input example.
 warnings.filterwarnings("ignore", message=".*type hints.*")
@@ -22,6 +31,26 @@ warnings.filterwarnings("ignore", message=".*type hints.*")
 def _json(context, name: str):
     path = context.artifacts.get(name)
     return json.loads(Path(path).read_text()) if path else None
+
+
+class RequestRefused(DataError, MlflowException):
+    """A request the model refuses: to `cmtl score` and the gate a DataError like any bad input; to
+    `mlflow models serve` an MlflowException, so the client gets HTTP 400 with the project's one-line
+    message and no stack trace. The scoring server prefixes the message of an MlflowException with the
+    request's data ("Failed to predict data '...'"), which would echo patient rows back: the message is
+    set once, when raised, and that rewrite is ignored."""
+
+    def __init__(self, message: str):
+        MlflowException.__init__(self, message, error_code=BAD_REQUEST)
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if not hasattr(self, "_message"):
+            self._message = value
 
 
 class MultiOutcomeModel(PythonModel):
@@ -48,8 +77,17 @@ class MultiOutcomeModel(PythonModel):
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         contract = getattr(self, "contract", None)
         needed = [str(c) for c in getattr(self.estimator, "feature_names_in_", frame.columns)]
-        check_model_input(frame, needed, contract, contract.name if contract is not None else "features")
-        proba = self.estimator.predict_proba_frame(frame).reset_index(drop=True)
+        try:
+            check_model_input(frame, needed, contract, contract.name if contract is not None else "features")
+            proba = self.estimator.predict_proba_frame(frame).reset_index(drop=True)
+        except DataError as exc:
+            raise RequestRefused(" ".join(str(exc).split())) from None  # one line
+        except Exception as exc:
+            if os.environ.get(SERVING, "").lower() != "true":
+                raise  # a bug, in `cmtl score` or the gate: its traceback is wanted
+            _log.exception("scoring failed")  # the server's log has the traceback; the client does not
+            raise RequestRefused(f"the model could not score this request ({type(exc).__name__}); "
+                                 "`cmtl score` on the same rows names the problem") from None
         return with_flags(proba, getattr(self, "thresholds", {}))
 
 

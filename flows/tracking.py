@@ -349,8 +349,21 @@ def find_version(cfg: Config, ws: Path, ref: str, what: str):
     mv = version_by_alias(cfg, ws, alias) if alias else model_version(cfg, ws, version)
     if mv is None:
         which = f"alias '{alias}'" if alias else f"version {version}"
-        raise CmtlError(f"model {name} has no {which} in {tracking_uri(ws)}")
+        raise CmtlError(f"model {name} has no {which} in {tracking_uri(ws)}{_next_step(cfg, ws, alias, what)}")
     return mv, alias
+
+
+def _next_step(cfg: Config, ws: Path, alias: str | None, what: str) -> str:
+    """What to do instead when there is no champion: the challenger the gate kept, and how to use it."""
+    if alias != "champion":
+        return ""
+    challenger = version_by_alias(cfg, ws, "challenger")
+    if challenger is None:
+        return ": no version is registered yet (`cmtl run` trains and registers one)"
+    v = challenger.version
+    use = "--model challenger" if what == "--model" else "challenger"
+    return (f": the gate has promoted no version yet; v{v} is challenger: use {use} (or `{v}`) to score "
+            f"with it, `cmtl promote --version {v} --dry-run` says why it stays challenger")
 
 
 def run_record(cfg: Config, ws: Path, run_id: str) -> dict:

@@ -7,16 +7,23 @@ from pydantic import Field
 
 from mtl_core.config.base import _Strict
 
+# Bounds checked before any work (a size beyond them ran for minutes, then failed on memory): these
+# networks are small, so the limits sit far above any useful value.
+MAX_UNITS = 4096      # units in one layer
+MAX_LAYERS = 16       # trunk layers
+MAX_BATCH = 65_536    # rows per training batch
+
 
 class ModelConfig(_Strict):
     sharing: str = Field("hard", description="hard | soft | mmoe (mtl_core/sharing/)")
-    hidden: list[Annotated[int, Field(gt=0)]] = Field([128, 64], min_length=1, description=(
-        "trunk layer sizes, each > 0; at least one layer"))
-    head_hidden: int = Field(0, ge=0, description="0 = a linear head per outcome")
+    hidden: list[Annotated[int, Field(gt=0, le=MAX_UNITS)]] = Field([128, 64], min_length=1, max_length=MAX_LAYERS,
+                                                                    description=(
+        f"trunk layer sizes, each in 1..{MAX_UNITS}; 1 to {MAX_LAYERS} layers"))
+    head_hidden: int = Field(0, ge=0, le=MAX_UNITS, description="0 = a linear head per outcome")
     dropout: float = Field(0.1, ge=0, lt=1)
     head_dropout: float = Field(0.0, ge=0, lt=1)
     soft_lambda: float = Field(1e-3, ge=0, description="soft sharing: pull between towers")
-    n_experts: int = Field(4, gt=0, description="mmoe: number of shared experts")
+    n_experts: int = Field(4, gt=0, le=64, description="mmoe: number of shared experts")
     sharing_args: dict[str, float | int | str | bool] = Field({}, description=(
         "further keyword arguments of the sharing class (mtl_core/sharing/), checked against its signature"))
     wide: bool = Field(True, description=(
@@ -50,8 +57,8 @@ class OutcomeOverride(_Strict):
 
 
 class TrainConfig(_Strict):
-    epochs: int = Field(60, gt=0)
-    batch_size: int = Field(256, gt=0)
+    epochs: int = Field(60, gt=0, le=10_000)
+    batch_size: int = Field(256, gt=0, le=MAX_BATCH)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     patience: int = Field(8, gt=0)

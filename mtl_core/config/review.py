@@ -1,11 +1,15 @@
 """The `evaluation` and `registry` sections."""
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mtl_core.config.base import _Strict
+
+MAX_BOOT = 20_000  # evaluation.n_boot
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # what MLflow, a URI and a path all hold
 
 
 class OperatingPointRule(_Strict):
@@ -52,7 +56,9 @@ class DriftConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    n_boot: int = Field(1000, ge=0, description="bootstrap resamples for CIs (0 = no CIs)")
+    n_boot: int = Field(1000, ge=0, le=MAX_BOOT, description=(
+        f"bootstrap resamples for CIs (0 = no CIs; at most {MAX_BOOT:,}: more moves a 95% bound by less than "
+        "its own rounding and multiplies the evaluation's time)"))
     ci_level: float = Field(0.95, gt=0, lt=1)
     ece_bins: int = Field(10, gt=1)
     # feature columns to report AUROC by; "age_band" is derived from age
@@ -94,6 +100,30 @@ class RegistryConfig(_Strict):
         "reject when the upper CI bound of the largest true-positive-rate gap between groups at the "
         "operating point exceeds this (groups with at least subgroup_min_events positives)"))
     max_fpr_gap: float | None = Field(None, gt=0, le=1, description="the same for the false-positive rate")
+    min_comparison_rows: int = Field(100, ge=1, description=(
+        "the champion is scored only on the challenger's test rows neither model was fitted or tuned on "
+        "(mtl_core/evaluation/unseen.py); with fewer such rows the two are not comparable and the "
+        "challenger is not promoted"))
+    subgroup_auroc_drop: float | None = Field(0.10, gt=0, le=1, description=(
+        "name every subgroup (evaluation.subgroups) whose test AUROC is more than this below the whole "
+        "test set's, in the verdict and the model card; null = never"))
+    subgroup_sensitivity_drop: float | None = Field(0.20, gt=0, le=1, description=(
+        "the same for sensitivity at the operating point (e.g. 0.00 in ages 18-44 against 0.62 overall)"))
+    shortfall_min_events: int = Field(10, ge=1, description=(
+        "a subgroup is checked for a shortfall with at least this many positives (and, for AUROC, "
+        "negatives)"))
+    shortfall_action: Literal["warn", "reject"] = Field("warn", description=(
+        "warn: a shortfall is named in the verdict, the version's tags and the model card but does not "
+        "block promotion; reject: it keeps the version challenger"))
+
+    @field_validator("model_name")
+    @classmethod
+    def _name_fits_mlflow_and_paths(cls, v: str | None) -> str | None:
+        if v is not None and not MODEL_NAME.fullmatch(v):
+            raise ValueError(f"'{v}' cannot be a registered model name: use 1 to 200 letters, digits, '.', '_' "
+                             "or '-', starting with a letter or digit (MLflow refuses '/' and ':', and the name "
+                             "ends up in models:/ URIs and folder names)")
+        return v
 
     @model_validator(mode="after")
     def _bounded(self) -> RegistryConfig:

@@ -27,7 +27,14 @@ def ordered(df: pd.DataFrame, *, earlier: str, later: str) -> pd.Series:
     return df[later].isna() | df[earlier].isna() | (df[later] >= df[earlier])
 
 
-_TABLE_CHECKS = {"ordered": ordered}
+@extensions.register_check_method(statistics=["earlier", "later"], supported_types=pd.DataFrame)
+def died_after_admission(df: pd.DataFrame, *, earlier: str, later: str) -> pd.Series:
+    """Row-wise: a death (`later`) is not before the admission (`earlier`): a clinical-order impossibility
+    that would make a death an outcome of an admission that began after it (missing values pass)."""
+    return ordered(df, earlier=earlier, later=later)
+
+
+_TABLE_CHECKS = {"ordered": ordered, "died_after_admission": died_after_admission}
 
 
 @cache

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from mtl_core.data import lake
 from mtl_core.errors import DataError
@@ -45,3 +46,15 @@ def test_split(features_dir: str | Path, outcomes: list[str]):
 
 
 test_split.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, whatever its name
+
+
+KEY_COLUMNS = ["hadm_id", "subject_id", "split", "prediction_time"]  # prediction_time: MEDS rows only
+
+
+def split_keys(features_dir: str | Path) -> pd.DataFrame:
+    """hadm_id, subject_id and split (and a MEDS row's prediction_time) of every row of a feature set:
+    what a model fitted on it saw."""
+    files = lake.table_files(Path(features_dir), "features")
+    names = set(pq.read_schema(files[0]).names)
+    return pd.concat([pd.read_parquet(p, columns=[c for c in KEY_COLUMNS if c in names]) for p in files],
+                     ignore_index=True)

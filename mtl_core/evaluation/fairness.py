@@ -82,3 +82,37 @@ def _gap_ci(y: np.ndarray, flag: np.ndarray, s: np.ndarray, cls: int, n_boot: in
         rates.append(rng.binomial(int(m.sum()), flag[m].mean(), size=n_boot) / m.sum())
     r = np.stack(rates, axis=1)
     return percentile_ci(r.max(axis=1) - r.min(axis=1), level)
+
+
+def shortfalls(y, p, groups: pd.DataFrame, threshold: float | None, min_events: int = 10,
+               auroc_drop: float | None = 0.10, sensitivity_drop: float | None = 0.20) -> list[dict]:
+    """Subgroups far below the whole test set: AUROC more than auroc_drop below the whole's (groups with
+    at least min_events of each class), or sensitivity at the operating point more than sensitivity_drop
+    below the whole's (groups with at least min_events positives). Point estimates, no resampling: these
+    are warnings a reviewer reads, not a test. One dict per shortfall: column, group, n, positives,
+    metric (auroc | sensitivity), value, whole, drop, limit."""
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    known = ~np.isnan(y)  # the labelled rows (inline: metrics' helper is being renamed on main)
+    yl, pl = y[known], p[known]
+    whole_auroc = fast_auroc_ap(yl, pl)[0] if _reason(yl, 1) is None else None
+    whole_tpr = None
+    if threshold is not None and yl.sum() > 0:
+        tp, _, fn, _ = confusion(yl, pl, threshold)
+        whole_tpr = tp / (tp + fn)
+    out = []
+    for column, group, mask in _group_masks(groups, len(y)):
+        ys, ps = y[mask & known], p[mask & known]
+        pos = int(ys.sum())
+        row = {"column": column, "group": group, "n": int(ys.size), "positives": pos}
+        if auroc_drop is not None and whole_auroc is not None and min(pos, ys.size - pos) >= min_events:
+            value = fast_auroc_ap(ys, ps)[0]
+            if whole_auroc - value > auroc_drop:
+                out.append({**row, "metric": "auroc", "value": value, "whole": whole_auroc,
+                            "drop": whole_auroc - value, "limit": auroc_drop})
+        if sensitivity_drop is not None and whole_tpr is not None and pos >= min_events:
+            tp, _, fn, _ = confusion(ys, ps, threshold)
+            value = tp / (tp + fn)
+            if whole_tpr - value > sensitivity_drop:
+                out.append({**row, "metric": "sensitivity", "value": value, "whole": whole_tpr,
+                            "drop": whole_tpr - value, "limit": sensitivity_drop})
+    return out

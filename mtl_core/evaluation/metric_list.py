@@ -45,6 +45,9 @@ def table_row(r: dict) -> dict:
     return {k: r[k] if k == "n" else rounded(r.get(k)) for m in REPORT_METRICS if m.table for k in metric_keys(m)}
 
 
+DECIMALS = 4  # of the logged test metrics
+
+
 def metric_values(result: dict) -> dict[str, float | None]:
     """Flat MLflow metrics: test/<metric>/<outcome>, subgroups, baselines, transfer and the review."""
     values = {}
@@ -68,7 +71,10 @@ def metric_values(result: dict) -> dict[str, float | None]:
         values[f"test/network_auroc/{o}"] = a
     estimable = [r["auroc"] for r in result["report"] if r["auroc"] is not None]
     values["test/mean_auroc"] = float(np.mean(estimable)) if estimable else None
-    return values
+    # 4 decimals: what a reviewer reads in the MLflow UI (it shows the stored value, 16 digits of it);
+    # alert thresholds keep their precision (the model ships them in operating_points.json either way)
+    return {k: v if v is None or k.startswith("op/threshold/") else round(float(v), DECIMALS)
+            for k, v in values.items()}
 
 
 def review_values(result: dict) -> dict[str, float | None]:

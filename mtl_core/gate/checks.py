@@ -20,10 +20,11 @@ from mtl_core.gate.rules import Rules
 @dataclass
 class Check:
     outcome: str
-    gate: str             # floor | champion | calibration | subgroup | coverage | subgroup_floor | tpr_gap | fpr_gap
+    gate: str  # floor | champion | calibration | subgroup | coverage | subgroup_floor | tpr_gap | fpr_gap | shortfall
     passed: bool | None   # None: reported, not gated
     detail: str
     subgroup: str | None = None  # "column=group"
+    warning: bool = False        # a shortfall the verdict names (gated only with shortfall_action reject)
 
 
 def floor(e: Evidence, rules: Rules, has_champion: bool) -> list[Check]:
@@ -39,8 +40,11 @@ def floor(e: Evidence, rules: Rules, has_champion: bool) -> list[Check]:
 
 
 def champion(e: Evidence, rules: Rules, has_champion: bool) -> list[Check]:
-    """Non-inferior to the champion on the same rows (module docstring of gate/promotion.py)."""
+    """Non-inferior to the champion on the same rows, which neither model was fitted or tuned on
+    (module docstring of gate/promotion.py); not comparable on too few of them fails."""
     o, old = e.outcome, _champion_auroc(e)
+    if has_champion and e.not_comparable:  # never replace a champion it could not be compared with
+        return [Check(o, "champion", False, e.not_comparable)]
     if e.auroc is None:
         return [] if old is None else [Check(o, "champion", False,
                                              f"challenger AUROC not estimable, champion {old:.3f}")]
@@ -78,8 +82,25 @@ def fairness(e: Evidence, rules: Rules, has_champion: bool) -> list[Check]:
         rules.subgroup_min_events, e.level)]
 
 
+def subgroup_shortfall(e: Evidence, rules: Rules, has_champion: bool) -> list[Check]:
+    """Every subgroup far below the whole test set in AUROC or sensitivity: a warning by default (the
+    verdict, the version's tags and the model card name it), a failure with shortfall_action reject."""
+    passed = False if rules.shortfall_action == "reject" else None
+    return [Check(e.outcome, "shortfall", passed, shortfall_detail(s), f"{s['column']}={s['group']}", warning=True)
+            for s in e.shortfalls]
+
+
+def shortfall_detail(s: dict) -> str:
+    key = f"{s['column']}={s['group']}"
+    if s["metric"] == "sensitivity":
+        return (f"sensitivity {s['value']:.0%} in {key} ({s['positives']:,} positives) vs {s['whole']:.0%} "
+                f"overall at the operating point: {s['drop']:.1%} below, more than {s['limit']:.0%}")
+    return (f"AUROC {s['value']:.3f} in {key} (n={s['n']:,}, {s['positives']:,} positives) vs {s['whole']:.3f} "
+            f"overall: {s['drop']:.3f} below, more than {s['limit']:.3f}")
+
+
 CHECKS: list[Callable[[Evidence, Rules, bool], list[Check]]] = [
-    floor, champion, calibration_error, calibration_slope, subgroups, fairness]
+    floor, champion, calibration_error, calibration_slope, subgroups, fairness, subgroup_shortfall]
 
 
 def outcome_checks(e: Evidence, rules: Rules, has_champion: bool) -> list[Check]:

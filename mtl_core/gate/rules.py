@@ -24,6 +24,11 @@ class Rules:
     subgroup_auroc_floor: float | None = None
     max_tpr_gap: float | None = None
     max_fpr_gap: float | None = None
+    min_comparison_rows: int = 100
+    subgroup_auroc_drop: float | None = 0.10
+    subgroup_sensitivity_drop: float | None = 0.20
+    shortfall_min_events: int = 10
+    shortfall_action: str = "warn"
 
     @classmethod
     def from_config(cls, registry: RegistryConfig) -> Rules:
@@ -36,6 +41,10 @@ class Rules:
     @property
     def needs_fairness(self) -> bool:
         return any(v is not None for v in (self.subgroup_auroc_floor, self.max_tpr_gap, self.max_fpr_gap))
+
+    @property
+    def warns_fairness(self) -> bool:
+        return self.subgroup_auroc_drop is not None or self.subgroup_sensitivity_drop is not None
 
     def floor(self, outcome: str) -> float:
         return self.auroc_floors.get(outcome, self.default_floor)

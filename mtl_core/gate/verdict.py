@@ -15,6 +15,11 @@ class Verdict:
     promote: bool
     reasons: list[str] = field(default_factory=list)  # one line per outcome (plus a heading line)
     checks: list[Check] = field(default_factory=list)
+    compared_rows: str | None = None  # "746 of 4,776": the test rows the champion was scored on
+
+    def warnings(self) -> list[Check]:
+        """The subgroup shortfalls named (gated or not)."""
+        return [c for c in self.checks if c.warning]
 
     @property
     def summary(self) -> str:
@@ -33,10 +38,11 @@ class Verdict:
 
 def gate(evidence: Sequence[Evidence], rules: Rules, champion_outcomes: Sequence[str] | None,
          heading: str | None = None) -> Verdict:
-    """Apply the rules; champion_outcomes None means there is no champion (nothing to compare)."""
+    """Apply the rules; champion_outcomes None means there is no champion (nothing to compare). heading:
+    the first reason line (with a champion: which rows the two were compared on)."""
     has_champion = champion_outcomes is not None
     checks: list[Check] = []
-    reasons = [] if has_champion else [heading or "no champion yet"]
+    reasons = [heading] if heading else ([] if has_champion else ["no champion yet"])
     names = {e.outcome for e in evidence}
     for name in champion_outcomes or []:
         if name not in names:
@@ -48,7 +54,9 @@ def gate(evidence: Sequence[Evidence], rules: Rules, champion_outcomes: Sequence
         checks += mine
         failed = [c for c in mine if c.passed is False]
         shown = failed or [c for c in mine if c.gate == "champion"] or mine[:1]
-        reasons.append(f"{e.outcome}: " + "; ".join(_label(c) for c in shown))
+        warned = [c for c in mine if c.warning and c not in shown]
+        reasons.append(f"{e.outcome}: " + "; ".join([_label(c) for c in shown]
+                                                    + [f"warning: {c.detail}" for c in warned]))
     return Verdict(not any(c.passed is False for c in checks), reasons, checks)
 
 
@@ -71,4 +79,6 @@ def decide(challenger: Mapping[str, float | None], champion: Mapping[str, float 
 
 
 def _label(c: Check) -> str:
+    if c.warning:  # its detail names the subgroup
+        return c.detail
     return f"subgroup {c.subgroup}: {c.detail}" if c.subgroup else c.detail

@@ -141,6 +141,7 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
     lines += operating_points_section(evaluation, cfg)
     lines += decision_curve_section(evaluation, cfg)
     lines += _subgroups(evaluation)
+    lines += shortfall_section(cfg, registry)
     lines += rate_gap_section(evaluation)
     lines += _baselines(evaluation)
     if registry:
@@ -191,6 +192,26 @@ def _subgroups(evaluation: dict) -> list[str]:
              "suppressed; 'n/a' where a group has one class.", ""]
             + _table(["outcome", "subgroup", "n", "positives", "AUROC (CI)", "cal. slope / intercept", "TPR",
                       "FPR"], rows))
+
+
+def shortfall_section(cfg: Config, registry: dict | None) -> list[str]:
+    """The subgroups the gate named as far below the whole test set (from the verdict's checks)."""
+    r = cfg.registry
+    if not registry or "checks" not in registry:
+        return []
+    if r.subgroup_auroc_drop is None and r.subgroup_sensitivity_drop is None:
+        return []
+    found = [c for c in registry["checks"] if c.get("warning")]
+    limits = (f"AUROC more than {_f(r.subgroup_auroc_drop)} below the whole test set's, or sensitivity at the "
+              f"operating point more than {_f(r.subgroup_sensitivity_drop, '.0%')} below (groups with at least "
+              f"{r.shortfall_min_events} positives; `registry.shortfall_action`: {r.shortfall_action})")
+    if not found:
+        return ["## Subgroups far below the whole (gate warnings)", "", f"None: no subgroup has {limits}.", ""]
+    return (["## Subgroups far below the whole (gate warnings)", "",
+             f"**{len(found)} subgroup shortfall(s)**: {limits}. "
+             + ("They kept this version challenger." if r.shortfall_action == "reject" else
+                "They did not block promotion; review them before clinical use."), ""]
+            + _table(["outcome", "subgroup", "shortfall"], [[c["outcome"], c["subgroup"], c["detail"]] for c in found]))
 
 
 def rate_gap_section(evaluation: dict) -> list[str]:
@@ -276,15 +297,27 @@ def _baselines(evaluation: dict) -> list[str]:
             + _table(["outcome", "baseline AUROCs", "network - best (CI)", "sharing"], rows))
 
 
+def _compared_rows(verdict: Verdict) -> str:
+    if verdict.compared_rows is None:
+        return "the challenger's test rows"
+    if verdict.compared_rows == "unknown":
+        return "no rows: the rows the champion was fitted on are unknown"
+    return f"{verdict.compared_rows} test rows of the challenger (those neither model was fitted or tuned on)"
+
+
 def promotion_markdown(model_name: str, version: str, verdict: Verdict, compared_to: str | None,
                        rules: Rules, action: str | None = None) -> str:
     """The promotion report of one verdict: rules, per-outcome and per-subgroup checks, reasons."""
     state = {True: "pass", False: "FAIL", None: "reported"}
+
+    def status(c) -> str:
+        return "WARNING" if c.warning and c.passed is None else state[c.passed]
+
     head = "promoted" if verdict.promote else "rejected"
     floors = ", ".join(f"{o} {v:.3f}" for o, v in rules.auroc_floors.items())
     subgroups = ", ".join(f"{c} (margin {m:.3f})" for c, m in rules.subgroup_margins.items()) or "none"
     lines = [f"# Promotion report: {model_name} v{version}", "", f"**Gate verdict: {head}**"
-             + (f", compared with champion v{compared_to} on the challenger's test rows." if compared_to
+             + (f", compared with champion v{compared_to} on {_compared_rows(verdict)}." if compared_to
                 else " (no champion to compare with)."), ""]
     if action:
         lines += [f"**Manual action:** {action}", ""]
@@ -298,14 +331,19 @@ def promotion_markdown(model_name: str, version: str, verdict: Verdict, compared
               "- Calibration: " + ("ECE not gated" if rules.max_ece is None else f"ECE <= {rules.max_ece:.3f}")
               + ("; slope not gated" if rules.calibration_slope_range is None
                  else "; slope within [{:.2f}, {:.2f}]".format(*rules.calibration_slope_range)),
+              "- Subgroup shortfalls (" + ("reject" if rules.shortfall_action == "reject" else "warn, not gated")
+              + "): a subgroup of `evaluation.subgroups` with at least "
+              f"{rules.shortfall_min_events} positives is named when its AUROC is more than "
+              + _f(rules.subgroup_auroc_drop) + " below the whole test set's or its sensitivity at the "
+              "operating point more than " + _f(rules.subgroup_sensitivity_drop, ".0%") + " below",
               "- Fairness: " + (", ".join(f"{k} {v}" for k, v in (
                   ("subgroup AUROC lower bound above", rules.subgroup_auroc_floor),
                   ("TPR gap upper bound at most", rules.max_tpr_gap),
                   ("FPR gap upper bound at most", rules.max_fpr_gap)) if v is not None) or "not gated"),
               ""]
-    main = [[c.outcome, c.gate, state[c.passed], c.detail] for c in verdict.checks if not c.subgroup]
+    main = [[c.outcome, c.gate, status(c), c.detail] for c in verdict.checks if not c.subgroup]
     lines += ["## Outcomes", ""] + _table(["outcome", "check", "status", "detail"], main)
-    sub = [[c.outcome, c.subgroup, state[c.passed], c.detail] for c in verdict.checks if c.subgroup]
+    sub = [[c.outcome, c.subgroup, status(c), c.detail] for c in verdict.checks if c.subgroup]
     if sub:
         lines += ["## Subgroups", ""] + _table(["outcome", "subgroup", "status", "detail"], sub)
     lines += ["## Reasons", ""] + [f"- {r}" for r in verdict.reasons] + [""]

@@ -1,6 +1,7 @@
 """PNG plots for reviewers: ROC and precision-recall (operating point marked), calibration and decision curve
-per outcome, and AUROC with CIs, MTL vs baselines. Figures are built without pyplot (no global backend
-state, safe in worker threads); they show curves and grouped aggregates only, and calibration groups with
+per outcome, and AUROC with CIs of the registered model (and the network alone beside a blend) vs
+baselines. Legends name the registered blend and the network apart. Figures are built without pyplot (no
+global backend state, safe in worker threads); they show curves and grouped aggregates only, and calibration groups with
 fewer than MIN_BIN rows are left out."""
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from mtl_core.evaluation.metrics import auroc, labelled
 from mtl_core.evaluation.operating_points import threshold_metrics
 
 MIN_BIN = 10  # small-cell suppression: a bin this small would describe a handful of patients
+
+
+MODEL = "registered model"
+NETWORK = "network alone"
+
+
+def blend_label(weights: dict | None) -> str:
+    """The legend name of the registered model: the stacked blend, or the multi-task network alone."""
+    return "registered blend (network + single-task)" if weights else "registered network"
 
 
 def _labelled(y, p):
@@ -34,15 +44,17 @@ def calibration_bins(y, p, bins: int = 10, min_bin: int = MIN_BIN):
 
 
 def outcome_figure(name: str, y, p, baseline: tuple[str, np.ndarray] | None = None, bins: int = 10,
-                   threshold: float | None = None, curve: pd.DataFrame | None = None) -> Figure:
+                   threshold: float | None = None, curve: pd.DataFrame | None = None, model: str = MODEL
+                   ) -> Figure:
     """Four panels for one outcome: ROC and precision-recall (with the prevalence), both marking the
-    operating point chosen on validation, calibration, and the decision curve (net benefit)."""
+    operating point chosen on validation, calibration, and the decision curve (net benefit). `model`
+    labels the registered model's curves (the blend, or the network when it is registered alone)."""
     fig = Figure(figsize=(17, 4.2), layout="constrained")
     roc_ax, pr_ax, cal_ax, dca_ax = fig.subplots(1, 4)
     fig.suptitle(f"{name} (test split)")
     y_l, p_l = _labelled(y, p)
     estimable = y_l.size > 0 and 0 < y_l.sum() < y_l.size
-    curves = [("MTL", p)] + ([baseline] if baseline is not None else [])
+    curves = [(model, p)] + ([baseline] if baseline is not None else [])
     for label, scores in curves if estimable else []:
         yy, ss = _labelled(y, scores)
         fpr, tpr, _ = roc_curve(yy, ss)
@@ -55,11 +67,11 @@ def outcome_figure(name: str, y, p, baseline: tuple[str, np.ndarray] | None = No
         roc_ax.plot([1 - m["specificity"]], [m["sensitivity"]], "o", ms=9, mfc="none", mew=2, c="crimson", label=label)
         if m["ppv"] is not None:
             pr_ax.plot([m["sensitivity"]], [m["ppv"]], "o", ms=9, mfc="none", mew=2, c="crimson", label=label)
-    _decision_panel(dca_ax, curve, threshold)
+    _decision_panel(dca_ax, curve, threshold, model)
     if estimable:
         pr_ax.axhline(y_l.mean(), ls=":", c="grey", label=f"prevalence {y_l.mean():.1%}")
         mean_p, rate, n = calibration_bins(y, p, bins)
-        cal_ax.plot(mean_p, rate, "o-", label="MTL")
+        cal_ax.plot(mean_p, rate, "o-", label=model)
         top = float(min(1.0, max(0.1, 1.15 * max(mean_p.max(initial=0), rate.max(initial=0)))))
     else:
         for ax in (roc_ax, pr_ax, cal_ax):
@@ -78,14 +90,14 @@ def outcome_figure(name: str, y, p, baseline: tuple[str, np.ndarray] | None = No
     return fig
 
 
-def _decision_panel(ax, curve: pd.DataFrame | None, threshold: float | None) -> None:
+def _decision_panel(ax, curve: pd.DataFrame | None, threshold: float | None, model: str = MODEL) -> None:
     """Net benefit of the model, treat-all, treat-none (and the best baseline) across thresholds."""
     ax.set(xlabel="threshold probability", ylabel="net benefit", title="Decision curve")
     if curve is None or curve.empty:
         ax.text(0.5, 0.5, "no decision curve", ha="center", va="center", transform=ax.transAxes)
         return
     t = curve["threshold"]
-    ax.plot(t, curve["model"], label="MTL")
+    ax.plot(t, curve["model"], label=model)
     if "baseline" in curve:
         ax.plot(t, curve["baseline"], ls="--", label=str(curve["baseline_name"].iloc[0]))
     ax.plot(t, curve["treat_all"], c="grey", label="treat all")
@@ -97,21 +109,25 @@ def _decision_panel(ax, curve: pd.DataFrame | None, threshold: float | None) -> 
     ax.legend(fontsize=8)
 
 
-def auroc_chart(report: list[dict], transfer: list[dict]) -> Figure:
-    """Per-outcome test AUROC with its bootstrap CI (MTL) next to each single-task baseline."""
+def auroc_chart(report: list[dict], transfer: list[dict], model: str = MODEL,
+                network: dict[str, float | None] | None = None) -> Figure:
+    """Per-outcome test AUROC of the registered model with its bootstrap CI, the multi-task network alone
+    (when the registered model is a blend), and each single-task baseline."""
     outcomes = [r["outcome"] for r in report]
     base = {t["outcome"]: t["baseline_auroc"] for t in transfer}
     kinds = sorted({k for b in base.values() for k in b})
-    series = ["MTL"] + kinds
+    series = [model] + ([NETWORK] if network else []) + kinds
     width = 0.8 / len(series)
     fig = Figure(figsize=(max(6, 1.6 * len(outcomes) + 2), 4.5), layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(outcomes))
     for i, s in enumerate(series):
-        if s == "MTL":
+        if s == model:
             vals = [r["auroc"] for r in report]
             err = [[(r["auroc"] - r["auroc_ci_low"]) if r.get("auroc_ci_low") is not None else 0 for r in report],
                    [(r["auroc_ci_high"] - r["auroc"]) if r.get("auroc_ci_high") is not None else 0 for r in report]]
+        elif s == NETWORK and network:
+            vals, err = [network.get(o) for o in outcomes], None
         else:
             vals, err = [base.get(o, {}).get(s) for o in outcomes], None
         heights = [np.nan if v is None else v for v in vals]
@@ -121,17 +137,19 @@ def auroc_chart(report: list[dict], transfer: list[dict]) -> Figure:
     ax.axhline(0.5, ls=":", c="grey")
     ax.set_xticks(x, outcomes, rotation=15)
     level = report[0].get("ci_level", 0.95) if report else 0.95
-    ax.set(ylabel="test AUROC", ylim=(0.4, 1.0), title=f"Test AUROC per outcome (MTL with {level:.0%} CI) vs baselines")
+    ax.set(ylabel="test AUROC", ylim=(0.4, 1.0),
+           title=f"Test AUROC per outcome ({model} with {level:.0%} CI) vs baselines")
     ax.legend(fontsize=8, ncol=len(series))
     return fig
 
 
 def write_plots(folder: Path, outcomes: list[str], Y: np.ndarray, P: np.ndarray, baselines: dict,
                 report: list[dict], transfer: list[dict], bins: int = 10,
-                thresholds: dict[str, float | None] | None = None, curves: pd.DataFrame | None = None
-                ) -> list[Path]:
+                thresholds: dict[str, float | None] | None = None, curves: pd.DataFrame | None = None,
+                model: str = MODEL, network: dict[str, float | None] | None = None) -> list[Path]:
     """`<outcome>.png` per outcome (with its best baseline when there is one, its operating point and
-    decision curve) and `auroc.png`."""
+    decision curve) and `auroc.png`; `model` names the registered model in the legends (blend_label),
+    `network` the network-alone AUROCs to show beside a blend."""
     folder.mkdir(parents=True, exist_ok=True)
     best = {t["outcome"]: t.get("best_baseline") for t in transfer}
     paths = []
@@ -140,10 +158,10 @@ def write_plots(folder: Path, outcomes: list[str], Y: np.ndarray, P: np.ndarray,
         p_base = baselines.get(kind, {}).get(name) if kind else None
         curve = None if curves is None else curves[curves["outcome"] == name]
         fig = outcome_figure(name, Y[:, k], P[:, k], None if p_base is None else (kind, p_base), bins,
-                             (thresholds or {}).get(name), curve)
+                             (thresholds or {}).get(name), curve, model)
         paths.append(folder / f"{name}.png")
         fig.savefig(paths[-1], dpi=110)
-    fig = auroc_chart(report, transfer)
+    fig = auroc_chart(report, transfer, model, network)
     paths.append(folder / "auroc.png")
     fig.savefig(paths[-1], dpi=110)
     return paths

@@ -167,6 +167,14 @@ def _check_keys(df: pd.DataFrame, roles: Roles) -> None:
         if empty:
             raise DataError(f"table '{TABLE}': column '{col}': check not_nullable failed in "
                             f"{files.rows(empty)}")
+        s = df[col]
+        if pd.api.types.is_float_dtype(s) and (s % 1 != 0).any():
+            # 1.1 and 1.2 are one patient once cast to an integer, 1.1 and 1.10 one once read as numbers
+            bad = (s % 1 != 0).to_numpy()
+            raise DataError(f"table '{TABLE}': column '{col}': check whole-number ids failed in "
+                            f"{files.rows(int(bad.sum()))}{files.shapes(s[bad])}: ids read as fractional numbers "
+                            "can merge patients (1.1 and 1.10 are the same number); give ids as whole numbers "
+                            "or as text with a letter (e.g. P1.10)")
     dup = df[roles.id].duplicated(keep=False)
     if dup.any():
         raise DataError(f"table '{TABLE}': column '{roles.id}': check unique failed in "
@@ -239,6 +247,29 @@ def _check_not_dates(s: pd.Series, where: str) -> None:
                         f"length of stay or an hour of day as number columns of the table)")
 
 
+_GROUPED = r"^\s*[-+]?\d{1,3}(?:[,' ]\d{3})+(?:[.,]\d+)?\s*$"  # 1,234 / 1,234.5 / 1'234 / 1 234
+
+
+def _check_no_thousands_separators(s: pd.Series, where: str) -> None:
+    """Numbers written with thousands separators ("1,234") are read as text, so the column would become a
+    category (one per value) with no word said. They are refused rather than parsed: "1,234" is 1234 in
+    one locale and 1.234 in another, and guessing wrong scales a lab value by 1000."""
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return
+    values = s.dropna().astype(str)
+    grouped = values.str.match(_GROUPED)
+    if grouped.any():
+        raise DataError(f"{where}: numbers with a thousands separator in {files.rows(int(grouped.sum()))} "
+                        f"(shapes {', '.join(repr(v) for v in sorted(set(_shape(values[grouped])))[:3])}), read "
+                        "as text: export plain numbers (1234.5, a point for decimals) or list the column in "
+                        "source.categorical_columns; such numbers are not parsed because '1,234' is 1234 in "
+                        "one locale and 1.234 in another")
+
+
+def _shape(values: pd.Series) -> list[str]:
+    return list(values.str.replace(r"\d", "9", regex=True).str.strip())
+
+
 def _check_feature(s: pd.Series, name: str, declared_categorical: bool, explicit: bool) -> None:
     where = f"table '{TABLE}': feature column '{name}'"
     if s.isna().all():
@@ -247,6 +278,7 @@ def _check_feature(s: pd.Series, name: str, declared_categorical: bool, explicit
     if pd.api.types.is_numeric_dtype(s) and not declared_categorical:
         return
     if not declared_categorical:
+        _check_no_thousands_separators(s, where)
         num = pd.to_numeric(s, errors="coerce")
         text = (s.notna() & num.isna()).to_numpy()
         # a numeric column with a few stray strings would otherwise silently become a category

@@ -42,7 +42,9 @@ def test_pipeline_registers_champion_then_keeps_history(prefect_server, small_co
     second = pipeline(str(small_config), force=True)
     assert second["version"] == "2" and second["run_id"] != first["run_id"]
     assert second["compared_to"] == "1"
-    assert len(second["reasons"]) == 5  # one line per outcome, promoted or not
+    assert len(second["reasons"]) == 6  # the rows compared on, then one line per outcome, promoted or not
+    assert second["reasons"][0].startswith("compared with v1 on ")  # same split: every test row unseen by v1
+    assert "0 in v1's training split and 0 in its validation split left out" in second["reasons"][0]
 
     assert {str(v.version) for v in client.search_model_versions(f"name='{name}'")} == {"1", "2"}
     assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"

@@ -163,12 +163,16 @@ def test_dry_run_moves_nothing_then_force_and_rollback(two_runs, prefect_server)
     assert "force-promote v2 by alice" in tags["cmtl.audit.force-promote"] and "gate verdict: rejected" in \
         tags["cmtl.audit.force-promote"]
     assert client.get_registered_model(NAME).tags["cmtl.champion_history"] == "1,2"
+    assert client.get_model_version(NAME, "2").description.startswith(
+        f"**{NAME} v2: champion by manual action, rejected by the gate")  # the page agrees with the alias
 
     back = rollback(good, actor="bob")
     assert (back["from"], back["to"], back["by"]) == ("2", "1", "bob")
     assert _aliases(client)["champion"] == "1"
     assert "to v1 by bob" in client.get_model_version(NAME, "2").tags["cmtl.audit.rollback"]
     assert "from v2 by bob" in client.get_model_version(NAME, "1").tags["cmtl.audit.restored"]
+    assert client.get_model_version(NAME, "2").description.startswith("**Rolled back: v2 is no longer champion**")
+    assert client.get_model_version(NAME, "1").description.startswith("**Champion again** after the rollback")
     model_tags = client.get_registered_model(NAME).tags
     assert model_tags["cmtl.champion_history"] == "1" and "rollback: champion v2 -> v1" in model_tags[
         "cmtl.audit.last_action"]

@@ -107,3 +107,32 @@ def test_float64_input_for_float32_features_is_the_same_data():
     frame["LAB//50813__all_last"] = ["1.5", "high"]
     with pytest.raises(DataError, match="LAB//50813__all_last"):
         contracts.check_model_input(frame, ["age", "LAB//50813__all_last"], contract, "meds_features")
+
+
+def test_served_bad_request_gets_a_400_with_the_one_line_message_and_no_traceback(served, monkeypatch):
+    """Through the scoring server's own FastAPI app (what `mlflow models serve` runs): a null the contract
+    forbids gets HTTP 400 whose body is the project's message alone: no stack trace, no request data."""
+    import logging
+
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "true")
+    frame = _frame().head(8)
+    frame.loc[[3, 7], "age"] = np.nan  # features.yaml: age is not nullable
+    logging.getLogger("flows.pyfunc_model").disabled = True  # the server logs the rare unexpected error
+    with TestClient(scoring_server.init(served)) as client:
+        reply = client.post("/invocations", content=json.dumps(
+            {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}),
+            headers={"Content-Type": "application/json"})
+        good = client.post("/invocations", content=json.dumps(
+            {"dataframe_split": json.loads(_frame().head(3).to_json(orient="split", index=False))}),
+            headers={"Content-Type": "application/json"})
+    logging.getLogger("flows.pyfunc_model").disabled = False
+    assert reply.status_code == 400, reply.text
+    body = reply.json()
+    assert set(body) <= {"error_code", "message", "sqlstate", "error_class"}, body  # no stack_trace
+    assert "Traceback" not in reply.text and "File \"" not in reply.text and "stack_trace" not in reply.text
+    assert "\n" not in body["message"] and "check not_nullable failed in 2 rows" in body["message"]
+    assert "column 'age'" in body["message"] and not body["message"].startswith("Failed to predict data")
+    _no_values(reply.text, _frame().head(8))
+    assert good.status_code == 200 and len(good.json()["predictions"]) == 3

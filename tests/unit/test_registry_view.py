@@ -21,7 +21,8 @@ def _verdict() -> Verdict:
 
 def test_a_handful_of_tags_and_no_per_subgroup_tag():
     tags = verdict_tags(_verdict(), "3", "2026-11-30T09:00:00+00:00")
-    assert len(tags) <= 5 and not any(k.startswith("cmtl.gate") for k in tags)
+    assert len(tags) <= 6 and not any(k.startswith("cmtl.gate") for k in tags)
+    assert tags["cmtl.fairness_warnings"] == "none"
     assert tags["cmtl.verdict"] == "rejected" and tags["cmtl.failed_outcomes"] == "sepsis"
     assert tags["cmtl.compared_to"] == "3" and tags["cmtl.subgroups_not_gated"] == "1"
     assert all(len(v) < 60 for v in tags.values())  # readable in the UI's tag column
