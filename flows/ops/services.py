@@ -129,6 +129,9 @@ def up(project_dir: Path = ROOT, workspace: Path | None = None, prefect_port: in
                             f"another port")
     prefect_url, mlflow_url = f"http://127.0.0.1:{prefect_port}", f"http://127.0.0.1:{mlflow_port}"
     store = mlflow_backend(ws, backend)
+    from flows.tracking import ensure_store
+
+    ensure_store(store)  # created and migrated once, before the server's workers or any client open it
     env = {**os.environ, "PREFECT_HOME": str(ws / "prefect"), "PREFECT_API_URL": f"{prefect_url}/api",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CMTL_PROJECT_DIR": str(project_dir),
            "MLFLOW_TRACKING_URI": mlflow_url, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
