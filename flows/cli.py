@@ -157,11 +157,13 @@ def promote(config: str = ConfigOpt,
             force: bool = typer.Option(False, "--force",
                                        help="promote whatever the gate says (audit-tagged with $USER and time)")):
     """Register an evaluated model as challenger and promote it to champion if it passes the gate."""
+    from flows.runtime import direct
     with _stage(config, "cmtl promote"):
         from flows.compare import record_comparison
         from flows.promote import register_and_promote
-        verdict = register_and_promote(config, model_dir, version=version, dry_run=dry_run, force=force,
-                                       actor=os.environ.get("USER"))
+        with direct.plain_calls(dry_run and direct.wanted()):  # a dry run reads the registry only
+            verdict = register_and_promote(config, model_dir, version=version, dry_run=dry_run, force=force,
+                                           actor=os.environ.get("USER"))
         if not dry_run:  # what changed since the champion it was judged against: comparison.md in its run
             record_comparison(config, verdict)
     _print_verdict(verdict)
@@ -171,9 +173,11 @@ def promote(config: str = ConfigOpt,
 @_guard
 def rollback(config: str = ConfigOpt):
     """Move the champion alias back to the previous champion (audit-tagged with $USER and time)."""
+    from flows.runtime import direct
     with _stage(config, "cmtl rollback"):
         from flows.promote import rollback as flow
-        result = flow(config, actor=os.environ.get("USER"))
+        with direct.plain_calls(direct.wanted()):  # one alias move: no Prefect server for it
+            result = flow(config, actor=os.environ.get("USER"))
     name = result["model_name"]
     console.print(f"[bold green]{name}: champion moved back from v{result['from']} to v{result['to']}[/] "
                   f"(models:/{name}@champion), by {result['by']} at {result['at']}", soft_wrap=True,
@@ -231,8 +235,10 @@ def score(config: str = ConfigOpt,
                                             "meds: <outcome>.parquet each in the MEDS prediction schema")):
     """Batch scoring: one probability per outcome for every row of a feature file."""
     _setup(config)
+    from flows.runtime import direct
     from flows.score import score as flow
-    result = flow(config, input_path, output_path, model, output_format)
+    with direct.plain_calls(direct.wanted()):  # registry and files only: no Prefect server unless asked
+        result = flow(config, input_path, output_path, model, output_format)
     console.print(f"wrote {result['rows']:,} predictions of {result['model_uri']} "
                   f"({', '.join(result['outcomes'])}) to {result['output']}", soft_wrap=True, highlight=False)
     drift = result.get("drift")
@@ -250,7 +256,9 @@ def compare(a: str = typer.Argument(..., help="version (3, v3) or alias (champio
     """What changed between two registered versions: data, config, code, metrics with paired CIs."""
     _setup(config)
     from flows.compare import compare as flow
-    result = flow(config, a, b)
+    from flows.runtime import direct
+    with direct.plain_calls(direct.wanted()):  # reads the registry only: no Prefect server unless asked
+        result = flow(config, a, b)
     if output:
         Path(output).write_text(result["markdown"])
     console.print(result["markdown"], soft_wrap=True, highlight=False, markup=False)
