@@ -52,6 +52,8 @@ def _guard(fn):
 def _setup(config: str):
     cfg, ws = prepare(config)  # sets PREFECT_HOME before prefect is imported
     _quiet_user_errors()
+    from flows.runtime import children
+    children.bind_temporary_server()  # a temporary Prefect server dies with this process, even by kill -9
     return cfg, ws
 
 
