@@ -279,7 +279,9 @@ def doctor(config: str = ConfigOpt):
 @app.command()
 def up(prefect_port: int = typer.Option(4200, help="Prefect server (and UI) port"),
        mlflow_port: int = typer.Option(5000, help="MLflow tracking server (and UI) port"),
-       backend: str = typer.Option("auto", help="MLflow store: auto (PostgreSQL if reachable), postgres, sqlite")):
+       backend: str = typer.Option(os.environ.get("CMTL_MLFLOW_BACKEND", "workspace"),
+                                   help="MLflow store: workspace (the one `cmtl run` writes; default), auto "
+                                        "(PostgreSQL if reachable), postgres, sqlite")):
     """Start a Prefect server, work pool + worker and an MLflow server, then deploy deployment.yaml."""
     from flows.ops import services
     services.main(["up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port),
