@@ -48,7 +48,8 @@ def once(tree: Path, args: list[str]) -> tuple[float, int, bool]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     env.pop("PREFECT_API_URL", None)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CLI, *args], env=env, capture_output=True, text=True)
+    # cwd = the checkout: `python -c` puts the cwd first on sys.path, ahead of PYTHONPATH
+    done = subprocess.run([sys.executable, "-c", CLI, *args], env=env, capture_output=True, text=True, cwd=tree)
     wall = time.perf_counter() - started
     return wall, done.returncode, "temporary server" in (done.stdout + done.stderr)
 
@@ -57,9 +58,11 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", required=True)
     p.add_argument("--input", required=True)
-    p.add_argument("--before", required=True, type=Path)
-    p.add_argument("--after", default=ROOT, type=Path)
+    p.add_argument("--before", required=True, type=lambda x: Path(x).resolve())
+    p.add_argument("--after", default=ROOT, type=lambda x: Path(x).resolve())
     p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--commands", default="score,promote --dry-run",
+                   help="comma-separated, of: " + ", ".join(commands("c", "i", "o")))
     p.add_argument("--results", default=RESULTS, type=Path)
     a = p.parse_args(argv)
     load_before = os.getloadavg()
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for name, args in commands(str(Path(a.config).resolve()), str(Path(a.input).resolve()),
                                    str(Path(tmp) / "predictions.csv")).items():
+            if name not in [c.strip() for c in a.commands.split(",")]:
+                continue
             once(a.after, args)  # warm-up: page cache, __pycache__
             sides = {"before": [], "after": []}
             for _ in range(a.pairs):
