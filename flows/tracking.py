@@ -49,6 +49,9 @@ def _creation_lock(uri: str, timeout: float = 600):
 
         db = Path(uri.removeprefix("sqlite:///"))
         lock = db.with_name(f"{db.name}.init.lock")
+        if not db.parent.is_dir():
+            raise UnavailableError(f"tracking store {uri}: folder {db.parent} does not exist (check "
+                                   "MLFLOW_TRACKING_URI or the workspace)")
         deadline = time.monotonic() + timeout
         with open(lock, "a") as fh:
             while True:
