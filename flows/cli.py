@@ -49,22 +49,25 @@ def _guard(fn):
     return wrapper
 
 
-def _setup(config: str):
+def _setup(config: str, server: bool = True):
+    """server: the command may start a temporary Prefect server (binding it imports Prefect's server
+    module, 3-6 s, which a registry-only command running plain calls does without)."""
     cfg, ws = prepare(config)  # sets PREFECT_HOME before prefect is imported
     _quiet_user_errors()
-    from flows.runtime import children
-    children.bind_temporary_server()  # a temporary Prefect server dies with this process, even by kill -9
+    if server:
+        from flows.runtime import children
+        children.bind_temporary_server()  # a temporary Prefect server dies with this process, even by kill -9
     return cfg, ws
 
 
 @contextmanager
-def _stage(config: str, command: str, services: bool = True):
+def _stage(config: str, command: str, services: bool = True, server: bool = True):
     """A single writing stage: the workspace lock `cmtl run` takes (a second writer exits 2 naming the
     first), the tracking store checked when the stage uses it, and a full disk or SIGTERM reported as
     one line, as `cmtl run` does."""
     from flows.ops import reliability
     with reliability.exclusive(config, command, services):
-        cfg, ws = _setup(config)
+        cfg, ws = _setup(config, server)
         with reliability.guarded(err, ws):
             yield cfg, ws
 
@@ -160,10 +163,11 @@ def promote(config: str = ConfigOpt,
                                        help="promote whatever the gate says (audit-tagged with $USER and time)")):
     """Register an evaluated model as challenger and promote it to champion if it passes the gate."""
     from flows.runtime import direct
-    with _stage(config, "cmtl promote"):
+    plain = dry_run and direct.wanted()  # a dry run reads the registry only
+    with _stage(config, "cmtl promote", server=not plain):
         from flows.compare import record_comparison
         from flows.promote import register_and_promote
-        with direct.plain_calls(dry_run and direct.wanted()):  # a dry run reads the registry only
+        with direct.plain_calls(plain):
             verdict = register_and_promote(config, model_dir, version=version, dry_run=dry_run, force=force,
                                            actor=os.environ.get("USER"))
         if not dry_run:  # what changed since the champion it was judged against: comparison.md in its run
@@ -176,7 +180,7 @@ def promote(config: str = ConfigOpt,
 def rollback(config: str = ConfigOpt):
     """Move the champion alias back to the previous champion (audit-tagged with $USER and time)."""
     from flows.runtime import direct
-    with _stage(config, "cmtl rollback"):
+    with _stage(config, "cmtl rollback", server=not direct.wanted()):
         from flows.promote import rollback as flow
         with direct.plain_calls(direct.wanted()):  # one alias move: no Prefect server for it
             result = flow(config, actor=os.environ.get("USER"))
@@ -236,8 +240,8 @@ def score(config: str = ConfigOpt,
           output_format: str = typer.Option("table", "--format", help="table: one file, a column per outcome; "
                                             "meds: <outcome>.parquet each in the MEDS prediction schema")):
     """Batch scoring: one probability per outcome for every row of a feature file."""
-    _setup(config)
     from flows.runtime import direct
+    _setup(config, server=not direct.wanted())
     from flows.score import score as flow
     with direct.plain_calls(direct.wanted()):  # registry and files only: no Prefect server unless asked
         result = flow(config, input_path, output_path, model, output_format)
@@ -256,9 +260,9 @@ def compare(a: str = typer.Argument(..., help="version (3, v3) or alias (champio
             config: str = ConfigOpt,
             output: str | None = typer.Option(None, "--output", help="also write the Markdown report here")):
     """What changed between two registered versions: data, config, code, metrics with paired CIs."""
-    _setup(config)
-    from flows.compare import compare as flow
     from flows.runtime import direct
+    _setup(config, server=not direct.wanted())
+    from flows.compare import compare as flow
     with direct.plain_calls(direct.wanted()):  # reads the registry only: no Prefect server unless asked
         result = flow(config, a, b)
     if output:
