@@ -32,7 +32,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 # Local services for the data engineer: Prefect server + work pool cmtl-process + worker, MLflow server
-# (PostgreSQL database cmtl_mlflow on 127.0.0.1:5432 when reachable, else SQLite), then deployment.yaml.
+# on the store `make run` writes (workspace/mlflow.db; CMTL_MLFLOW_BACKEND=auto: PostgreSQL database cmtl_mlflow
+# on 127.0.0.1:5432 when reachable), then deployment.yaml.
 # PIDs and logs in workspace/run/; `make down` stops exactly those processes.
 up: $(STAMP)
 	$(BIN)/python -m flows.ops.services up

@@ -50,20 +50,25 @@ def _guard(fn):
     return wrapper
 
 
-def _setup(config: str):
+def _setup(config: str, server: bool = True):
+    """server: the command may start a temporary Prefect server (binding it imports Prefect's server
+    module, 3-6 s, which a registry-only command running plain calls does without)."""
     cfg, ws = prepare(config)  # sets PREFECT_HOME before prefect is imported
     _quiet_user_errors()
+    if server:
+        from flows.runtime import children
+        children.bind_temporary_server()  # a temporary Prefect server dies with this process, even by kill -9
     return cfg, ws
 
 
 @contextmanager
-def _stage(config: str, command: str, services: bool = True):
+def _stage(config: str, command: str, services: bool = True, server: bool = True):
     """A single writing stage: the workspace lock `cmtl run` takes (a second writer exits 2 naming the
     first), the tracking store checked when the stage uses it, and a full disk or SIGTERM reported as
     one line, as `cmtl run` does."""
     from flows.ops import reliability
     with reliability.exclusive(config, command, services):
-        cfg, ws = _setup(config)
+        cfg, ws = _setup(config, server)
         with reliability.guarded(err, ws):
             yield cfg, ws
 
@@ -158,11 +163,14 @@ def promote(config: str = ConfigOpt,
             force: bool = typer.Option(False, "--force",
                                        help="promote whatever the gate says (audit-tagged with $USER and time)")):
     """Register an evaluated model as challenger and promote it to champion if it passes the gate."""
-    with _stage(config, "cmtl promote"):
+    from flows.runtime import direct
+    plain = dry_run and direct.wanted()  # a dry run reads the registry only
+    with _stage(config, "cmtl promote", server=not plain):
         from flows.compare import record_comparison
         from flows.promote import register_and_promote
-        verdict = register_and_promote(config, model_dir, version=version, dry_run=dry_run, force=force,
-                                       actor=os.environ.get("USER"))
+        with direct.plain_calls(plain):
+            verdict = register_and_promote(config, model_dir, version=version, dry_run=dry_run, force=force,
+                                           actor=os.environ.get("USER"))
         if not dry_run:  # what changed since the champion it was judged against: comparison.md in its run
             record_comparison(config, verdict)
     _print_verdict(verdict, config)
@@ -172,9 +180,11 @@ def promote(config: str = ConfigOpt,
 @_guard
 def rollback(config: str = ConfigOpt):
     """Move the champion alias back to the previous champion (audit-tagged with $USER and time)."""
-    with _stage(config, "cmtl rollback"):
+    from flows.runtime import direct
+    with _stage(config, "cmtl rollback", server=not direct.wanted()):
         from flows.promote import rollback as flow
-        result = flow(config, actor=os.environ.get("USER"))
+        with direct.plain_calls(direct.wanted()):  # one alias move: no Prefect server for it
+            result = flow(config, actor=os.environ.get("USER"))
     name = result["model_name"]
     console.print(f"[bold green]{name}: champion moved back from v{result['from']} to v{result['to']}[/] "
                   f"(models:/{name}@champion), by {result['by']} at {result['at']}", soft_wrap=True,
@@ -231,9 +241,11 @@ def score(config: str = ConfigOpt,
           output_format: str = typer.Option("table", "--format", help="table: one file, a column per outcome; "
                                             "meds: <outcome>.parquet each in the MEDS prediction schema")):
     """Batch scoring: one probability per outcome for every row of a feature file."""
-    _setup(config)
+    from flows.runtime import direct
+    _setup(config, server=not direct.wanted())
     from flows.score import score as flow
-    result = flow(config, input_path, output_path, model, output_format)
+    with direct.plain_calls(direct.wanted()):  # registry and files only: no Prefect server unless asked
+        result = flow(config, input_path, output_path, model, output_format)
     console.print(f"wrote {result['rows']:,} predictions of {result['model_uri']} "
                   f"({', '.join(result['outcomes'])}) to {result['output']}", soft_wrap=True, highlight=False)
     drift = result.get("drift")
@@ -249,9 +261,11 @@ def compare(a: str = typer.Argument(..., help="version (3, v3) or alias (champio
             config: str = ConfigOpt,
             output: str | None = typer.Option(None, "--output", help="also write the Markdown report here")):
     """What changed between two registered versions: data, config, code, metrics with paired CIs."""
-    _setup(config)
+    from flows.runtime import direct
+    _setup(config, server=not direct.wanted())
     from flows.compare import compare as flow
-    result = flow(config, a, b)
+    with direct.plain_calls(direct.wanted()):  # reads the registry only: no Prefect server unless asked
+        result = flow(config, a, b)
     if output:
         Path(output).write_text(result["markdown"])
     console.print(result["markdown"], soft_wrap=True, highlight=False, markup=False)
@@ -270,7 +284,9 @@ def doctor(config: str = ConfigOpt):
 @app.command()
 def up(prefect_port: int = typer.Option(4200, help="Prefect server (and UI) port"),
        mlflow_port: int = typer.Option(5000, help="MLflow tracking server (and UI) port"),
-       backend: str = typer.Option("auto", help="MLflow store: auto (PostgreSQL if reachable), postgres, sqlite")):
+       backend: str = typer.Option(os.environ.get("CMTL_MLFLOW_BACKEND", "workspace"),
+                                   help="MLflow store: workspace (the one `cmtl run` writes; default), auto "
+                                        "(PostgreSQL if reachable), postgres, sqlite")):
     """Start a Prefect server, work pool + worker and an MLflow server, then deploy deployment.yaml."""
     from flows.ops import services
     services.main(["up", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port),

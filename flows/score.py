@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import tracking
-from flows.runtime import policy
+from flows.runtime import direct, policy
 from flows.runtime.workspace import prepare
 from mtl_core.config import Config
 from mtl_core.data import contracts
@@ -167,6 +167,10 @@ def scoring_drift(cfg: Config, frame: pd.DataFrame, reference: dict | None, outp
         get_run_logger().warning("Drift in %s beyond the thresholds: %s (max PSI %.3f)",
                                  f"the scoring input vs v{version}", ", ".join(report["drifted"]),
                                  report["max_psi"] or 0)
+        if direct.active():  # no Prefect API, and a temporary server's automations end with the command
+            get_run_logger().warning("Drift event %s not sent: no Prefect API (PREFECT_API_URL) is configured",
+                                     EVENT)
+            return report
         from prefect.events import emit_event
 
         emit_event(event=EVENT, resource={"prefect.resource.id": f"cmtl.model.{cfg.registry.model_name}",

@@ -70,7 +70,9 @@ def check_services(cfg, ws: Path) -> None:
 
 
 def tidy(cfg, ws: Path, console) -> bool:
-    """Close stale runs and remove stale temporary folders, saying what was done; False if nothing."""
+    """Stop orphaned temporary Prefect servers, close stale runs and remove stale temporary folders, saying
+    what was done; False if nothing."""
+    orphans = stop_orphan_servers(ws, console)
     done = cleanup.tidy(cfg, ws)
     for run_id in done["runs"]:
         _say(console, f"closed MLflow run {run_id} as FAILED: its process is gone")
@@ -78,7 +80,17 @@ def tidy(cfg, ws: Path, console) -> bool:
         _say(console, f"removed {folder}: left by a process that is gone")
     for folder in done["checkpoints"]:
         _say(console, f"removed checkpoint {folder}: untouched for {cleanup.CHECKPOINT_DAYS} days")
-    return any(done.values())
+    return orphans or any(done.values())
+
+
+def stop_orphan_servers(ws: Path, console) -> bool:
+    """Stop temporary Prefect servers of this workspace's PREFECT_HOME whose command is gone; say so."""
+    from flows.runtime import children
+
+    stopped = children.stop_orphans(Path(os.environ.get("PREFECT_HOME") or ws / "prefect"))
+    for pid in stopped:
+        _say(console, f"stopped temporary Prefect server pid {pid}: the command that started it is gone")
+    return bool(stopped)
 
 
 def doctor(cfg, ws: Path, console) -> None:

@@ -2,8 +2,10 @@
 
 Every process is started in its own session with its PID in <workspace>/run/<name>.pid and its output in
 <workspace>/run/<name>.log; `down` signals exactly those process groups and nothing else. The MLflow
-server keeps runs and the registry in PostgreSQL (database cmtl_mlflow on 127.0.0.1:5432) when that
-answers, else in SQLite in the workspace; artifacts go to <workspace>/mlartifacts either way.
+server serves, by default, the store `make run` writes (the workspace's mlflow.db, or MLFLOW_TRACKING_URI
+when that names a database), so runs and models of either show in its UI; `--backend auto` (or
+CMTL_MLFLOW_BACKEND=auto) keeps them in PostgreSQL (database cmtl_mlflow on 127.0.0.1:5432) when that
+answers, else in SQLite in the workspace. Artifacts go to <workspace>/mlartifacts either way.
 """
 from __future__ import annotations
 
@@ -87,8 +89,27 @@ def _tail(path: Path, n: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.is_file() else ""
 
 
-def mlflow_backend(ws: Path, backend: str = "auto") -> str:
-    """PostgreSQL database cmtl_mlflow (created if missing) when the server answers, else SQLite."""
+BACKENDS = ("workspace", "auto", "postgres", "sqlite")
+
+
+def workspace_store(ws: Path) -> str:
+    """The store `cmtl run` / `make run` write to for this workspace: MLFLOW_TRACKING_URI when it names a
+    database, else <workspace>/mlflow.db. `make up`'s default, so both show the same runs and models."""
+    from flows.runtime.workspace import tracking_uri
+
+    uri = tracking_uri(ws)
+    if uri.startswith(("http://", "https://")):  # an env.sh of an earlier `make up` still sourced
+        return f"sqlite:///{ws / 'mlflow.db'}"
+    return uri
+
+
+def mlflow_backend(ws: Path, backend: str = "workspace") -> str:
+    """workspace (default): the store `make run` uses (workspace_store); auto: PostgreSQL database
+    cmtl_mlflow (created if missing) when the server answers, else SQLite; postgres; sqlite."""
+    if backend not in BACKENDS:
+        raise CmtlError(f"--backend {backend}: use one of {', '.join(BACKENDS)}")
+    if backend == "workspace":
+        return workspace_store(ws)
     if backend == "sqlite":
         return f"sqlite:///{ws / 'mlflow.db'}"
     try:
@@ -115,8 +136,18 @@ def store_uri(database: str) -> str:
     return f"{POSTGRES.replace('postgresql://', 'postgresql+psycopg2://', 1)}/{database}"
 
 
+def mlflow_server_argv(store: str, ws: Path, port: int) -> list[str]:
+    """`mlflow server` on the store. A file or SQLite store shared with `make run` keeps artifacts where
+    direct clients put them (file:// <workspace>/mlartifacts, which the server reads for the UI): a
+    `mlflow-artifacts:/` location would be unreadable to a run that writes to the store without the server."""
+    artifacts = (["--default-artifact-root", (ws / "mlartifacts").as_uri()] if store.startswith("sqlite:")
+                 else ["--artifacts-destination", str(ws / "mlartifacts")])
+    return [str(BIN / "mlflow"), "server", "--backend-store-uri", store, *artifacts, "--serve-artifacts",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+
+
 def up(project_dir: Path = ROOT, workspace: Path | None = None, prefect_port: int = 4200,
-       mlflow_port: int = 5000, backend: str = "auto", deploy: bool = True, timeout: float = 180) -> dict:
+       mlflow_port: int = 5000, backend: str = "workspace", deploy: bool = True, timeout: float = 180) -> dict:
     """Start the servers and the worker, deploy deployment.yaml; returns the URLs and the env file."""
     project_dir = Path(project_dir).resolve()
     ws = Path(workspace or os.environ.get("CMTL_WORKSPACE") or project_dir / "workspace").resolve()
@@ -129,6 +160,9 @@ def up(project_dir: Path = ROOT, workspace: Path | None = None, prefect_port: in
                             f"another port")
     prefect_url, mlflow_url = f"http://127.0.0.1:{prefect_port}", f"http://127.0.0.1:{mlflow_port}"
     store = mlflow_backend(ws, backend)
+    from flows.tracking import ensure_store
+
+    ensure_store(store)  # created and migrated once, before the server's workers or any client open it
     env = {**os.environ, "PREFECT_HOME": str(ws / "prefect"), "PREFECT_API_URL": f"{prefect_url}/api",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CMTL_PROJECT_DIR": str(project_dir),
            "MLFLOW_TRACKING_URI": mlflow_url, "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")])}
@@ -136,10 +170,7 @@ def up(project_dir: Path = ROOT, workspace: Path | None = None, prefect_port: in
     try:
         start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                                  "--port", str(prefect_port)], run_dir, env, project_dir)
-        start("mlflow-server", [str(BIN / "mlflow"), "server", "--backend-store-uri", store,
-                                "--artifacts-destination", str(ws / "mlartifacts"), "--serve-artifacts",
-                                "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "2"],
-              run_dir, env, project_dir)
+        start("mlflow-server", mlflow_server_argv(store, ws, mlflow_port), run_dir, env, project_dir)
         wait_until("prefect-server", lambda: answers(f"{prefect_url}/api/health"), run_dir, timeout)
         wait_until("mlflow-server", lambda: answers(f"{mlflow_url}/health"), run_dir, timeout)
         if not answers(f"{prefect_url}/api/work_pools/{POOL}"):
@@ -210,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workspace", default=None, help="default: $CMTL_WORKSPACE or ./workspace")
     p.add_argument("--prefect-port", type=int, default=int(os.environ.get("CMTL_PREFECT_PORT", 4200)))
     p.add_argument("--mlflow-port", type=int, default=int(os.environ.get("CMTL_MLFLOW_PORT", 5000)))
-    p.add_argument("--backend", choices=["auto", "postgres", "sqlite"], default="auto")
+    p.add_argument("--backend", choices=list(BACKENDS), default=os.environ.get("CMTL_MLFLOW_BACKEND", "workspace"),
+                   help="workspace (default): the store make run uses; auto: PostgreSQL if reachable, else SQLite")
     a = p.parse_args(argv)
     try:
         if a.action == "down":
