@@ -18,6 +18,7 @@ from flows.drift import pipeline_drift
 from flows.evaluate import evaluate
 from flows.features import build_features
 from flows.ingest import ingest
+from flows.monitor import monitor
 from flows.promote import register_and_promote
 from flows.runtime import policy, resume
 from flows.runtime.interrupt import run_status
@@ -200,3 +201,18 @@ def pipeline(config_path: str, force: bool = False) -> dict:
         raise
     tracking.end_run(cfg, ws, run_id, True)
     return {"run_id": run_id, **evaluation, **verdict, "model_dir": model_dir}
+
+
+@flow(name="monitor-pipeline", log_prints=True)
+def monitor_pipeline(config_path: str, snapshot_dir: str | None = None, model: str = "champion",
+                     after: str | None = None, as_of: str | None = None, retrain: bool | None = None) -> dict:
+    """The scheduled check (deployment `monitor`, `cmtl monitor`): ingest the source (unless a snapshot is
+    given), build its features, monitor the version on the admissions it has not seen; on a degraded
+    verdict, run the retraining pipeline when `retrain` (default: monitoring.retrain_on_degraded)."""
+    cfg, _ = prepare(config_path)
+    snapshot_dir = snapshot_dir or ingest(config_path)
+    result = monitor(config_path, build_features(config_path, snapshot_dir), snapshot_dir, model, after, as_of)
+    if result["overall"] == "degraded" and (cfg.monitoring.retrain_on_degraded if retrain is None else retrain):
+        get_run_logger().warning("degraded (%s): retraining", ", ".join(result["degraded"]))
+        result["retrained"] = pipeline(config_path)
+    return result
