@@ -385,3 +385,7 @@ def _print_verdict(result: dict) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m flows.cli, as the cmtl script
+    main()
