@@ -27,7 +27,7 @@ from mtl_core.evaluation.drift import drift_report
 from mtl_core.monitoring.assess import assess, series
 from mtl_core.monitoring.checks import STATUSES
 from mtl_core.monitoring.report import monitoring_markdown
-from mtl_core.monitoring.timing import extract_time, mask_unknown, windows
+from mtl_core.monitoring.timing import extract_time, mask_unknown, parse_time, windows
 
 EVENT = "cmtl.monitor"  # + .stable / .watch / .degraded: what automations (flows/ops/automations.py) match
 
@@ -69,10 +69,7 @@ def new_rows(f: pd.DataFrame, adm: pd.DataFrame, seen_features: str | None, afte
         seen = lake.read_tables(Path(seen_features), ["features"])["features"]["hadm_id"]
         keep &= ~f["hadm_id"].isin(seen).to_numpy()
     if after is not None:
-        try:
-            cut = pd.Timestamp(after)
-        except ValueError:
-            raise CmtlError(f"--after: '{after}' is not a date (e.g. 2021-12-31)") from None
+        cut = parse_time(after, "--after")
         keep &= (f["hadm_id"].map(adm.set_index("hadm_id")["admittime"]) > cut).to_numpy()
     return keep
 
@@ -174,6 +171,9 @@ def monitor(config_path: str, features_dir: str | None = None, snapshot_dir: str
     """Check a registered version (default: the champion) on the feature set of a lake snapshot (default:
     the latest of each): returns the verdict per outcome, the overall verdict and the MLflow run."""
     cfg, ws = prepare(config_path)
+    for given, what in ((after, "--after"), (as_of or cfg.monitoring.as_of, "monitoring.as_of / --as-of")):
+        if given:
+            parse_time(given, what)  # before any work
     snapshot_dir = snapshot_dir or str(lake.latest(ws / "lake") or "")
     features_dir = features_dir or feature_set.latest(ws)
     if not snapshot_dir:

@@ -37,13 +37,17 @@ def known_at(times: pd.DataFrame, definition: dict, lag_days: float = 0.0) -> pd
     return pd.Series(horizon(times, definition), index=times.index) + _days(lag_days)
 
 
+def parse_time(given: str, what: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(given)
+    except ValueError:
+        raise DataError(f"{what}: '{given}' is not a date-time (e.g. 2022-06-30)") from None
+
+
 def extract_time(admissions: pd.DataFrame, given: str | None = None) -> pd.Timestamp:
     """The snapshot's extract time: the given one, else its latest admission or discharge."""
     if given:
-        try:
-            return pd.Timestamp(given)
-        except ValueError:
-            raise DataError(f"monitoring.as_of / --as-of: '{given}' is not a date-time (e.g. 2022-06-30)") from None
+        return parse_time(given, "monitoring.as_of / --as-of")
     latest = pd.concat([admissions["admittime"], admissions["dischtime"]]).max()
     if pd.isna(latest):
         raise DataError("table 'admissions' has no admission or discharge time: nothing to monitor")
