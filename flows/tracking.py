@@ -393,10 +393,14 @@ def log_series(cfg: Config, ws: Path, run_id: str, points: list[tuple[str, float
 
 def link_model_version(cfg: Config, ws: Path, run_id: str, version: str) -> bool:
     """The version's logged model as an input of the run (MLflow 3 shows the run on the model's page);
-    False when the version has no logged model id (registered from a plain artifact path)."""
+    False when the version has no logged model (registered from a plain artifact path). A file or database
+    store leaves the version's model_id empty; its source (models:/m-...) names the logged model."""
     from mlflow.entities import LoggedModelInput
 
-    model_id = getattr(client(cfg, ws).get_model_version(cfg.registry.model_name, str(version)), "model_id", None)
+    mv = client(cfg, ws).get_model_version(cfg.registry.model_name, str(version))
+    source = str(mv.source or "")
+    model_id = getattr(mv, "model_id", None) or (source.removeprefix("models:/") if source.startswith("models:/m-")
+                                                 else None)
     if not model_id:
         return False
     client(cfg, ws).log_inputs(run_id, models=[LoggedModelInput(model_id)])
