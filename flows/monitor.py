@@ -24,6 +24,7 @@ from mtl_core.data import contracts, feature_set, lake
 from mtl_core.data.model_folder import ModelFolder
 from mtl_core.errors import CmtlError, DataError
 from mtl_core.evaluation.drift import drift_report
+from mtl_core.evaluation.subgroups import subgroup_frame
 from mtl_core.monitoring.assess import assess, series
 from mtl_core.monitoring.checks import STATUSES
 from mtl_core.monitoring.report import monitoring_markdown
@@ -99,7 +100,8 @@ def check(cfg: Config, ws: Path, features_dir: str, snapshot_dir: str, found: di
     flags = {o: P[f"{o}_flag"].to_numpy() if f"{o}_flag" in P else None for o in outcomes}
     e = cfg.evaluation
     result = assess(known, masked, P[outcomes], flags, windows(times["index_time"], cfg.monitoring.window),
-                    card(cfg, found["metrics"], outcomes), cfg.monitoring, e.n_boot, cfg.train.seed, e.ci_level)
+                    card(cfg, found["metrics"], outcomes), cfg.monitoring, e.n_boot, cfg.train.seed, e.ci_level,
+                    subgroup_frame(f, e.subgroups))
     reference = getattr(model.unwrap_python_model(), "drift_reference", None)
     d = e.drift
     drift = None if reference is None else drift_report(reference, f[names], known, d.psi, d.missing, d.prevalence)
@@ -133,6 +135,8 @@ def log_check(cfg: Config, ws: Path, result: dict, found: dict) -> str:
         tracking.log_series(cfg, ws, run_id, [(k, v, _ms(end), int(end.strftime("%Y%m%d")))
                                               for k, v, end in series(result)])
         final = {f"monitor/verdict/{o}": STATUSES.index(v["status"]) for o, v in result["verdicts"].items()}
+        final.update({f"monitor/subgroup_auroc/{g['column']}:{g['group']}/{o}": g["auroc"]
+                      for o, v in result["verdicts"].items() for g in v["subgroups"] if g["auroc"] is not None})
         if h["drift"]:
             final["monitor/drift/max_psi"] = h["drift"]["max_psi"]
         tracking.log_metrics(cfg, ws, run_id, {**final, "monitor/rows": h["rows"]})

@@ -19,12 +19,27 @@ def _measure(rows: np.ndarray, o: str, labels, P, flags, masked, limits, n_boot,
                    n_boot, seed, level)
 
 
+def _subgroups(rows: np.ndarray, o: str, groups: pd.DataFrame | None, kw: dict) -> list[dict]:
+    """AUROC (with CI) and counts per subgroup over the judged rows: reported beside the verdict, not judged
+    (more groups would mean more chances of a false alarm)."""
+    out: list[dict] = []
+    for col in [] if groups is None else groups.columns:
+        values = groups[col].astype(str).to_numpy()
+        for g in sorted(set(values[rows])):
+            m = _measure(rows & (values == g), o, **kw)
+            out.append({"column": col, "group": g, **{k: m.get(k) for k in (
+                "known", "positives", "auroc", "auroc_ci_low", "auroc_ci_high", "oe", "judged")}})
+    return out
+
+
 def assess(labels: pd.DataFrame, masked: dict[str, np.ndarray], P: pd.DataFrame,
            flags: dict[str, np.ndarray | None], win: pd.DataFrame, cards: dict[str, dict],
-           limits: MonitoringConfig, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+           limits: MonitoringConfig, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+           groups: pd.DataFrame | None = None) -> dict:
     """labels (NaN where unknown, rows aligned with P and win), masked (outcome -> rows masked as not yet
     known), flags (outcome -> 0/1 alerts at the card's threshold, or None), win (window, end per row),
-    cards (outcome -> what the card promised). Returns windows, verdicts and the overall status."""
+    cards (outcome -> what the card promised), groups (subgroup columns, rows aligned). Returns windows,
+    verdicts (with subgroups of the judged period) and the overall status."""
     outcomes = list(labels.columns)
     order = win.drop_duplicates("window").sort_values("end")
     kw = {"labels": labels, "P": P, "flags": flags, "masked": masked, "limits": limits, "n_boot": n_boot,
@@ -47,7 +62,7 @@ def assess(labels: pd.DataFrame, masked: dict[str, np.ndarray], P: pd.DataFrame,
         status, reason, findings = judge(o, m, cards.get(o, {}), limits)
         verdicts[o] = {"status": status, "reason": reason, "measures": m,
                        "period": [recent[0]["window"], recent[-1]["window"]] if recent else None,
-                       "findings": [asdict(f) for f in findings]}
+                       "findings": [asdict(f) for f in findings], "subgroups": _subgroups(rows, o, groups, kw)}
     overall = worst(v["status"] for v in verdicts.values())
     return {"windows": windows, "verdicts": verdicts, "overall": overall,
             "degraded": [o for o, v in verdicts.items() if v["status"] == "degraded"],

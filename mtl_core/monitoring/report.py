@@ -42,6 +42,12 @@ def monitoring_markdown(result: dict, heading: dict) -> str:
             lines.append(f"| {w['window']} | {o} | {m['status']} | {m['known']:,} ({m['masked']:,}) | "
                          f"{_f(m.get('prevalence'), '.1%')} | {_ci(m, 'auroc')} | {_f(m.get('oe'), '.2f')} | "
                          f"{_f(m.get('slope'), '.2f')} | {_f(m.get('alert_rate'), '.1%')} |")
+    groups = [(o, g) for o, v in result["verdicts"].items() for g in v.get("subgroups", [])]
+    if groups:
+        lines += ["", "## Subgroups (the judged period; reported, not judged)", "",
+                  "| outcome | subgroup | known | positives | AUROC |", "|---|---|---|---|---|"]
+        lines += [f"| {o} | {g['column']}={g['group']} | {g['known']:,} | {g['positives']:,} | {_ci(g, 'auroc')} |"
+                  for o, g in groups]
     if heading.get("drift"):
         d = heading["drift"]
         lines += ["", "## Drift beside it", "", f"max PSI {_f(d.get('max_psi'))}; beyond the thresholds: "

@@ -69,7 +69,8 @@ def test_run_holds_series_by_window_end_report_and_version_tag(monitored, tmp_pa
         assert day == day + pd.offsets.MonthEnd(0) and m.timestamp == day.value // 1_000_000
     assert "monitoring.md" in {a.path for a in client.list_artifacts(r["run_id"])}
     text = Path(client.download_artifacts(r["run_id"], "monitoring.md", str(tmp_path))).read_text()
-    assert f"| {SHIFTED} | **degraded** |" in text
+    assert f"| {SHIFTED} | **degraded** |" in text and "## Subgroups" in text
+    assert f"monitor/subgroup_auroc/gender:F/{SHIFTED}" in run.data.metrics
     tags = client.get_model_version(NAME, "1").tags
     assert tags["monitoring"].startswith("degraded: ") and SHIFTED in tags["monitoring"].split(" degraded")[0]
     assert tags["monitoring.run"] == r["run_id"]

@@ -108,3 +108,15 @@ def test_series_are_stepped_by_window_end(cards):
     ends = {end for name, _, end in series(result) if name == "monitor/auroc/mortality"}
     assert ends == {pd.Timestamp("2023-01-31"), pd.Timestamp("2023-02-28")}
     assert result["verdicts"]["mortality"]["period"] == ["2023-02", "2023-02"]
+
+
+def test_subgroups_of_the_judged_period_are_reported_not_judged(cards):
+    Y, P = simulate(4000, 3)
+    groups = pd.DataFrame({"gender": np.where(np.arange(4000) % 2, "F", "M")})
+    win = windows(pd.Series(pd.Timestamp("2023-01-15"), index=Y.index), "month")
+    masked = {o: np.zeros(4000, bool) for o in OUTCOMES}
+    result = assess(Y, masked, P, {o: None for o in OUTCOMES}, win, cards, MonitoringConfig(), n_boot=100,
+                    groups=groups)
+    found = result["verdicts"]["prolonged"]["subgroups"]
+    assert [(g["column"], g["group"]) for g in found] == [("gender", "F"), ("gender", "M")]
+    assert sum(g["known"] for g in found) == 4000 and all(0.7 < g["auroc"] < 0.9 for g in found)
