@@ -330,9 +330,19 @@ def default_cohort(res) -> list[str]:
             "within 1.1x"]
 
 
+def monitor(res) -> list[str]:
+    data = res("monitor")
+    flagged = [o for o, v in data["verdicts"].items() if v != "stable"]
+    return [f"monitoring: `cmtl monitor` on {data['rows']:,} newly labelled admissions (a later year of the synthetic "
+            "source, sepsis given an unmeasured cause; `bench/results/monitor.md`)",
+            f"{data['wall_seconds']:.0f} s wall, {data['peak_rss_mb'] / 1024:.2f} GiB peak RSS {where(data['machine'])}; "
+            f"not stable: {', '.join(flagged) or 'none'}",
+            "the planted outcome only"]
+
+
 ROWS = [quality, baselines, real_data, real_cli, peers, data_efficiency, cost, strategies, scale, scale_run, meds_tab,
         sources, database, dask,
-        duckdb, validation, default_cohort]
+        duckdb, validation, default_cohort, monitor]
 
 
 class Results:

@@ -256,6 +256,25 @@ def score(config: str = ConfigOpt,
 
 @app.command()
 @_guard
+def monitor(config: str = ConfigOpt,
+            model: str = typer.Option("champion", "--model", help="alias (champion, challenger) or version number"),
+            snapshot: str | None = typer.Option(None, help="lake snapshot folder (default: ingest the source)"),
+            after: str | None = typer.Option(None, help="only admissions after this date (the version's data "
+                                             "cut-off; needed when its feature set is not in the workspace)"),
+            as_of: str | None = typer.Option(None, "--as-of", help="when the snapshot was extracted (default: "
+                                             "its latest admission or discharge)"),
+            retrain: bool = typer.Option(False, "--retrain-if-degraded", help="run the pipeline on 'degraded'")):
+    """Realised performance of the champion on admissions it has not seen, per outcome and time window."""
+    with _stage(config, "cmtl monitor"):
+        from flows.pipeline import monitor_pipeline
+        result = monitor_pipeline(config, snapshot, model, after, as_of, retrain or None)
+    _print_monitoring(result)
+    if result.get("retrained"):
+        _print_verdict(result["retrained"])
+
+
+@app.command()
+@_guard
 def compare(a: str = typer.Argument(..., help="version (3, v3) or alias (champion, challenger)"),
             b: str = typer.Argument(..., help="version or alias to compare with A (differences are B - A)"),
             config: str = ConfigOpt,
@@ -353,6 +372,19 @@ def _print_operating_points(result: dict) -> None:
     console.print(table)
 
 
+def _print_monitoring(result: dict) -> None:
+    h = result["heading"]
+    colour = {"stable": "green", "watch": "yellow", "degraded": "red"}
+    console.print(f"[bold {colour[result['overall']]}]{result['model_name']} v{result['version']}: "
+                  f"{result['overall']}[/] on {h['rows']:,} admissions it has not seen (lake snapshot "
+                  f"{h['snapshot']}, as of {h['as_of']})", soft_wrap=True, highlight=False)
+    for o, v in result["verdicts"].items():
+        console.print(f"  - {o}: [{colour[v['status']]}]{v['status']}[/] ({escape(v['reason'])})",
+                      soft_wrap=True, highlight=False)
+    console.print(f"  MLflow run {result['run_id']}: monitoring.md and the monitor/* series by window end",
+                  soft_wrap=True, highlight=False)
+
+
 def _print_verdict(result: dict, config: str | None = None) -> None:
     name, v = result["model_name"], result["version"]
     if result.get("dry_run"):
@@ -392,3 +424,7 @@ def next_step(result: dict, config: str | None) -> str | None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m flows.cli, as the cmtl script
+    main()

@@ -18,6 +18,7 @@ from flows.drift import pipeline_drift
 from flows.evaluate import evaluate
 from flows.features import build_features
 from flows.ingest import ingest
+from flows.monitor import monitor
 from flows.promote import register_and_promote
 from flows.runtime import policy, resume
 from flows.runtime.interrupt import run_status
@@ -29,6 +30,7 @@ from mtl_core.data.model_folder import ModelFolder
 from mtl_core.data.quarantine import report_metrics
 from mtl_core.evaluation.metric_list import table_row
 from mtl_core.evaluation.subgroups import check_subgroup_columns
+from mtl_core.monitoring.timing import parse_time
 from mtl_core.provenance import changed_keys, code_version, describe, fingerprint
 from mtl_core.reports.model_card import cohort_summary, model_card
 from mtl_core.reports.plots import blend_label, write_plots
@@ -205,3 +207,21 @@ def pipeline(config_path: str, force: bool = False) -> dict:
         raise
     tracking.end_run(cfg, ws, run_id, True)
     return {"run_id": run_id, **evaluation, **verdict, "model_dir": model_dir}
+
+
+@flow(name="monitor-pipeline", log_prints=True)
+def monitor_pipeline(config_path: str, snapshot_dir: str | None = None, model: str = "champion",
+                     after: str | None = None, as_of: str | None = None, retrain: bool | None = None) -> dict:
+    """The scheduled check (deployment `monitor`, `cmtl monitor`): ingest the source (unless a snapshot is
+    given), build its features, monitor the version on the admissions it has not seen; on a degraded
+    verdict, run the retraining pipeline when `retrain` (default: monitoring.retrain_on_degraded)."""
+    cfg, _ = prepare(config_path)
+    for given, what in ((after, "--after"), (as_of or cfg.monitoring.as_of, "monitoring.as_of / --as-of")):
+        if given:
+            parse_time(given, what)  # bad input fails before the ingest
+    snapshot_dir = snapshot_dir or ingest(config_path)
+    result = monitor(config_path, build_features(config_path, snapshot_dir), snapshot_dir, model, after, as_of)
+    if result["overall"] == "degraded" and (cfg.monitoring.retrain_on_degraded if retrain is None else retrain):
+        get_run_logger().warning("degraded (%s): retraining", ", ".join(result["degraded"]))
+        result["retrained"] = pipeline(config_path)
+    return result

@@ -472,3 +472,27 @@ def set_model_tags(cfg: Config, ws: Path, tags: dict[str, str]) -> None:
     c = client(cfg, ws)
     for k, v in tags.items():
         c.set_registered_model_tag(cfg.registry.model_name, k, str(v)[:5000])
+
+
+def log_series(cfg: Config, ws: Path, run_id: str, points: list[tuple[str, float, int, int]]) -> None:
+    """Metrics over time: (name, value, timestamp in ms, step) each, e.g. a monitoring window's end as both
+    its timestamp and its step (YYYYMMDD), so the run's chart of a metric is its series."""
+    ms = [Metric(metric_name(k), float(v), ts, step) for k, v, ts, step in points]
+    for i in range(0, len(ms), 1000):
+        client(cfg, ws).log_batch(run_id, metrics=ms[i:i + 1000])
+
+
+def link_model_version(cfg: Config, ws: Path, run_id: str, version: str) -> bool:
+    """The version's logged model as an input of the run (MLflow 3 shows the run on the model's page);
+    False when the version has no logged model (registered from a plain artifact path). A file or database
+    store leaves the version's model_id empty; its source (models:/m-...) names the logged model."""
+    from mlflow.entities import LoggedModelInput
+
+    mv = client(cfg, ws).get_model_version(cfg.registry.model_name, str(version))
+    source = str(mv.source or "")
+    model_id = getattr(mv, "model_id", None) or (source.removeprefix("models:/") if source.startswith("models:/m-")
+                                                 else None)
+    if not model_id:
+        return False
+    client(cfg, ws).log_inputs(run_id, models=[LoggedModelInput(model_id)])
+    return True

@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from flows.ops import automations
 from flows.runtime.identity import alive
 from mtl_core.errors import CmtlError
 
@@ -181,6 +182,7 @@ def up(project_dir: Path = ROOT, workspace: Path | None = None, prefect_port: in
         if deploy:
             _prefect(["--no-prompt", "deploy", "--all", "--prefect-file",
                       str(project_dir / "deployment.yaml")], env, project_dir)
+            automations.install_against(env, project_dir)  # degraded verdict, failed or crashed flow runs
     except BaseException:
         down(ws)
         raise

@@ -5,6 +5,7 @@ from mtl_core.config.base import _Strict
 from mtl_core.config.data import CohortConfig, EngineConfig, FeatureConfig, IngestConfig, SplitConfig
 from mtl_core.config.loader import Config, _UniqueKeyLoader, default_model_name, load_config
 from mtl_core.config.model import ModelConfig, OutcomeOverride, TrainConfig
+from mtl_core.config.monitoring import MonitoringConfig
 from mtl_core.config.review import (
     DecisionCurveConfig,
     DriftConfig,
@@ -29,7 +30,8 @@ from mtl_core.config.sources import (
 __all__ = [
     "SOURCE_KINDS", "WINDOW", "AnySource", "CodeFeatureConfig", "CohortConfig", "Config", "DecisionCurveConfig",
     "DriftConfig", "EngineConfig", "EvaluationConfig", "FeatureConfig", "IngestConfig", "MedsSource",
-    "MimicIVSource", "ModelConfig", "OmopSource", "OperatingPointRule", "OperatingPointsConfig", "OutcomeOverride",
+    "MimicIVSource", "ModelConfig", "MonitoringConfig", "OmopSource", "OperatingPointRule", "OperatingPointsConfig",
+    "OutcomeOverride",
     "RegistryConfig", "SourceConfig", "SplitConfig", "SyntheticSource", "TabularSource", "TrainConfig",
     "_Strict", "_UniqueKeyLoader", "default_model_name", "load_config",
 ]

@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from mtl_core.config.base import _Strict
 from mtl_core.config.data import CohortConfig, EngineConfig, FeatureConfig, IngestConfig, SplitConfig
 from mtl_core.config.model import ModelConfig, TrainConfig
+from mtl_core.config.monitoring import MonitoringConfig
 from mtl_core.config.review import EvaluationConfig, RegistryConfig
 from mtl_core.config.sources import SOURCE_KINDS, AnySource, CodeFeatureConfig, SyntheticSource
 from mtl_core.errors import ConfigError
@@ -38,6 +39,7 @@ class Config(_Strict):
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -107,7 +109,8 @@ class Config(_Strict):
     def _overrides_name_outcomes(self) -> Config:
         for what, named in (("train.outcome_overrides", self.train.outcome_overrides),
                             ("evaluation.operating_points.outcomes", self.evaluation.operating_points.outcomes),
-                            ("outcome_descriptions", self.outcome_descriptions)):
+                            ("outcome_descriptions", self.outcome_descriptions),
+                            ("monitoring.coding_lag_days", self.monitoring.coding_lag_days)):
             unknown = set(named) - set(self.outcomes)
             if unknown:
                 raise ValueError(f"{what} names outcomes not in `outcomes`: {sorted(unknown)}")

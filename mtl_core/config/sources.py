@@ -2,13 +2,41 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from mtl_core.config.base import _Strict
 from mtl_core.config.urls import is_database, refuse_password
 from mtl_core.errors import ConfigError
+
+
+class LaterPeriod(_Strict):
+    """New patients admitted after the main cohort, optionally shifted, cut at the period's end as an
+    extract would be: stays not discharged by then, and later admissions, are not in it (monitoring demo)."""
+    n_patients: int = Field(4000, gt=0)
+    start: date | None = Field(None, description="first day of the period; default: the day after the main "
+                               "cohort's years (start_year + years)")
+    months: int = Field(12, gt=0, description="length of the period; its end is the extract time")
+    severity: float = Field(0.0, description="case mix: added to every admission's acute severity (sd units)")
+    emergency_share: float | None = Field(None, gt=0, lt=1, description="case mix: share of emergency "
+                                          "admissions (main cohort: 0.6)")
+    assay: dict[str, float] = Field({}, description="item -> factor on its recorded values (a changed lab "
+                                    "assay: the patient's risk is unchanged, what the model reads is not)")
+    outcome_odds: dict[str, float] = Field({}, description="outcome -> odds multiplier (a new outcome rate)")
+    outcome_noise: dict[str, float] = Field({}, description="outcome -> sd of an unmeasured cause added to its "
+                                            "logit (lowers what any model can reach: its AUROC falls)")
+
+    @model_validator(mode="after")
+    def _positive(self) -> LaterPeriod:
+        for what, values in (("assay", self.assay), ("outcome_odds", self.outcome_odds)):
+            bad = {k: v for k, v in values.items() if v <= 0}
+            if bad:
+                raise ValueError(f"source.later.{what}: factors must be positive, got {bad}")
+        if any(v < 0 for v in self.outcome_noise.values()):
+            raise ValueError("source.later.outcome_noise: an sd must not be negative")
+        return self
 
 
 class SyntheticSource(_Strict):
@@ -21,6 +49,16 @@ class SyntheticSource(_Strict):
     years: int = Field(6, gt=0)
     chart_density: float = Field(1.0, gt=0, description="multiplies how often each item is charted in "
                                  "the observation window: 1.0 gives ~37 events per admission, 2.9 ~100")
+    later: LaterPeriod | None = Field(None, description="a later period of new patients, one more partition")
+
+    @model_serializer(mode="wrap")
+    def _without_unset_later(self, handler):
+        """No `later` key when there is none: configs written before it keep their digests (lake snapshot
+        ids, the "nothing changed" fingerprint)."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("later") is None:
+            data.pop("later", None)
+        return data
 
 
 SourceConfig = SyntheticSource  # the name it had when synthetic was the only kind

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from mtl_core.config import SourceConfig
+from mtl_core.config.sources import LaterPeriod
 from mtl_core.data.partitions import concat
+from mtl_core.errors import ConfigError
 from mtl_core.sources import synthetic_spec as spec
 from mtl_core.sources.files import sort_events
 
@@ -116,10 +118,13 @@ class _Generator:
     """One partition: patients first .. first + n - 1 (by position), their admissions and events."""
 
     def __init__(self, cfg: SourceConfig, observation_hours: int, rng: np.random.Generator,
-                 first: int, n: int, intercepts: dict | None):
+                 first: int, n: int, intercepts: dict | None, later: LaterPeriod | None = None,
+                 span: tuple[np.datetime64, np.datetime64] | None = None):
         self.cfg, self.obs_h = cfg, float(observation_hours)
-        self.rng = rng
+        self.rng, self.later, self.span = rng, later, span
         self.patients = _patients(self.rng, cfg, first, n)
+        if span is not None:  # ages as of the later period, so the case mix changes only when asked
+            self.patients["anchor_year"] = span[0].astype("datetime64[Y]").astype(int) + 1970
         self.intercepts = intercepts  # calibrated on the first partition, then shared
         self.next_hadm = HADM_BASE + first * MAX_ROUNDS  # disjoint, increasing id ranges per partition
         self.out = {k: [] for k in ("admissions", "events", "diagnoses", "truth")}
@@ -129,6 +134,9 @@ class _Generator:
         n_pat = len(pat)
         start = np.datetime64(f"{self.cfg.start_year}-01-01T00:00:00", "s")
         admit = start + _hours(rng.random(n_pat) * 24 * 365 * self.cfg.years * 0.6)
+        if self.span is not None:
+            start, end = self.span
+            admit = start + _hours(rng.random(n_pat) * ((end - start) / HOUR))
         active = np.arange(n_pat)
         prior = np.zeros((n_pat, len(spec.CHRONIC)), bool)
         n_prior = np.zeros(n_pat)
@@ -144,14 +152,16 @@ class _Generator:
         rng, pat, n = self.rng, self.patients, idx.size
         hadm = self.next_hadm + np.arange(n, dtype=np.int64)
         self.next_hadm += n
-        kind = rng.choice(["EMERGENCY", "URGENT", "ELECTIVE"], n, p=[0.6, 0.15, 0.25])
+        share = 0.6 if self.later is None or self.later.emergency_share is None else self.later.emergency_share
+        kind = rng.choice(["EMERGENCY", "URGENT", "ELECTIVE"], n, p=[share, (1 - share) * 0.375, (1 - share) * 0.625])
         year = admit.astype("datetime64[Y]").astype(int) + 1970
         age = pat["anchor_age"].to_numpy()[idx] + (year - pat["anchor_year"].to_numpy()[idx])
         batch = {"age": age, "male": (pat["gender"].to_numpy()[idx] == "M").astype(float),
                  "emergency": (kind == "EMERGENCY").astype(float)}
         chronic = {c: pat[f"_{c}"].to_numpy()[idx] for c in spec.CHRONIC}
         sev = (0.9 * rng.normal(size=n) + 0.35 * pat["_frailty"].to_numpy()[idx]
-               + 0.4 * batch["emergency"] - 0.3 * (kind == "ELECTIVE") + 0.15 * (age - 65) / 15)
+               + 0.4 * batch["emergency"] - 0.3 * (kind == "ELECTIVE") + 0.15 * (age - 65) / 15
+               + (0.0 if self.later is None else self.later.severity))
         traj = rng.normal(size=n)
         short = rng.random(n) < SHORT_STAY_SHARE
         window_h = np.where(short, rng.uniform(4, self.obs_h - 1, n), self.obs_h)
@@ -165,7 +175,7 @@ class _Generator:
         logits = _logits(x)
         if self.intercepts is None:
             self.intercepts = _calibrate(logits, ~short)
-        p = {o: _sigmoid(z + self.intercepts[o]) for o, z in logits.items()}
+        p = {o: _sigmoid(z + self.intercepts[o] + self._shift(o, n)) for o, z in logits.items()}
         y = {o: rng.random(n) < p[o] for o in spec.OUTCOMES}
         died = y["in_hospital_mortality"] & ~short
         prolonged = y["prolonged_stay"] & ~short
@@ -174,6 +184,7 @@ class _Generator:
         los_h = np.where(short, window_h + rng.uniform(0.1, 0.9, n), los_h)
         disch = admit + _hours(los_h)
         rows += self._post_index_events(n, admit, los_h, short, died, y["aki"], stats, level)
+        rows = self._assay(rows)
         self._emit(idx, hadm, admit, disch, died, kind, rows, y, p, short, chronic)
         # prior codes as recorded on this stay's diagnoses (what a later stay can see)
         recorded = np.stack([chronic[c] & (rng.random(n) < 0.85) for c in spec.CHRONIC], 1)
@@ -185,6 +196,21 @@ class _Generator:
         go = (readmit | back_later) & (not last)
         gap_days = np.where(readmit, rng.uniform(1, 29, n), 31 + rng.exponential(250, n))
         return idx[go], (disch + _hours(gap_days * 24))[go]
+
+    def _shift(self, outcome: str, n: int):
+        """A later period's change of one outcome's logit: a new rate (odds) and an unmeasured cause."""
+        if self.later is None:
+            return 0.0
+        noise = self.later.outcome_noise.get(outcome, 0.0)
+        return np.log(self.later.outcome_odds.get(outcome, 1.0)) + (noise * self.rng.normal(size=n) if noise else 0.0)
+
+    def _assay(self, rows: list) -> list:
+        """A later period's changed assays: recorded values scaled, the risk behind them unchanged."""
+        if self.later is None or not self.later.assay:
+            return rows
+        factor = {spec.ITEM_BY_NAME[k].itemid: v for k, v in self.later.assay.items()}
+        return [(adm, itemid, t_h, np.round(val * factor[itemid], 2) if itemid in factor else val)
+                for adm, itemid, t_h, val in rows]
 
     def _post_index_events(self, n, admit, los_h, short, died, aki, stats, level):
         """Creatinine that defines AKI, and vitals that would leak death if a feature used them."""
@@ -252,7 +278,29 @@ class _Generator:
                 if out[name][col].dtype.kind == "M":
                     out[name][col] = out[name][col].astype("datetime64[ns]")
         out["patients"]["dod"] = out["patients"]["dod"].astype("datetime64[ns]")
-        return out
+        return out if self.span is None else extract(out, self.span[1])
+
+
+def later_span(later: LaterPeriod, main_end: pd.Timestamp) -> tuple[np.datetime64, np.datetime64]:
+    """Start and end (the extract time) of the later period: from later.start, else from the first of the
+    month after the main cohort's last discharge (so the extract holds the whole main cohort)."""
+    first = pd.Timestamp(later.start) if later.start else (main_end + pd.offsets.MonthBegin(1)).normalize()
+    end = first + pd.DateOffset(months=later.months)
+    return np.datetime64(first.to_datetime64(), "s"), np.datetime64(end.to_datetime64(), "s")
+
+
+def extract(tables: dict[str, pd.DataFrame], at: np.datetime64) -> dict[str, pd.DataFrame]:
+    """The tables as an extract taken at `at` holds them: stays discharged by then (a stay still open is
+    not in it yet), their events and diagnoses, and no death recorded after it."""
+    adm = tables["admissions"]
+    adm = adm[adm["dischtime"] <= at].reset_index(drop=True)
+    out = {**tables, "admissions": adm}
+    for name in ("events", "diagnoses", "truth"):
+        out[name] = tables[name][tables[name]["hadm_id"].isin(adm["hadm_id"])].reset_index(drop=True)
+    pat = tables["patients"].copy()
+    pat.loc[pat["dod"] > at, "dod"] = pd.NaT
+    out["patients"] = pat
+    return out
 
 
 class SyntheticPartitions:
@@ -265,9 +313,10 @@ class SyntheticPartitions:
         self.cfg, self.obs_h = cfg, observation_hours
         self.k = -(-cfg.n_patients // patients_per_partition)
         self.intercepts: dict | None = None
+        self.main_end: pd.Timestamp | None = None  # the main cohort's last discharge (the later period's start)
 
     def __len__(self) -> int:
-        return self.k
+        return self.k + (self.cfg.later is not None)  # the later period is one more partition, the last
 
     def prepare(self) -> None:
         """Calibrate now (before copies go to other processes), so no copy has to."""
@@ -277,12 +326,31 @@ class SyntheticPartitions:
     def read(self, i: int) -> dict[str, pd.DataFrame]:
         if i > 0 and self.intercepts is None:
             self.read(0)
+        if i == self.k:
+            return self._later()
         first, end = self.cfg.n_patients * i // self.k, self.cfg.n_patients * (i + 1) // self.k
         rng = np.random.default_rng(self.cfg.seed if i == 0 else [self.cfg.seed, i])
         gen = _Generator(self.cfg, self.obs_h, rng, first, end - first, self.intercepts)
         tables = gen.run()
         self.intercepts = gen.intercepts
         return tables
+
+    def _later(self) -> dict[str, pd.DataFrame]:
+        """The later period: new patients (ids after the main cohort's), its own seed, the shared intercepts."""
+        later = self.cfg.later
+        assert later is not None
+        unknown = sorted(set(later.assay) - set(spec.ITEM_BY_NAME)) + sorted(
+            (set(later.outcome_odds) | set(later.outcome_noise)) - set(spec.OUTCOMES))
+        if unknown:
+            raise ConfigError(f"source.later names what the synthetic source does not have: {unknown} (items: "
+                              f"{', '.join(spec.ITEM_BY_NAME)}; outcomes: {', '.join(spec.OUTCOMES)})")
+        if self.main_end is None:
+            self.main_end = pd.Timestamp(f"{self.cfg.start_year}-01-01") if later.start else max(
+                self.read(i)["admissions"]["dischtime"].max() for i in range(self.k))
+        rng = np.random.default_rng([self.cfg.seed, 1_000_003])
+        gen = _Generator(self.cfg, self.obs_h, rng, self.cfg.n_patients, later.n_patients, self.intercepts, later,
+                         later_span(later, self.main_end))
+        return gen.run()
 
 
 def partitions(cfg: SourceConfig, observation_hours: int, progress: Progress | None = None,

@@ -49,3 +49,11 @@ def test_drift_event_triggers_the_retraining_deployment():
     assert trigger.enabled and EVENT in trigger.expect
     # the resource the scoring flow names matches the trigger's pattern
     assert dep["triggers"][0]["match"]["prefect.resource.id"].rstrip("*") in "cmtl.model.clinical-multi-outcome"
+
+
+def test_monitoring_is_scheduled_weekly_and_can_retrain():
+    dep = next(d for d in _deployments() if d["name"] == "monitor")
+    assert dep["entrypoint"] == "flows/pipeline.py:monitor_pipeline" and "retrain" in dep["parameters"]
+    runs = CronSim(dep["schedules"][0]["cron"], datetime(2026, 1, 1, tzinfo=UTC))
+    first, second = next(runs), next(runs)
+    assert (second - first).total_seconds() == 7 * 24 * 3600

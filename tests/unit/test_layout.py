@@ -52,7 +52,7 @@ def test_no_code_imports_an_old_module_path():
 
 
 STAGES = {"flows.ingest", "flows.features", "flows.train", "flows.evaluate", "flows.promote", "flows.score",
-          "flows.compare", "flows.drift"}  # only flows.pipeline and flows.cli compose them
+          "flows.compare", "flows.drift", "flows.monitor"}  # only flows.pipeline and flows.cli compose them
 
 
 def module_graph() -> dict[str, set[str]]:

@@ -99,3 +99,31 @@ def test_deaths_are_consistent(small_tables):
     after = adm["admittime"] > adm["subject_id"].map(death)
     assert not after.any()
     assert pat.set_index("subject_id").loc[death.index, "dod"].notna().all()
+
+
+def test_a_later_period_adds_new_patients_after_the_main_cohort_cut_at_its_extract():
+    from mtl_core.config.sources import LaterPeriod
+    from mtl_core.errors import ConfigError
+    from mtl_core.sources.synthetic import SyntheticPartitions
+
+    cfg = SourceConfig(n_patients=400, seed=5)
+    main = generate(cfg, 24)
+    later = cfg.model_copy(update={"later": LaterPeriod(n_patients=800, months=4, outcome_noise={"sepsis": 2.0},
+                                                        outcome_odds={"aki": 2.0}, assay={"creatinine": 1.3})})
+    parts = SyntheticPartitions(later, 24)
+    assert len(parts) == 2
+    for name in TABLES:  # the main cohort is what it was without the option
+        pdt.assert_frame_equal(parts.read(0)[name], main[name], check_exact=True)
+    new = parts.read(1)
+    adm = new["admissions"]
+    assert not set(adm["hadm_id"]) & set(main["admissions"]["hadm_id"])
+    assert not set(new["patients"]["subject_id"]) & set(main["patients"]["subject_id"])
+    start = main["admissions"]["dischtime"].max()
+    assert adm["admittime"].min() > start
+    extract = (start + np.timedelta64(40, "D")).to_period("M").start_time  # month after, + 4 months
+    assert adm["dischtime"].max() <= extract + np.timedelta64(120, "D")
+    assert set(new["events"]["hadm_id"]) <= set(adm["hadm_id"]) and set(new["truth"]["hadm_id"]) == set(adm["hadm_id"])
+    assert new["truth"]["aki"].mean() > 1.4 * main["truth"]["aki"].mean()  # a new outcome rate
+    assert "later" not in cfg.model_dump()  # configs without the option keep their digests
+    with pytest.raises(ConfigError, match="source.later names"):
+        SyntheticPartitions(cfg.model_copy(update={"later": LaterPeriod(assay={"troponin": 2.0})}), 24).read(1)

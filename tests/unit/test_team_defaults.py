@@ -35,8 +35,9 @@ def test_example_configs_each_name_their_own_model():
         cfg = load_config(path)
         names.setdefault(cfg.registry.model_name, []).append(path.name)
     shared = {k: v for k, v in names.items() if len(v) > 1}
-    # the temporal example competes with the default on purpose (same cohort, another split)
-    assert shared == {"clinical-multi-outcome": ["default.yaml", "temporal_example.yaml"]}
+    # the temporal example competes with the default on purpose (same cohort, another split), and the later
+    # shift is the default's cohort a year on: the champion it monitors and retrains is the default's
+    assert shared == {"clinical-multi-outcome": ["default.yaml", "later_shift.yaml", "temporal_example.yaml"]}
 
 
 def test_audit_user_falls_back_to_login_then_host(monkeypatch):
