@@ -14,6 +14,7 @@ from mtl_core.config import Config
 from mtl_core.data import feature_set
 from mtl_core.data.meds_predictions import prediction_tables, write_tables
 from mtl_core.data.model_folder import ModelFolder
+from mtl_core.dataset.structure import coherence_summary, coherent, unprojected_proba
 from mtl_core.evaluation.metric_list import metric_values
 from mtl_core.evaluation.metrics import auroc, clinical_report
 from mtl_core.evaluation.review import clinical_review
@@ -36,7 +37,8 @@ def score(cfg: Config, features_dir: str, folder: ModelFolder) -> dict:
     est = folder.estimator()
     outcomes = est.outcomes_
     f, Y, truth = feature_set.test_split(features_dir, outcomes)
-    P = est.predict_proba(f)
+    raw = unprojected_proba(est, f)  # the same model without its outcome structure, to count what it fixed
+    P = coherent(est, raw)
     groups = subgroup_frame(f, e.subgroups)
     report = clinical_report(Y, P, outcomes, truth=truth, n_boot=e.n_boot, seed=cfg.train.seed,
                              ece_bins=e.ece_bins, ci_level=e.ci_level)
@@ -45,7 +47,11 @@ def score(cfg: Config, features_dir: str, folder: ModelFolder) -> dict:
     out = {"report": report, "transfer": [], "model_vs_baselines": [], "affinity": None,
            "network_auroc": {o: auroc(Y[:, k], P_net[:, k]) for k, o in enumerate(outcomes)},
            "weights": est.weights() if hasattr(est, "weights") else None,
-           "fitting": getattr(est, "reason_", None)}
+           "fitting": getattr(est, "reason_", None),
+           "structure": None}
+    structure = getattr(est, "structure_", None)
+    if structure is not None:
+        out["structure"] = coherence_summary(structure, raw, P, outcomes)
     preds = folder.baselines()
     if preds:
         kw = {"n_boot": e.n_boot, "seed": cfg.train.seed, "margin": e.transfer_margin}

@@ -8,6 +8,7 @@ import pandas as pd
 
 from mtl_core.config import Config
 from mtl_core.gate.promotion import Rules, Verdict
+from mtl_core.reports.card_sections import structure_section
 from mtl_core.reports.tables import ci, fmt, markdown_table, operating_point_rows, performance_rows, weight_rows
 
 SMALL_CELL = 5  # small-cell suppression in shared reports
@@ -121,8 +122,9 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
                       " / ".join(_f(total.loc[s, f"{o}_prevalence"], ".1%") for s in ("train", "val", "test"))]
                      for o in outcomes])
     lines += ["Undefined labels (e.g. readmission after an in-hospital death) are masked out of training "
-              "and evaluation, never imputed.", "",
-              "## Predictors and missing data", "",
+              "and evaluation, never imputed.", ""]
+    lines += structure_section(cfg, evaluation)
+    lines += ["## Predictors and missing data", "",
               _predictors(cfg, meta),
               "- Missing values: median imputation with missingness indicators (fitted on train only); "
               "categories one-hot encoded"
