@@ -15,12 +15,14 @@ from mtl_core.data import feature_set
 from mtl_core.data.meds_predictions import prediction_tables, write_tables
 from mtl_core.data.model_folder import ModelFolder
 from mtl_core.dataset.structure import coherence_summary, coherent, unprojected_proba
+from mtl_core.evaluation.explain import explain
 from mtl_core.evaluation.metric_list import metric_values
 from mtl_core.evaluation.metrics import auroc, clinical_report
 from mtl_core.evaluation.review import clinical_review
 from mtl_core.evaluation.subgroups import subgroup_frame
 from mtl_core.evaluation.transfer import transfer_report
 from mtl_core.network.affinity import gradient_affinity
+from mtl_core.reports.explain_plots import write_heatmap
 
 
 def _network(est):
@@ -73,6 +75,29 @@ def score(cfg: Config, features_dir: str, folder: ModelFolder) -> dict:
     return out
 
 
+@task(name="Explain the model on held-out rows", cache_policy=NO_CACHE, **policy.FIT)
+def explain_model(cfg: Config, features_dir: str, folder: ModelFolder) -> dict | None:
+    """Per outcome, which predictors drive the registered model (permutation importance with bootstrap
+    intervals, mtl_core/evaluation/explain.py), on validation or out-of-fold rows, never test rows;
+    explanations.json and its heat map beside evaluation.json. None when switched off."""
+    if not cfg.evaluation.explanations.enabled:
+        return None
+    est = folder.estimator()
+    f, y = feature_set.features_and_labels(features_dir, est.outcomes_)
+    rows = feature_set.split_rows(f)
+    tv = rows["train"] | rows["val"]  # the rows the fold plan's positions index
+    items = list(cfg.features.items) if cfg.source.layout == "canonical" else []
+    result = explain(est, folder.plan(), f.loc[tv, list(est.feature_names_in_)], y.loc[tv].to_numpy(float),
+                     est.outcomes_, cfg.evaluation.explanations, items, seed=cfg.train.seed,
+                     level=cfg.evaluation.ci_level)
+    folder.save_explanations(result)
+    if "skipped" not in result:
+        write_heatmap(result, folder.explanations_plot)
+    else:
+        get_run_logger().info("Explanations skipped: %s", result["skipped"])
+    return result
+
+
 @task(name="Log evaluation to MLflow", cache_policy=NO_CACHE, **policy.TRACKING)
 def log_result(cfg: Config, ws: Path, run_id: str, folder: ModelFolder) -> None:
     tracking.log_metrics(cfg, ws, run_id, metric_values(folder.evaluation()))
@@ -106,6 +131,7 @@ def evaluate(config_path: str, features_dir: str | None = None, model_dir: str |
     features_dir = features_dir or meta.features_dir
     result = score(cfg, features_dir, folder)
     folder.save_evaluation(result)
+    explain_model(cfg, features_dir, folder)
     write_test_predictions(features_dir, folder)
     run_id = run_id or meta.run_id
     if run_id:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from mtl_core.config import Config
 from mtl_core.gate.promotion import Rules, Verdict
-from mtl_core.reports.card_sections import structure_section
+from mtl_core.reports.card_sections import explanations_section, structure_section
 from mtl_core.reports.tables import ci, fmt, markdown_table, operating_point_rows, performance_rows, weight_rows
 
 SMALL_CELL = 5  # small-cell suppression in shared reports
@@ -88,7 +88,7 @@ def _definition(cfg: Config, definitions: dict, outcome: str) -> str:
 
 def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, definitions: dict,
                snapshot: str, registry: dict | None = None, reference: dict | None = None,
-               code: str = "unknown", date: str | None = None) -> str:
+               code: str = "unknown", date: str | None = None, explanations: dict | None = None) -> str:
     """The model card of one pipeline run (sections follow the TRIPOD+AI topics that apply); reference is
     the training-data profile (for predictor missingness), code the code version line."""
     outcomes = meta["outcomes"]
@@ -145,6 +145,7 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
     lines += _subgroups(evaluation)
     lines += rate_gap_section(evaluation)
     lines += _baselines(evaluation)
+    lines += explanations_section(explanations, cfg.evaluation.explanations.top)
     if registry:
         lines += ["## Registry", "", f"- Version v{registry['version']}: "
                   + ("champion" if registry.get("promoted") else "challenger (not promoted)")
