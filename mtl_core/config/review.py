@@ -57,7 +57,7 @@ class ExplanationsConfig(_Strict):
     bootstrap intervals, and the direction of each predictor's effect."""
     enabled: bool = Field(True, description="compute them in `evaluate` (a few seconds on the default cohort)")
     max_rows: int = Field(2000, ge=50, description="held-out rows used, a seeded sample when there are more")
-    repeats: int = Field(3, ge=1, le=50, description="permutations per predictor, averaged")
+    repeats: int = Field(2, ge=1, le=50, description="permutations per predictor, averaged")
     n_boot: int = Field(200, ge=0, description="bootstrap resamples of the rows for the intervals")
     max_predictors: int = Field(150, ge=1, description=(
         "predictor groups at most (an event item's aggregates are one group); above it none are computed"))

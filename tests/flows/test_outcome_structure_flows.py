@@ -6,19 +6,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
+from mtl_core.dataset.structure import OutcomeStructure
 from mtl_core.errors import DataError
 from tests.bad_inputs.fixtures import tabular_config
 from tests.conftest import write_config
 from tests.unit.test_outcome_structure import HORIZONS, horizon_cohort
 
 
+def structure_of(chain) -> OutcomeStructure:
+    return OutcomeStructure(tuple(zip(chain[:-1], chain[1:])))
+
+
 def test_a_declared_chain_holds_through_train_and_evaluate(prefect_server, tmp_path):
     from flows.evaluate import evaluate
     from flows.features import build_features
     from flows.ingest import ingest
+    from flows.promote import register_and_promote
+    from flows.score import score
     from flows.train import train
 
     f, Y = horizon_cohort(n=3000, seed=4)
@@ -38,6 +46,16 @@ def test_a_declared_chain_holds_through_train_and_evaluate(prefect_server, tmp_p
     assert explained["source"] in ("validation", "out-of-fold") and set(explained["outcomes"]) == set(HORIZONS)
     assert explained["outcomes"]["event_1y"][0]["predictor"] == "x0"  # the strongest hazard term
     assert (Path(model_dir) / "explanations.png").stat().st_size > 10_000
+
+    register_and_promote(str(cfg), model_dir)  # then `cmtl score --explain 2` on the registered model
+    table.head(25).to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "scored.csv"
+    result = score(str(cfg), str(tmp_path / "new.csv"), str(out), explain=2)
+    scored = pd.read_csv(out)
+    assert result["rows"] == 25 and not structure_of(HORIZONS).incoherent(scored[list(HORIZONS)].to_numpy(),
+                                                                          list(HORIZONS)).any()
+    assert [c for c in scored.columns if "_why_" in c] == [f"{o}_why_{i}" for o in HORIZONS for i in (1, 2)]
+    assert scored["event_1y_why_1"].str.endswith(" points").all()
 
 
 def test_features_refuse_labels_that_break_a_declared_implication(prefect_server, tmp_path):
