@@ -82,6 +82,9 @@ def explain_model(cfg: Config, features_dir: str, folder: ModelFolder) -> dict |
     explanations.json and its heat map beside evaluation.json. None when switched off."""
     if not cfg.evaluation.explanations.enabled:
         return None
+    if not folder.has_plan():  # a model folder written before fold plans were kept: no held-out rows known
+        folder.save_explanations({"skipped": "the model folder has no fold plan, so no held-out rows are known"})
+        return None
     est = folder.estimator()
     f, y = feature_set.features_and_labels(features_dir, est.outcomes_)
     rows = feature_set.split_rows(f)

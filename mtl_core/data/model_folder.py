@@ -152,6 +152,9 @@ class ModelFolder:
     def plan(self):
         return joblib.load(self.path / MEMBERS / PLAN)
 
+    def has_plan(self) -> bool:
+        return (self.path / MEMBERS / PLAN).is_file()
+
     def save_plan(self, plan) -> None:
         joblib.dump(plan, self._members() / PLAN)
 
