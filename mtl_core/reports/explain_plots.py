@@ -41,9 +41,10 @@ def importance_heatmap(explanations: dict) -> Figure:
     for i in range(len(outcomes)):
         for j in range(len(names)):
             if clear[i, j]:
-                ax.text(j, i, f"{S[i, j]:.0%}", ha="center", va="center", fontsize=7,
+                text = f"{S[i, j]:.0%}" if S[i, j] >= 0.01 else f"{S[i, j]:.1%}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
                         color="white" if S[i, j] > 0.6 * top else "black")
-    fig.colorbar(im, ax=ax, label="log-loss increase when shuffled (share of the model's log loss)")
+    fig.colorbar(im, ax=ax, label="log-loss increase when shuffled\n(share of the model's log loss)")
     source = explanations.get("source", "held-out")
     ax.set_title(f"What drives each outcome's risk ({source} rows, n={explanations['rows']:,}); numbers where "
                  "the interval is above 0", fontsize=9)
