@@ -82,18 +82,27 @@ def baseline_shapley(predict_proba: Callable[[pd.DataFrame], np.ndarray], X: pd.
     return Contributions(values, logit, ref_logit, names)
 
 
-def _value_text(X: pd.DataFrame, reference: pd.DataFrame, cols: list[str], row: int) -> str:
-    col = _representative(X, cols) or cols[0]
-    v, r = X[col].iloc[row], reference[col].iloc[0]
-    if pd.isna(v):
-        return f"{col} not measured"
-    if pd.api.types.is_bool_dtype(X[col]) or (pd.api.types.is_numeric_dtype(X[col]) and set(X[col].dropna().unique())
-                                              <= {0, 1}):
-        return f"{col} {'yes' if v else 'no'}"
-    if pd.api.types.is_numeric_dtype(X[col]):
-        level = "high" if v > r else "low" if v < r else "typical"
-        return f"{col} {v:.3g} ({level}; typical {r:.3g})"
-    return f"{col} = {v}"
+def _describers(X: pd.DataFrame, reference: pd.DataFrame, groups: dict[str, list[str]], names: list[str]):
+    """Per predictor, a function row -> its value in words, the column's kind worked out once."""
+    out = []
+    for name in names:
+        col = _representative(X, groups[name]) or groups[name][0]
+        values, r = X[col].to_numpy(), reference[col].iloc[0]
+        numeric = pd.api.types.is_numeric_dtype(X[col])
+        flag = pd.api.types.is_bool_dtype(X[col]) or (numeric and set(pd.unique(X[col].dropna())) <= {0, 1})
+
+        def text(row, col=col, values=values, r=r, numeric=numeric, flag=flag) -> str:
+            v = values[row]
+            if pd.isna(v):
+                return f"{col} not measured"
+            if flag:
+                return f"{col} {'yes' if v else 'no'}"
+            if numeric:
+                level = "high" if v > r else "low" if v < r else "typical"
+                return f"{col} {v:.3g} ({level}; typical {float(r):.3g})"
+            return f"{col} = {v}"
+        out.append(text)
+    return out
 
 
 def top_factors(c: Contributions, X: pd.DataFrame, reference: pd.DataFrame, groups: dict[str, list[str]],
@@ -108,14 +117,14 @@ def top_factors(c: Contributions, X: pd.DataFrame, reference: pd.DataFrame, grou
     total = c.values.sum(1)                                             # (rows, outcomes)
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(np.abs(total) > 1e-9, (p - p0) / total, p * (1 - p))  # points per logit unit
+    describe = _describers(X, reference, groups, c.predictors)
     out: dict[str, list[str]] = {}
     for j, outcome in enumerate(outcomes):
         order = np.argsort(-np.abs(c.values[:, :, j]), axis=1)[:, :k]
         cols = [[] for _ in range(k)]
         for row in range(len(X)):
             for i, g in enumerate(order[row]):
-                name = c.predictors[g]
                 points = 100 * c.values[row, g, j] * scale[row, j]
-                cols[i].append(f"{_value_text(X, reference, groups[name], row)}: {points:+.1f} points")
+                cols[i].append(f"{describe[g](row)}: {points:+.1f} points")
         out.update({f"{outcome}_why_{i + 1}": cols[i] for i in range(k)})
     return pd.DataFrame(out)
