@@ -239,13 +239,15 @@ def score(config: str = ConfigOpt,
           output_path: str = typer.Option(..., "--output", help="predictions file (.csv or .parquet), or "
                                           "with --format meds a folder"),
           output_format: str = typer.Option("table", "--format", help="table: one file, a column per outcome; "
-                                            "meds: <outcome>.parquet each in the MEDS prediction schema")):
+                                            "meds: <outcome>.parquet each in the MEDS prediction schema"),
+          explain: int = typer.Option(0, "--explain", help="also the top K factors per outcome and row, in plain "
+                                      "words (<outcome>_why_1..K columns)")):
     """Batch scoring: one probability per outcome for every row of a feature file."""
     from flows.runtime import direct
     _setup(config, server=not direct.wanted())
     from flows.score import score as flow
     with direct.plain_calls(direct.wanted()):  # registry and files only: no Prefect server unless asked
-        result = flow(config, input_path, output_path, model, output_format)
+        result = flow(config, input_path, output_path, model, output_format, explain)
     console.print(f"wrote {result['rows']:,} predictions of {result['model_uri']} "
                   f"({', '.join(result['outcomes'])}) to {result['output']}", soft_wrap=True, highlight=False)
     drift = result.get("drift")

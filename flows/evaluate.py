@@ -14,12 +14,15 @@ from mtl_core.config import Config
 from mtl_core.data import feature_set
 from mtl_core.data.meds_predictions import prediction_tables, write_tables
 from mtl_core.data.model_folder import ModelFolder
+from mtl_core.dataset.structure import coherence_summary, coherent, unprojected_proba
+from mtl_core.evaluation.explain import explain
 from mtl_core.evaluation.metric_list import metric_values
 from mtl_core.evaluation.metrics import auroc, clinical_report
 from mtl_core.evaluation.review import clinical_review
 from mtl_core.evaluation.subgroups import subgroup_frame
 from mtl_core.evaluation.transfer import transfer_report
 from mtl_core.network.affinity import gradient_affinity
+from mtl_core.reports.explain_plots import write_heatmap
 
 
 def _network(est):
@@ -36,7 +39,8 @@ def score(cfg: Config, features_dir: str, folder: ModelFolder) -> dict:
     est = folder.estimator()
     outcomes = est.outcomes_
     f, Y, truth = feature_set.test_split(features_dir, outcomes)
-    P = est.predict_proba(f)
+    raw = unprojected_proba(est, f)  # the same model without its outcome structure, to count what it fixed
+    P = coherent(est, raw)
     groups = subgroup_frame(f, e.subgroups)
     report = clinical_report(Y, P, outcomes, truth=truth, n_boot=e.n_boot, seed=cfg.train.seed,
                              ece_bins=e.ece_bins, ci_level=e.ci_level)
@@ -45,7 +49,11 @@ def score(cfg: Config, features_dir: str, folder: ModelFolder) -> dict:
     out = {"report": report, "transfer": [], "model_vs_baselines": [], "affinity": None,
            "network_auroc": {o: auroc(Y[:, k], P_net[:, k]) for k, o in enumerate(outcomes)},
            "weights": est.weights() if hasattr(est, "weights") else None,
-           "fitting": getattr(est, "reason_", None)}
+           "fitting": getattr(est, "reason_", None),
+           "structure": None}
+    structure = getattr(est, "structure_", None)
+    if structure is not None:
+        out["structure"] = coherence_summary(structure, raw, P, outcomes)
     preds = folder.baselines()
     if preds:
         kw = {"n_boot": e.n_boot, "seed": cfg.train.seed, "margin": e.transfer_margin}
@@ -65,6 +73,32 @@ def score(cfg: Config, features_dir: str, folder: ModelFolder) -> dict:
     if getattr(first.network_, "trunk", None) is not None:
         out["affinity"] = gradient_affinity(first.network_, first._transform(f), Y).round(4).tolist()
     return out
+
+
+@task(name="Explain the model on held-out rows", cache_policy=NO_CACHE, **policy.FIT)
+def explain_model(cfg: Config, features_dir: str, folder: ModelFolder) -> dict | None:
+    """Per outcome, which predictors drive the registered model (permutation importance with bootstrap
+    intervals, mtl_core/evaluation/explain.py), on validation or out-of-fold rows, never test rows;
+    explanations.json and its heat map beside evaluation.json. None when switched off."""
+    if not cfg.evaluation.explanations.enabled:
+        return None
+    if not folder.has_plan():  # a model folder written before fold plans were kept: no held-out rows known
+        folder.save_explanations({"skipped": "the model folder has no fold plan, so no held-out rows are known"})
+        return None
+    est = folder.estimator()
+    f, y = feature_set.features_and_labels(features_dir, est.outcomes_)
+    rows = feature_set.split_rows(f)
+    tv = rows["train"] | rows["val"]  # the rows the fold plan's positions index
+    items = list(cfg.features.items) if cfg.source.layout == "canonical" else []
+    result = explain(est, folder.plan(), f.loc[tv, list(est.feature_names_in_)], y.loc[tv].to_numpy(float),
+                     est.outcomes_, cfg.evaluation.explanations, items, seed=cfg.train.seed,
+                     level=cfg.evaluation.ci_level)
+    folder.save_explanations(result)
+    if "skipped" not in result:
+        write_heatmap(result, folder.explanations_plot)
+    else:
+        get_run_logger().info("Explanations skipped: %s", result["skipped"])
+    return result
 
 
 @task(name="Log evaluation to MLflow", cache_policy=NO_CACHE, **policy.TRACKING)
@@ -100,6 +134,7 @@ def evaluate(config_path: str, features_dir: str | None = None, model_dir: str |
     features_dir = features_dir or meta.features_dir
     result = score(cfg, features_dir, folder)
     folder.save_evaluation(result)
+    explain_model(cfg, features_dir, folder)
     write_test_predictions(features_dir, folder)
     run_id = run_id or meta.run_id
     if run_id:

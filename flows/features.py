@@ -13,6 +13,7 @@ from mtl_core.config import Config
 from mtl_core.data import contracts, lake
 from mtl_core.data.partitions import KeyCheck, keys_of
 from mtl_core.dataset.features import DatasetBuilder
+from mtl_core.dataset.structure import OutcomeStructure
 from mtl_core.errors import DataError
 from mtl_core.sources.layouts import dataset_builder, fitted_builder
 
@@ -25,6 +26,9 @@ def build_partition(tables: dict, cfg: Config, builder: DatasetBuilder, definiti
         return None
     contracts.validate(features, builder.features_contract)
     contracts.validate(labels, builder.labels_contract)
+    structure = OutcomeStructure.from_config(cfg)
+    if structure is not None:  # a = 1 with b = 0 breaks a declared implication
+        structure.check_labels(labels)
     out = {"features": features, "labels": labels}
     if "truth" in tables:  # a synthetic cohort's true probabilities, kept apart from features
         truth = tables["truth"]
@@ -69,6 +73,8 @@ def build_features(config_path: str, snapshot_dir: str | None = None) -> str:
                         f"source.kind is '{cfg.source.kind}': run `cmtl ingest` with this config first")
     salt = Path(snapshot_dir).name + cfg.digest("source", "cohort", "outcomes", "features", "code_features",
                                                  "split")
+    if cfg.outcome_structure.declared:  # labels were checked against it: a set built without is not reused
+        salt += cfg.digest("outcome_structure")
     extra = {"snapshot": Path(snapshot_dir).name, "outcomes": cfg.outcomes}
     builder = dataset_builder(cfg)
     # what every partition must share, learned once from the whole snapshot (e.g. MEDS codes of the

@@ -134,7 +134,7 @@ def review_files(cfg: Config, ws: Path, run_id: str, folder: ModelFolder, regist
     definitions = contracts.outcome_definitions(kind=cfg.source.kind)
     card = model_card(cfg, meta.to_json(), evaluation, cohort, definitions,
                       lake.read_manifest(Path(meta.features_dir)).get("snapshot", "unknown"), registry,
-                      folder.drift_reference(), describe(code_version()))
+                      folder.drift_reference(), describe(code_version()), explanations=folder.explanations())
     card_path = folder.save_model_card(card)
     tracking.log_artifacts(cfg, ws, run_id, folder.plots_dir, "plots")
     tracking.log_artifact(cfg, ws, run_id, card_path)

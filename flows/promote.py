@@ -171,7 +171,7 @@ def record(cfg: Config, ws: Path, version: str, verdict: Verdict, compared_to: s
     tracking.log_text(cfg, ws, run_id, text, "promotion.md")
     tracking.describe_version(cfg, ws, version, version_description(
         cfg.registry.model_name, version, verdict, compared_to, run_id,
-        tracking.run_experiment(cfg, ws, run_id), action))
+        tracking.run_experiment(cfg, ws, run_id), action, explained=cfg.evaluation.explanations.enabled))
     if promote:
         if before != version:
             tracking.set_alias(cfg, ws, "champion", version)  # overwrites the old alias in one write

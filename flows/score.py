@@ -21,7 +21,9 @@ from mtl_core.data import contracts
 from mtl_core.data.meds_predictions import prediction_tables, write_tables
 from mtl_core.dataset.features import ID_COLUMNS
 from mtl_core.errors import CmtlError, DataError
+from mtl_core.evaluation.contributions import baseline_shapley, top_factors
 from mtl_core.evaluation.drift import drift_report, write_drift_report
+from mtl_core.evaluation.explain import predictor_groups
 from mtl_core.sources import files
 from mtl_core.sources.layouts import dataset_builder
 
@@ -93,9 +95,20 @@ def resolve(cfg: Config, ws: Path, model: str) -> str:
     return str(tracking.find_version(cfg, ws, model, "--model")[0].version)
 
 
+def explain_rows(cfg: Config, model, X: pd.DataFrame, outcomes: list[str], k: int) -> pd.DataFrame:
+    """`<outcome>_why_1..k`: each row's top k factors per outcome in plain words (additive in the logit,
+    against the model's input example; mtl_core/evaluation/contributions.py)."""
+    estimator = model.unwrap_python_model().estimator
+    reference = tracking.input_example(model)
+    items = list(cfg.features.items) if cfg.source.layout == "canonical" else []
+    groups = predictor_groups(list(X.columns), items)
+    found = baseline_shapley(estimator.predict_proba, X, reference, groups, seed=cfg.train.seed)
+    return top_factors(found, X, reference, groups, outcomes, min(k, len(groups)))
+
+
 @task(name="Score the input file", cache_policy=NO_CACHE, **policy.FIT)
 def score_file(cfg: Config, ws: Path, version: str, input_path: str, output_path: str,
-               output_format: str = "table") -> dict:
+               output_format: str = "table", explain: int = 0) -> dict:
     uri = f"models:/{cfg.registry.model_name}/{version}"  # the resolved version, even if the alias moves
     frame = read_frame(input_path)
     if frame.empty:
@@ -114,6 +127,8 @@ def score_file(cfg: Config, ws: Path, version: str, input_path: str, output_path
         write_tables(prediction_tables(ids, P[outcomes].to_numpy(), outcomes, labels), Path(output_path))
     else:
         out = pd.concat([ids, P], axis=1)
+        if explain:  # the factors stay in the output file, beside the identifiers, and go nowhere else
+            out = pd.concat([out, explain_rows(cfg, model, X, outcomes, explain)], axis=1)
         out["model_version"] = int(version)
         write_frame(out, output_path)
     drift = scoring_drift(cfg, X, getattr(model.unwrap_python_model(), "drift_reference", None), output_path, version)
@@ -125,15 +140,18 @@ def score_file(cfg: Config, ws: Path, version: str, input_path: str, output_path
 
 @flow(name="score", log_prints=True)
 def score(config_path: str, input_path: str, output_path: str, model: str = "champion",
-          output_format: str = "table") -> dict:
+          output_format: str = "table", explain: int = 0) -> dict:
     """Predict one probability per outcome for every row of a feature file with a registered model.
 
     model: an alias (champion, challenger) or a version number of the config's registered model.
     output_format: "table" (output_path is a CSV/Parquet file) or "meds" (output_path is a folder that
     gets <outcome>.parquet in the MEDS prediction schema; the input needs subject_id and prediction_time).
+    explain: K > 0 adds each row's top K factors per outcome (`<outcome>_why_<i>`, table format only).
     Returns where the predictions went, how many rows and which version made them.
     """
     cfg, ws = prepare(config_path)
+    if explain < 0 or (explain and output_format != "table"):
+        raise CmtlError(f"--explain {explain}: a number of factors >= 1, with --format table")
     if output_format not in OUTPUT_FORMATS:
         raise CmtlError(f"--format: unknown '{output_format}' (known: {', '.join(OUTPUT_FORMATS)})")
     if output_format == "table":
@@ -144,7 +162,7 @@ def score(config_path: str, input_path: str, output_path: str, model: str = "cha
         raise CmtlError(f"input file not found: {input_path}")
     file_format(input_path, "input")
     version = resolve(cfg, ws, model)
-    result = score_file(cfg, ws, version, input_path, output_path, output_format)
+    result = score_file(cfg, ws, version, input_path, output_path, output_format, explain)
     get_run_logger().info("wrote %d predictions of %s to %s", result["rows"], result["model_uri"],
                           result["output"])
     return result

@@ -334,6 +334,12 @@ def load_model(cfg: Config, ws: Path, uri: str):
         return mlflow.pyfunc.load_model(uri)
 
 
+def input_example(model) -> pd.DataFrame:
+    """The logged model's input example: one made-up typical row (the training split's medians and modes)."""
+    example = model.input_example
+    return example if isinstance(example, pd.DataFrame) else pd.DataFrame(example)
+
+
 def predict(model, frame: pd.DataFrame, what: str, uri: str) -> pd.DataFrame:
     """A loaded pyfunc's answer; MLflow's refusal of the input (its signature check) as a DataError."""
     try:

@@ -20,6 +20,7 @@ from mtl_core.config import Config
 from mtl_core.data import contracts, feature_set
 from mtl_core.data.model_folder import ModelFolder, ModelMeta
 from mtl_core.dataset.features import model_columns, typical_row
+from mtl_core.dataset.structure import OutcomeStructure, attach
 from mtl_core.ensemble.fitting import fit_learner, fit_network_member, fold_plan, learner_params
 from mtl_core.ensemble.stacked import stack
 from mtl_core.evaluation.drift import profile
@@ -66,7 +67,8 @@ def fit(cfg: Config, ws: Path, features_dir: str, folder: ModelFolder) -> ModelM
             checkpoint = ckdir / "checkpoint.pt"  # a retry or rerun resumes from the last finished epoch
             est.fit(data.pop("X"), y[rows["train"]], data.pop("X_val"), y[rows["val"]],
                     callbacks=callbacks_for(0), checkpoint_path=str(checkpoint), resume=True)
-            folder.save_estimator(est)  # the checkpoint goes when the train flow ends
+            # coherent nested outcomes; the checkpoint goes when the train flow ends
+            folder.save_estimator(attach(est, OutcomeStructure.from_config(cfg)))
             fits = [est]
         else:
             member, search = fit_network_member(cfg, data.pop("X"), y[tv], plan, callbacks_for=callbacks_for,
@@ -126,7 +128,7 @@ def stack_members(cfg: Config, features_dir: str, folder: ModelFolder) -> dict |
     tv = rows["train"] | rows["val"]
     members = [folder.member("mtl")] + [folder.member(kind) for kind in cfg.evaluation.baselines]
     model = stack(members, y[tv], folder.plan(), index=f.index[tv])
-    folder.save_estimator(model)
+    folder.save_estimator(attach(model, OutcomeStructure.from_config(cfg)))  # coherent nested outcomes
     return model.weights()
 
 

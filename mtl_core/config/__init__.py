@@ -26,12 +26,13 @@ from mtl_core.config.sources import (
     SyntheticSource,
     TabularSource,
 )
+from mtl_core.config.structure import OutcomeStructureConfig
 
 __all__ = [
     "SOURCE_KINDS", "WINDOW", "AnySource", "CodeFeatureConfig", "CohortConfig", "Config", "DecisionCurveConfig",
     "DriftConfig", "EngineConfig", "EvaluationConfig", "FeatureConfig", "IngestConfig", "MedsSource",
     "MimicIVSource", "ModelConfig", "MonitoringConfig", "OmopSource", "OperatingPointRule", "OperatingPointsConfig",
-    "OutcomeOverride",
+    "OutcomeOverride", "OutcomeStructureConfig",
     "RegistryConfig", "SourceConfig", "SplitConfig", "SyntheticSource", "TabularSource", "TrainConfig",
     "_Strict", "_UniqueKeyLoader", "default_model_name", "load_config",
 ]

@@ -16,6 +16,7 @@ from mtl_core.config.model import ModelConfig, TrainConfig
 from mtl_core.config.monitoring import MonitoringConfig
 from mtl_core.config.review import EvaluationConfig, RegistryConfig
 from mtl_core.config.sources import SOURCE_KINDS, AnySource, CodeFeatureConfig, SyntheticSource
+from mtl_core.config.structure import OutcomeStructureConfig, find_cycle
 from mtl_core.errors import ConfigError
 
 
@@ -28,6 +29,8 @@ class Config(_Strict):
     # what each outcome means, for the model card; entries of `outcomes` may also be
     # {name: ..., description: ...} (tabular sources have no definitions in data_contracts/)
     outcome_descriptions: dict[str, str] = {}
+    # nested outcomes (a implies b); entries of `outcomes` may also say {name: a, implies: [b]}
+    outcome_structure: OutcomeStructureConfig = OutcomeStructureConfig()
     owner: str | None = Field(None, description="who answers for the model (model card)")
     # required by event-based sources; a tabular source has none (its features are columns)
     features: FeatureConfig = FeatureConfig(items={}, aggregates=[], prior_diagnoses={})
@@ -44,17 +47,24 @@ class Config(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _outcome_entries(cls, value: Any) -> Any:
-        """`outcomes` entries as {name, description} become a name plus outcome_descriptions."""
+        """`outcomes` entries as {name, description, implies} become a name plus outcome_descriptions
+        (and outcome_structure.implies pairs)."""
         if isinstance(value, dict) and isinstance(value.get("outcomes"), list):
-            names, described = [], dict(value.get("outcome_descriptions") or {})
+            names, described, implied = [], dict(value.get("outcome_descriptions") or {}), []
             for entry in value["outcomes"]:
-                if isinstance(entry, dict) and set(entry) <= {"name", "description"} and "name" in entry:
+                if isinstance(entry, dict) and set(entry) <= {"name", "description", "implies"} and "name" in entry:
                     names.append(entry["name"])
                     if entry.get("description"):
                         described[str(entry["name"])] = str(entry["description"])
+                    targets = entry.get("implies") or []
+                    implied += [[entry["name"], t] for t in ([targets] if isinstance(targets, str) else targets)]
                 else:
                     names.append(entry)
             value = {**value, "outcomes": names, "outcome_descriptions": described}
+            if implied:
+                structure = value.get("outcome_structure")
+                structure = dict(structure) if isinstance(structure, dict) else {}
+                value["outcome_structure"] = {**structure, "implies": list(structure.get("implies") or []) + implied}
         return value
 
     @field_validator("source", mode="before")
@@ -114,6 +124,21 @@ class Config(_Strict):
             unknown = set(named) - set(self.outcomes)
             if unknown:
                 raise ValueError(f"{what} names outcomes not in `outcomes`: {sorted(unknown)}")
+        return self
+
+    @model_validator(mode="after")
+    def _structure_names_outcomes(self) -> Config:
+        pairs = self.outcome_structure.pairs()
+        unknown = sorted({o for pair in pairs for o in pair} - set(self.outcomes))
+        if unknown:
+            raise ValueError(f"outcome_structure names outcomes not in `outcomes`: {unknown}")
+        same = [a for a, b in pairs if a == b]
+        if same:
+            raise ValueError(f"outcome_structure: outcome '{same[0]}' cannot imply itself")
+        cycle = find_cycle(pairs)
+        if cycle:
+            raise ValueError(f"outcome_structure: implications form a cycle ({' -> '.join(cycle)}); "
+                             "outcomes that imply each other are one outcome")
         return self
 
     def digest(self, *sections: str) -> str:

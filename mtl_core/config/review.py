@@ -55,6 +55,19 @@ class DriftConfig(_Strict):
     prevalence: float = Field(0.05, gt=0, le=1, description="change in an outcome's prevalence above this")
 
 
+class ExplanationsConfig(_Strict):
+    """Global explanations of the registered model per outcome (mtl_core/evaluation/explain.py): permutation
+    importance on held-out rows (validation, or out-of-fold when cross-fitting; never test) with
+    bootstrap intervals, and the direction of each predictor's effect."""
+    enabled: bool = Field(True, description="compute them in `evaluate` (a few seconds on the default cohort)")
+    max_rows: int = Field(2000, ge=50, description="held-out rows used, a seeded sample when there are more")
+    repeats: int = Field(2, ge=1, le=50, description="permutations per predictor, averaged")
+    n_boot: int = Field(200, ge=0, description="bootstrap resamples of the rows for the intervals")
+    max_predictors: int = Field(150, ge=1, description=(
+        "predictor groups at most (an event item's aggregates are one group); above it none are computed"))
+    top: int = Field(8, ge=1, description="predictors per outcome on the model card")
+
+
 class EvaluationConfig(_Strict):
     n_boot: int = Field(1000, ge=0, le=MAX_BOOT, description=(
         f"bootstrap resamples for CIs (0 = no CIs; at most {MAX_BOOT:,}: more moves a 95% bound by less than "
@@ -72,6 +85,7 @@ class EvaluationConfig(_Strict):
     operating_points: OperatingPointsConfig = OperatingPointsConfig()
     decision_curve: DecisionCurveConfig = DecisionCurveConfig()
     drift: DriftConfig = DriftConfig()
+    explanations: ExplanationsConfig = ExplanationsConfig()
 
 
 class RegistryConfig(_Strict):

@@ -32,6 +32,8 @@ DRIFT_REFERENCE = "drift_reference.json"    # training-data profile (aggregates)
 METRICS = "metrics.json"             # the per-outcome report alone
 EVALUATION = "evaluation.json"       # the whole evaluation result
 DECISION_CURVES = "decision_curves.csv"
+EXPLANATIONS = "explanations.json"   # per-outcome permutation importance on held-out rows (aggregates)
+EXPLANATIONS_PLOT = "explanations.png"  # its heat map, outcomes x predictors
 PLOTS = "plots"
 MODEL_CARD = "model_card.md"
 DRIFT = "drift"                      # drift of this run's data against the champion's training data
@@ -150,6 +152,9 @@ class ModelFolder:
     def plan(self):
         return joblib.load(self.path / MEMBERS / PLAN)
 
+    def has_plan(self) -> bool:
+        return (self.path / MEMBERS / PLAN).is_file()
+
     def save_plan(self, plan) -> None:
         joblib.dump(plan, self._members() / PLAN)
 
@@ -224,9 +229,21 @@ class ModelFolder:
         path = self.path / DECISION_CURVES
         return pd.read_csv(path) if path.is_file() else None
 
+    def save_explanations(self, result: dict) -> None:
+        self._write(EXPLANATIONS, json.dumps(result, indent=2))
+
+    def explanations(self) -> dict | None:
+        return self._json(EXPLANATIONS)
+
+    @property
+    def explanations_plot(self) -> Path:
+        return self.path / EXPLANATIONS_PLOT
+
     def evaluation_files(self) -> list[Path]:
-        """What the run keeps under its `evaluation/` artifacts."""
-        return [p for p in (self.path / n for n in (EVALUATION, OPERATING_POINTS, DECISION_CURVES)) if p.is_file()]
+        """What the run keeps under its `evaluation/` artifacts (the explanations beside the affinity matrix
+        of evaluation.json)."""
+        names = (EVALUATION, OPERATING_POINTS, DECISION_CURVES, EXPLANATIONS, EXPLANATIONS_PLOT)
+        return [p for p in (self.path / n for n in names) if p.is_file()]
 
     @property
     def plots_dir(self) -> Path:

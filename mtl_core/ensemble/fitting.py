@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mtl_core.config import Config
+from mtl_core.dataset.structure import OutcomeStructure, attach
 from mtl_core.ensemble.folds import FoldPlan, SizeRule, plan_folds
 from mtl_core.ensemble.members import Member, fit_mtl_member, fit_single_member
 from mtl_core.ensemble.search import search_network
@@ -77,14 +78,15 @@ def fit_model(cfg: Config, f: pd.DataFrame, Y: pd.DataFrame) -> Fitted:
 
     cols, rows = model_columns(f), split_rows(f)
     Y = Y[cfg.outcomes]
+    structure = OutcomeStructure.from_config(cfg)
     if cfg.model.ensemble == "none":
         est = estimator_from_config(cfg).fit(f.loc[rows["train"], cols], Y[rows["train"]],
                                              f.loc[rows["val"], cols], Y[rows["val"]])
-        return Fitted(est)
+        return Fitted(attach(est, structure))
     plan = fold_plan(cfg, f, Y, rows)
     tv = rows["train"] | rows["val"]
     X_tv, Y_tv = f.loc[tv, cols], Y[tv]
     network, search = fit_network_member(cfg, X_tv, Y_tv, plan)
     params = learner_params(cfg, search)
     members = [network] + [fit_learner(cfg, kind, X_tv, Y_tv, plan, params) for kind in cfg.evaluation.baselines]
-    return Fitted(stack(members, Y_tv, plan, index=f.index[tv]), members, plan, search)
+    return Fitted(attach(stack(members, Y_tv, plan, index=f.index[tv]), structure), members, plan, search)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mtl_core.dataset.structure import coherent
 from mtl_core.ensemble.folds import FoldPlan
 from mtl_core.ensemble.members import MTL, Member
 from mtl_core.ensemble.stacking import Combiner, fit_combiner, logit
@@ -27,6 +28,11 @@ class StackedMultiOutcome:
         self.held_ = held                     # held-out ensemble probabilities of train+val rows
         self.outcomes_ = list(members[0].outcomes)
         self.feature_names_in_ = members[0].fits[0].feature_names_in_
+        self.structure_ = None                # declared outcome implications (dataset/structure.attach)
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("structure_", None)  # models pickled before outcome structures existed
+        self.__dict__.update(state)
 
     @property
     def mtl_(self) -> Member:
@@ -45,7 +51,7 @@ class StackedMultiOutcome:
             used = [(i, w) for i, w in enumerate(c.weights) if w > 0]
             Z = np.column_stack([logit(by_kind[self.member_kinds_[i]][:, k]) for i, _ in used])
             out[:, k] = Combiner(tuple(w for _, w in used), c.scale, c.bias).combine(Z)
-        return out
+        return coherent(self, out)
 
     def predict_proba_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(self.predict_proba(X), columns=self.outcomes_, index=X.index)

@@ -69,6 +69,10 @@ def metric_values(result: dict) -> dict[str, float | None]:
         values[f"test/model_minus_best_baseline/{t['outcome']}"] = t["delta"]
     for o, a in result.get("network_auroc", {}).items():
         values[f"test/network_auroc/{o}"] = a
+    if result.get("structure"):  # declared nested outcomes: test rows breaking them, before / after
+        s = result["structure"]
+        values["test/incoherent_share/unprojected"] = s["incoherent_before"] / max(s["rows"], 1)
+        values["test/incoherent_share"] = s["incoherent_after"] / max(s["rows"], 1)
     estimable = [r["auroc"] for r in result["report"] if r["auroc"] is not None]
     values["test/mean_auroc"] = float(np.mean(estimable)) if estimable else None
     # 4 decimals: what a reviewer reads in the MLflow UI (it shows the stored value, 16 digits of it);

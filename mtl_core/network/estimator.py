@@ -14,6 +14,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from mtl_core.config import Config
 from mtl_core.config.model import ModelConfig, TrainConfig
+from mtl_core.dataset.structure import coherent
 from mtl_core.errors import ConfigError
 from mtl_core.network.calibration import CALIBRATION, fit_calibration
 from mtl_core.network.encoding import PiecewiseLinear
@@ -152,6 +153,7 @@ class MultiOutcomeClassifier(BaseEstimator):
         # models pickled before sharing_args / weighting_args existed
         state.setdefault("sharing_args", None)
         state.setdefault("weighting_args", None)
+        state.setdefault("structure_", None)  # ... and before outcome structures (dataset/structure.py)
         super().__setstate__(state)
 
     def _network(self, n_features: int) -> torch.nn.Module:
@@ -225,7 +227,8 @@ class MultiOutcomeClassifier(BaseEstimator):
         return z * self.calibration_scale_ + self.calibration_bias_ if calibrated else z
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.predict_logits(X)))
+        """Calibrated probabilities, projected onto the declared outcome structure when one is attached."""
+        return coherent(self, 1.0 / (1.0 + np.exp(-self.predict_logits(X))))
 
     def predict_proba_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(self.predict_proba(X), columns=self.outcomes_, index=X.index)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from mtl_core.config import Config
 from mtl_core.gate.promotion import Rules, Verdict
+from mtl_core.reports.card_sections import explanations_section, structure_section
 from mtl_core.reports.tables import ci, fmt, markdown_table, operating_point_rows, performance_rows, weight_rows
 
 SMALL_CELL = 5  # small-cell suppression in shared reports
@@ -87,7 +88,7 @@ def _definition(cfg: Config, definitions: dict, outcome: str) -> str:
 
 def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, definitions: dict,
                snapshot: str, registry: dict | None = None, reference: dict | None = None,
-               code: str = "unknown", date: str | None = None) -> str:
+               code: str = "unknown", date: str | None = None, explanations: dict | None = None) -> str:
     """The model card of one pipeline run (sections follow the TRIPOD+AI topics that apply); reference is
     the training-data profile (for predictor missingness), code the code version line."""
     outcomes = meta["outcomes"]
@@ -121,8 +122,9 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
                       " / ".join(_f(total.loc[s, f"{o}_prevalence"], ".1%") for s in ("train", "val", "test"))]
                      for o in outcomes])
     lines += ["Undefined labels (e.g. readmission after an in-hospital death) are masked out of training "
-              "and evaluation, never imputed.", "",
-              "## Predictors and missing data", "",
+              "and evaluation, never imputed.", ""]
+    lines += structure_section(cfg, evaluation)
+    lines += ["## Predictors and missing data", "",
               _predictors(cfg, meta),
               "- Missing values: median imputation with missingness indicators (fitted on train only); "
               "categories one-hot encoded"
@@ -144,6 +146,7 @@ def model_card(cfg: Config, meta: dict, evaluation: dict, cohort: pd.DataFrame, 
     lines += shortfall_section(cfg, registry)
     lines += rate_gap_section(evaluation)
     lines += _baselines(evaluation)
+    lines += explanations_section(explanations, cfg.evaluation.explanations.top)
     if registry:
         lines += ["## Registry", "", f"- Version v{registry['version']}: "
                   + ("champion" if registry.get("promoted") else "challenger (not promoted)")

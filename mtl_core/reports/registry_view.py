@@ -40,8 +40,9 @@ def run_artifact_link(experiment_id: str | None, run_id: str, path: str) -> str:
 
 
 def version_description(name: str, version: str, verdict: Verdict, compared_to: str | None,
-                        run_id: str | None, experiment_id: str | None, action: str | None = None) -> str:
-    """Markdown for the version's description field."""
+                        run_id: str | None, experiment_id: str | None, action: str | None = None,
+                        explained: bool = False) -> str:
+    """Markdown for the version's description field; explained: the run holds per-outcome explanations."""
     state = "passed the gate: champion" if verdict.promote else "rejected by the gate: stays challenger"
     if action:  # a forced promotion: champion whatever the gate said, and the description says so
         gate = "passed the gate" if verdict.promote else "rejected by the gate"
@@ -53,6 +54,9 @@ def version_description(name: str, version: str, verdict: Verdict, compared_to: 
         lines += ["", "Model card: " + run_artifact_link(experiment_id, run_id, "model_card.md")
                   + "; every check, subgroups included: " + run_artifact_link(experiment_id, run_id, "promotion.md")
                   + "; what changed since the champion: " + run_artifact_link(experiment_id, run_id, "comparison.md")]
+        if explained:
+            lines += ["", "What drives each outcome's risk (the card's Explanations section): "
+                      + run_artifact_link(experiment_id, run_id, "evaluation/explanations.png")]
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from mtl_core.config import Config, TabularSource
 from mtl_core.data import contracts
 from mtl_core.dataset.splits import assign_splits
+from mtl_core.dataset.structure import OutcomeStructure, conflicts_error
 from mtl_core.errors import ConfigError, DataError, all_of
 from mtl_core.sources import files
 
@@ -202,7 +203,14 @@ def summary(tables: dict[str, pd.DataFrame], cfg: Config) -> dict:
     labels = {o: _as_number(df[o]) for o in roles.outcomes}
     return {"rows": {TABLE: len(df)}, "labelled": {o: int(y.notna().sum()) for o, y in labels.items()},
             "positives": {o: int((y == 1).sum()) for o, y in labels.items()},
-            "values": {c: int(df[c].notna().sum()) for c in roles.features}}
+            "values": {c: int(df[c].notna().sum()) for c in roles.features},
+            "conflicts": {a: {b: n} for a, b, n in _conflicts(labels, cfg)}}
+
+
+def _conflicts(labels: dict[str, pd.Series], cfg: Config) -> list[tuple[str, str, int]]:
+    """(a, b, rows) where a row's labels break a declared implication (a = 1 but b = 0)."""
+    structure = OutcomeStructure.from_config(cfg)
+    return structure.label_conflicts(pd.DataFrame(labels)) if structure and labels else []
 
 
 def check_summary(total: dict, cfg: Config) -> None:
@@ -218,6 +226,9 @@ def check_summary(total: dict, cfg: Config) -> None:
         if positives in (0, labelled):
             raise DataError(f"{where}: only class {int(positives > 0)} in its {labelled} labelled "
                             f"rows; a model needs both 0 and 1")
+    found = [(a, b, n) for a, by in total.get("conflicts", {}).items() for b, n in by.items() if n]
+    if found:
+        conflicts_error(found, TABLE)
     for c, values in total["values"].items():
         if values == 0:
             raise DataError(f"table '{TABLE}': feature column '{c}': no values (all {n} rows missing); "
@@ -335,6 +346,9 @@ def row_rejects(tables: dict[str, pd.DataFrame], cfg: Config) -> dict[str, pd.Da
         s = df[o]
         num = s.astype(float) if s.dtype == bool else pd.to_numeric(s, errors="coerce")
         found.append((s.notna() & ~num.isin([0, 1]), f"{o}: isin {{0, 1, missing}}"))
+    for a, b in cfg.outcome_structure.pairs():  # a label breaking a declared implication
+        if a in roles.outcomes and b in roles.outcomes:
+            found.append(((_as_number(df[a]) == 1) & (_as_number(df[b]) == 0), f"{a} = 1 but {b} = 0 (implied)"))
     if roles.time and not pd.api.types.is_numeric_dtype(df[roles.time]):
         t = pd.to_datetime(df[roles.time], errors="coerce", utc=True, format="ISO8601")
         found.append((t.isna(), f"{roles.time}: ISO 8601 timestamp"))

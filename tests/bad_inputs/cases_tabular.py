@@ -168,3 +168,16 @@ def tabular_identifier_left_as_feature(tmp, g):
     # `mrn` not excluded: one value per row would be a category the model (and its input example) keeps
     return _flat(tmp, g, "run", ["feature column 'mrn'", "612 distinct values in 612 rows",
                                  "identifier", "exclude_columns"], source={"exclude_columns": []})
+
+
+@case
+def tabular_labels_break_a_declared_implication(tmp, g):
+    # issue 19: aki declared implied by in-hospital death; 3 rows say death without aki
+    def contradict(d):
+        d["aki"] = np.maximum(d["aki"], d["in_hospital_mortality"])
+        dead = d.index[d["in_hospital_mortality"] == 1][:3]
+        d.loc[dead, "aki"] = 0
+        return d
+    return _flat(tmp, g, "ingest", ["table 'tabular'", "labels contradict the declared outcome_structure",
+                                    "3 rows with 'in_hospital_mortality' = 1 but 'aki' = 0"], edit=contradict,
+                 outcome_structure={"implies": [["in_hospital_mortality", "aki"]]})
