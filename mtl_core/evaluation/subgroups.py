@@ -18,7 +18,7 @@ def subgroup_frame(f: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
             out[c] = f[c].to_numpy()
         else:
             raise DataError(f"evaluation.subgroups: column '{c}' is not in the feature set")
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(f)))  # no subgroup columns: still one row per row of f
 
 
 def check_subgroup_columns(margins: Iterable[str], columns) -> None:

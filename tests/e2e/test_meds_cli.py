@@ -72,4 +72,4 @@ def test_meds_dataset_runs_end_to_end(prefect_server, tmp_path):
                     "--output", tmp_path / "scored", "--format", "meds"], prefect_server)
     assert scored.returncode == 0, (scored.stdout + scored.stderr)[-4000:]
     for o in OUTCOMES:
-        assert _meds_eval_auroc(tmp_path / "scored" / f"{o}.parquet") == pytest.approx(aurocs[o], abs=1e-6)
+        assert _meds_eval_auroc(tmp_path / "scored" / f"{o}.parquet") == pytest.approx(aurocs[o], abs=5.1e-5)  # the MLflow metric is rounded to 4 decimals
