@@ -58,7 +58,7 @@ def test_meds_dataset_runs_end_to_end(prefect_server, tmp_path):
         assert set(preds["subject_id"]) <= held_out
         labels = pd.read_parquet(tmp_path / "meds" / "labels" / o)
         assert len(preds) == labels["subject_id"].isin(held_out).sum()  # every held-out label, no other
-        # the MLflow metric is logged to 4 decimals (flows/tracking.py), so agreement is to its rounding
+        # the MLflow metric is logged to 4 decimals (flows/pipeline.py), so agreement is to its rounding
         assert _meds_eval_auroc(folder / f"{o}.parquet") == pytest.approx(aurocs[o], abs=5.1e-5)
 
     # batch scoring in the MEDS schema: the feature set's test rows, with their labels as columns

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flows import tracking
-from flows.cli import next_step
+from flows.ops.show import next_step
 from mtl_core.config import load_config
 from mtl_core.errors import CmtlError
 from tests.conftest import write_config

@@ -39,17 +39,17 @@ def test_the_cli_run_table_fits_120_columns_with_every_ci_whole(monkeypatch):
 
     from rich.console import Console
 
-    from flows import cli
+    from flows.ops import show
 
     out = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(width=120, file=out, color_system=None))
+    monkeypatch.setattr(show, "console", Console(width=120, file=out, color_system=None))
     report = [{"outcome": name, "n": 4776, "prevalence": 0.151, "auroc": 0.8451, "auroc_ci_low": 0.8123,
                "auroc_ci_high": 0.8765, "bayes_auroc": 0.9} for name in ("in_hospital_mortality", "readmission_30d")]
     transfer = [{"outcome": r["outcome"], "best_baseline": "hist_gb", "best_baseline_auroc": 0.8321, "delta": -0.0123,
                  "verdict": "no clear difference"} for r in report]
     versus = [{"outcome": r["outcome"], "delta": 0.0131, "lo": -0.0042, "hi": 0.0311} for r in report]
     weights = {r["outcome"]: {"mtl": 0.38, "single_task_net": 0.32, "logistic": 0.29, "hist_gb": 0.01} for r in report}
-    cli._print_report({"report": report, "transfer": transfer, "model_vs_baselines": versus, "weights": weights})
+    show.report({"report": report, "transfer": transfer, "model_vs_baselines": versus, "weights": weights})
     text = out.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 120
     for whole in ("(0.812-0.876)", "(-0.004,+0.031)", "in_hospital_mortality", "0.845", "+0.013"):
