@@ -21,6 +21,7 @@ from mtl_core.errors import DataError
 from mtl_core.evaluation.operating_points import with_flags
 
 _log = logging.getLogger(__name__)
+MAX_FACTORS = 20  # per outcome, asked for with the request parameter `explain`
 SERVING = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"  # set by `mlflow models serve` (read as text: a logged model
 # must keep loading when a later MLflow moves the private constant)
 
@@ -63,6 +64,9 @@ class MultiOutcomeModel(PythonModel):
         points = _json(context, "operating_points") or {}
         self.thresholds = {o: p.get("threshold") for o, p in points.items()}
         self.drift_reference = _json(context, "drift_reference")  # aggregates of the training data
+        self.groups = _json(context, "predictor_groups")  # versions from before served explanations: None
+        path = context.artifacts.get("reference")
+        self.reference = pd.read_parquet(path) if path else None
         path = context.artifacts.get("feature_contract")  # models from before it: columns checked only
         self.contract = None
         if path:
@@ -79,7 +83,11 @@ class MultiOutcomeModel(PythonModel):
         needed = [str(c) for c in getattr(self.estimator, "feature_names_in_", frame.columns)]
         try:
             check_model_input(frame, needed, contract, contract.name if contract is not None else "features")
+            k = self._explain(params)
             proba = self.estimator.predict_proba_frame(frame).reset_index(drop=True)
+            if k:
+                return pd.concat([with_flags(proba, getattr(self, "thresholds", {})), self._why(frame[needed], k)],
+                                 axis=1)
         except DataError as exc:
             raise RequestRefused(" ".join(str(exc).split())) from None  # one line
         except Exception as exc:
@@ -89,6 +97,25 @@ class MultiOutcomeModel(PythonModel):
             raise RequestRefused(f"the model could not score this request ({type(exc).__name__}); "
                                  "`cmtl score` on the same rows names the problem") from None
         return with_flags(proba, getattr(self, "thresholds", {}))
+
+    def _explain(self, params) -> int:
+        """The request's `explain` parameter: how many factors per outcome (0: none)."""
+        k = (params or {}).get("explain") or 0
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_FACTORS:
+            raise DataError(f"params.explain: a whole number of factors per outcome from 0 to {MAX_FACTORS}")
+        if k and getattr(self, "groups", None) is None:
+            raise DataError("params.explain: this model version was registered before served explanations; "
+                            "`cmtl score --explain K` explains its risks")
+        return k
+
+    def _why(self, X: pd.DataFrame, k: int) -> pd.DataFrame:
+        """`<outcome>_why_1..k`: each row's top factors per outcome (mtl_core/evaluation/additive.py)."""
+        from mtl_core.evaluation.additive import contributions
+        from mtl_core.evaluation.contributions import top_factors
+
+        found = contributions(self.estimator, X, self.reference, self.groups)
+        return top_factors(found, X, self.reference, self.groups, list(self.estimator.outcomes_),
+                           min(k, len(self.groups)))
 
 
 mlflow.models.set_model(MultiOutcomeModel())

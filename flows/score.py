@@ -21,9 +21,10 @@ from mtl_core.data import contracts
 from mtl_core.data.meds_predictions import prediction_tables, write_tables
 from mtl_core.dataset.features import ID_COLUMNS
 from mtl_core.errors import CmtlError, DataError
-from mtl_core.evaluation.contributions import baseline_shapley, top_factors
+from mtl_core.evaluation.additive import contributions
+from mtl_core.evaluation.contributions import top_factors
 from mtl_core.evaluation.drift import drift_report, write_drift_report
-from mtl_core.evaluation.explain import predictor_groups
+from mtl_core.evaluation.explain import config_groups
 from mtl_core.sources import files
 from mtl_core.sources.layouts import dataset_builder
 
@@ -97,12 +98,11 @@ def resolve(cfg: Config, ws: Path, model: str) -> str:
 
 def explain_rows(cfg: Config, model, X: pd.DataFrame, outcomes: list[str], k: int) -> pd.DataFrame:
     """`<outcome>_why_1..k`: each row's top k factors per outcome in plain words (additive in the logit,
-    against the model's input example; mtl_core/evaluation/contributions.py)."""
+    against the model's input example; mtl_core/evaluation/additive.py)."""
     estimator = model.unwrap_python_model().estimator
     reference = tracking.input_example(model)
-    items = list(cfg.features.items) if cfg.source.layout == "canonical" else []
-    groups = predictor_groups(list(X.columns), items)
-    found = baseline_shapley(estimator.predict_proba, X, reference, groups, seed=cfg.train.seed)
+    groups = config_groups(cfg, list(X.columns))
+    found = contributions(estimator, X, reference, groups, seed=cfg.train.seed)
     return top_factors(found, X, reference, groups, outcomes, min(k, len(groups)))
 
 

@@ -24,6 +24,7 @@ from mtl_core.dataset.structure import OutcomeStructure, attach
 from mtl_core.ensemble.fitting import fit_learner, fit_network_member, fold_plan, learner_params
 from mtl_core.ensemble.stacked import stack
 from mtl_core.evaluation.drift import profile
+from mtl_core.evaluation.explain import config_groups
 from mtl_core.evaluation.operating_points import choose_threshold, with_flags
 from mtl_core.network.estimator import estimator_from_config, validation_proba
 from mtl_core.reports.composition import composition
@@ -164,6 +165,7 @@ def log_model(cfg: Config, ws: Path, folder: ModelFolder, meta: ModelMeta, run_i
     if folder.search() is not None:
         tracking.log_artifact(cfg, ws, run_id, folder.file("search.json"), "training")
     example = folder.input_example()
+    folder.save_predictor_groups(config_groups(cfg, list(example.columns)))  # what a served --explain groups
     answer = with_flags(folder.estimator().predict_proba_frame(example), folder.thresholds())
     contract = contracts.CONTRACTS_DIR / f"{dataset_builder(cfg).features_contract}.yaml"
     return tracking.log_pyfunc(cfg, ws, run_id, folder.file("estimator.joblib"), example,

@@ -22,9 +22,9 @@ def signature(example: pd.DataFrame, output: pd.DataFrame):
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types import ColSpec, Schema
 
-    inferred = infer_signature(example, output)
+    inferred = infer_signature(example, output, params={"explain": 0})  # explain: top factors per outcome
     inputs = Schema([ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs])
-    return ModelSignature(inputs=inputs, outputs=inferred.outputs)
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
 
 
 def log_pyfunc(cfg: Config, ws: Path, run_id: str, estimator_path: Path, example: pd.DataFrame,

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 REQUIREMENTS = ("torch", "scikit-learn", "pandas", "numpy", "pyarrow", "joblib", "pydantic", "pyyaml",
-                "pandera", "mlflow")
+                "pandera", "mlflow", "shap", "captum")
 
 
 # Database stores this process has seen created (or found complete): each is opened under the lock once.

@@ -34,6 +34,7 @@ EVALUATION = "evaluation.json"       # the whole evaluation result
 DECISION_CURVES = "decision_curves.csv"
 EXPLANATIONS = "explanations.json"   # per-outcome permutation importance on held-out rows (aggregates)
 EXPLANATIONS_PLOT = "explanations.png"  # its heat map, outcomes x predictors
+PREDICTOR_GROUPS = "predictor_groups.json"  # predictor -> model columns; ships with the model (served --explain)
 PLOTS = "plots"
 MODEL_CARD = "model_card.md"
 DRIFT = "drift"                      # drift of this run's data against the champion's training data
@@ -173,6 +174,9 @@ class ModelFolder:
     def input_example(self) -> pd.DataFrame:
         return pd.read_parquet(self.path / INPUT_EXAMPLE)
 
+    def save_predictor_groups(self, groups: dict[str, list[str]]) -> None:
+        self._write(PREDICTOR_GROUPS, json.dumps(groups, indent=1))
+
     def save_input_example(self, example: pd.DataFrame) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         example.to_parquet(self.path / INPUT_EXAMPLE, index=False)
@@ -211,7 +215,8 @@ class ModelFolder:
 
     def pyfunc_artifacts(self) -> dict[str, str]:
         """The extra artifacts of the logged pyfunc (those that exist)."""
-        found = {"operating_points": self.path / OPERATING_POINTS, "drift_reference": self.path / DRIFT_REFERENCE}
+        found = {"operating_points": self.path / OPERATING_POINTS, "drift_reference": self.path / DRIFT_REFERENCE,
+                 "predictor_groups": self.path / PREDICTOR_GROUPS, "reference": self.path / INPUT_EXAMPLE}
         return {k: str(v) for k, v in found.items() if v.is_file()}
 
     # what evaluation writes beside it

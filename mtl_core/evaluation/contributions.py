@@ -33,6 +33,7 @@ class Contributions:
     logit: np.ndarray         # (rows, outcomes): the model's logit of each patient
     reference: np.ndarray     # (outcomes,): its logit of the reference patient
     predictors: list[str]
+    rest: np.ndarray | None = None  # (rows, outcomes): the part of logit - reference no predictor carries
 
 
 def _as_reference(reference: pd.DataFrame, X: pd.DataFrame) -> pd.DataFrame:
@@ -114,7 +115,7 @@ def top_factors(c: Contributions, X: pd.DataFrame, reference: pd.DataFrame, grou
     predictor's logit contribution, so a patient's points add up to that change too."""
     X = X.reset_index(drop=True)
     p, p0 = 1 / (1 + np.exp(-c.logit)), 1 / (1 + np.exp(-c.reference))
-    total = c.values.sum(1)                                             # (rows, outcomes)
+    total = c.values.sum(1) + (0 if c.rest is None else c.rest)        # (rows, outcomes)
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(np.abs(total) > 1e-9, (p - p0) / total, p * (1 - p))  # points per logit unit
     describe = _describers(X, reference, groups, c.predictors)

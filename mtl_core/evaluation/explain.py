@@ -51,6 +51,11 @@ def held_out_views(model, plan) -> list[View]:
     return views
 
 
+def config_groups(cfg, columns: list[str]) -> dict[str, list[str]]:
+    """The predictors of a config's model: an event item's aggregates (canonical layouts) as one."""
+    return predictor_groups(columns, list(cfg.features.items) if cfg.source.layout == "canonical" else [])
+
+
 def predictor_groups(columns: list[str], items: list[str] = ()) -> dict[str, list[str]]:
     """Predictor name -> its model columns: an event item's aggregate columns together, others alone."""
     groups: dict[str, list[str]] = {}
