@@ -7,8 +7,8 @@ then one Platt scale and bias (mtl_core/ensemble/stacked.py). So contributions c
 in its own logit space, against the same reference patient, add up through the same weights:
 
 - logistic regression: exact linear contributions, coefficient x (patient - reference) per model column;
-- gradient boosting: shap's TreeExplainer, interventional, with the reference as its one background row
-  (exact baseline Shapley values of the trees' raw margin);
+- gradient boosting: shap's TreeExplainer (path-dependent TreeSHAP) of the patient minus that of the
+  reference, in the trees' raw margin;
 - networks (multi-task and single-task): captum's DeepLift from the reference (its rescale rule sums
   exactly to the change of the output for Linear-ReLU networks), or integrated gradients where DeepLift
   does not sum up (gated experts), times the network's calibration scale.
@@ -119,9 +119,12 @@ def _single(model, X: pd.DataFrame, ref: pd.DataFrame, groups: dict[str, list[st
     elif isinstance(learner, HistGradientBoostingClassifier):
         import shap
 
-        explainer = shap.TreeExplainer(learner, data=Tr, feature_perturbation="interventional",
-                                       model_output="raw")
-        values = np.asarray(explainer.shap_values(Tx, check_additivity=False), dtype=float)
+        # shap's interventional TreeSHAP with the reference as background missed the margin by up to 0.9
+        # on the default model's trees (shap 0.51); the difference of the path-dependent values of the
+        # patient and the reference adds up exactly (to 1e-14)
+        explainer = shap.TreeExplainer(learner, feature_perturbation="tree_path_dependent", model_output="raw")
+        values = np.asarray(explainer.shap_values(np.vstack([Tx, Tr]), check_additivity=False), dtype=float)
+        values = values[:-1] - values[-1]
     else:
         raise NotAdditive(type(learner).__name__)
     return _to_groups(values[:, :, None], _owners(pre, list(X.columns)), groups)[:, :, 0]

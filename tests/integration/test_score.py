@@ -136,6 +136,11 @@ def test_mlflow_models_serve_champion_answers_invocations(trained_workspace, tmp
         with urllib.request.urlopen(req, timeout=60) as r:
             assert r.status == 200
             answer = json.load(r)
+        body["params"] = {"explain": 2}  # each outcome's top 2 factors (mtl_core/evaluation/additive.py)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            explained = json.load(r)["predictions"]
     finally:
         stop(proc)
     predictions = answer["predictions"]
@@ -146,3 +151,7 @@ def test_mlflow_models_serve_champion_answers_invocations(trained_workspace, tmp
     local = _champion(ws).predict(rows)
     served = pd.DataFrame(predictions)[OUTCOMES].to_numpy()
     np.testing.assert_allclose(served, local[OUTCOMES].to_numpy(), rtol=1e-5)
+    for p, e in zip(predictions, explained):
+        assert {k: e[k] for k in p} == p  # the same risks, with the factors beside them
+        assert sorted(set(e) - set(p)) == sorted(f"{o}_why_{i}" for o in OUTCOMES for i in (1, 2))
+        assert all(e[f"{o}_why_1"].endswith(" points") for o in OUTCOMES)

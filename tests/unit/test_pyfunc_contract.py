@@ -136,3 +136,43 @@ def test_served_bad_request_gets_a_400_with_the_one_line_message_and_no_tracebac
     assert "column 'age'" in body["message"] and not body["message"].startswith("Failed to predict data")
     _no_values(reply.text, _frame().head(8))
     assert good.status_code == 200 and len(good.json()["predictions"]) == 3
+
+
+@pytest.fixture(scope="module")
+def explained(tmp_path_factory):
+    """The same kind of model logged with what a served explanation needs (predictor groups, reference)."""
+    tmp = tmp_path_factory.mktemp("pyfunc_explained")
+    X = _frame()
+    Y = pd.DataFrame({"died": (X["age"] > 65).astype(float), "aki": (X["creatinine_mean"] > 5).astype(float)})
+    est = MultiOutcomeClassifier(hidden=(8,), epochs=2, batch_size=64, seed=0).fit(X, Y)
+    joblib.dump(est, tmp / "estimator.joblib")
+    example = X.head(1)
+    example.to_parquet(tmp / "reference.parquet", index=False)
+    (tmp / "groups.json").write_text(json.dumps({c: [c] for c in X.columns}))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*type hints.*")
+        mlflow.pyfunc.save_model(
+            tmp / "model", python_model=str(ROOT / "flows" / "pyfunc_model.py"),
+            artifacts={"estimator": str(tmp / "estimator.joblib"), "reference": str(tmp / "reference.parquet"),
+                       "predictor_groups": str(tmp / "groups.json"),
+                       "feature_contract": str(CONTRACTS_DIR / "features.yaml")},
+            code_paths=[str(ROOT / "mtl_core")], input_example=example,
+            signature=signature(example, with_flags(est.predict_proba_frame(example), {})))
+        return mlflow.pyfunc.load_model(str(tmp / "model"))
+
+
+def test_served_model_explains_on_request(explained, served):
+    """params.explain = K adds each outcome's top K factors; 0 or absent adds nothing; a bad K, or a model
+    logged without predictor groups, is refused in one line."""
+    rows = _frame().head(20)
+    plain = explained.predict(rows)
+    why = explained.predict(rows, params={"explain": 2})
+    cols = [f"{o}_why_{i}" for o in ("died", "aki") for i in (1, 2)]
+    assert list(why.columns) == list(plain.columns) + cols
+    pd.testing.assert_frame_equal(why[plain.columns], plain)
+    assert all(v.endswith(" points") for c in cols for v in why[c])
+    assert explained.predict(rows, params={"explain": 0}).shape == plain.shape
+    with pytest.raises(DataError, match="from 0 to 20"):
+        explained.predict(rows, params={"explain": 99})
+    with pytest.raises(DataError, match="registered before served explanations"):
+        served.predict(rows, params={"explain": 2})
