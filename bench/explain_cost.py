@@ -82,8 +82,7 @@ def main() -> None:
             f"{comparison['additive_seconds']:.1f} s ({ratio:.0f}x faster); the two attributions correlate at "
             f"least {comparison['correlation_min']:.3f} per outcome, and name the same top factor in "
             f"{100 * comparison['same_top_factor']:.0f}% of row-outcome pairs.")
-    results.append({"comparison": comparison})
-    write("explain_cost", f"python -m bench.explain_cost --rows {a.rows} --shapley-rows {a.shapley_rows}", text, {"results": results})
+    write("explain_cost", f"python -m bench.explain_cost --rows {a.rows} --shapley-rows {a.shapley_rows}", text, {"results": results, "comparison": comparison})
 
 
 if __name__ == "__main__":

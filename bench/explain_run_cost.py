@@ -55,7 +55,7 @@ def main() -> None:
         tmp = Path(tmp)
         on, off = config(tmp, True), config(tmp, False)
         pairs = []
-        for i in range(a.pairs):
+        for _ in range(a.pairs):
             t_on = run_once(on, tmp / "ws")
             t_off = run_once(off, tmp / "ws")
             pairs.append({"on": t_on, "off": t_off, "ratio": t_on / t_off})

@@ -22,7 +22,7 @@ from mtl_core.evaluation.review import clinical_review
 from mtl_core.evaluation.subgroups import subgroup_frame
 from mtl_core.evaluation.transfer import transfer_report
 from mtl_core.network.affinity import gradient_affinity
-from mtl_core.reports.explain_plots import write_heatmap
+from mtl_core.reports.explain_plots import write_effects, write_heatmap
 
 
 def _network(est):
@@ -89,13 +89,14 @@ def explain_model(cfg: Config, features_dir: str, folder: ModelFolder) -> dict |
     f, y = feature_set.features_and_labels(features_dir, est.outcomes_)
     rows = feature_set.split_rows(f)
     tv = rows["train"] | rows["val"]  # the rows the fold plan's positions index
-    items = list(cfg.features.items) if cfg.source.layout == "canonical" else []
+    items = list(cfg.features.items) if cfg.source.layout == "canonical" else []  # as config_groups
     result = explain(est, folder.plan(), f.loc[tv, list(est.feature_names_in_)], y.loc[tv].to_numpy(float),
                      est.outcomes_, cfg.evaluation.explanations, items, seed=cfg.train.seed,
                      level=cfg.evaluation.ci_level)
     folder.save_explanations(result)
     if "skipped" not in result:
         write_heatmap(result, folder.explanations_plot)
+        write_effects(result, folder.effects_plot)
     else:
         get_run_logger().info("Explanations skipped: %s", result["skipped"])
     return result

@@ -66,6 +66,8 @@ class ExplanationsConfig(_Strict):
     max_predictors: int = Field(150, ge=1, description=(
         "predictor groups at most (an event item's aggregates are one group); above it none are computed"))
     top: int = Field(8, ge=1, description="predictors per outcome on the model card")
+    effects: int = Field(4, ge=0, le=20, description=(
+        "number predictors per outcome whose effect shape (partial dependence) is drawn; 0: none"))
 
 
 class EvaluationConfig(_Strict):

@@ -34,6 +34,7 @@ EVALUATION = "evaluation.json"       # the whole evaluation result
 DECISION_CURVES = "decision_curves.csv"
 EXPLANATIONS = "explanations.json"   # per-outcome permutation importance on held-out rows (aggregates)
 EXPLANATIONS_PLOT = "explanations.png"  # its heat map, outcomes x predictors
+EFFECTS_PLOT = "effects.png"         # partial dependence of the risks on the important number predictors
 PREDICTOR_GROUPS = "predictor_groups.json"  # predictor -> model columns; ships with the model (served --explain)
 PLOTS = "plots"
 MODEL_CARD = "model_card.md"
@@ -244,10 +245,14 @@ class ModelFolder:
     def explanations_plot(self) -> Path:
         return self.path / EXPLANATIONS_PLOT
 
+    @property
+    def effects_plot(self) -> Path:
+        return self.path / EFFECTS_PLOT
+
     def evaluation_files(self) -> list[Path]:
         """What the run keeps under its `evaluation/` artifacts (the explanations beside the affinity matrix
         of evaluation.json)."""
-        names = (EVALUATION, OPERATING_POINTS, DECISION_CURVES, EXPLANATIONS, EXPLANATIONS_PLOT)
+        names = (EVALUATION, OPERATING_POINTS, DECISION_CURVES, EXPLANATIONS, EXPLANATIONS_PLOT, EFFECTS_PLOT)
         return [p for p in (self.path / n for n in names) if p.is_file()]
 
     @property

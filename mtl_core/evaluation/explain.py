@@ -214,4 +214,9 @@ def explain(model, plan, X: pd.DataFrame, Y: np.ndarray, outcomes: list[str], se
     views = held_out_views(model, plan)
     out = permutation_importance(views, X, Y, outcomes, groups, repeats=settings.repeats, n_boot=settings.n_boot,
                                  max_rows=settings.max_rows, seed=seed, level=level)
+    if getattr(settings, "effects", 0):
+        from mtl_core.evaluation.effects import effect_shapes
+
+        held = X.iloc[np.sort(np.concatenate([v.rows for v in views]))]
+        out["effects"] = effect_shapes(model.predict_proba, held, outcomes, out, groups, settings.effects, seed=seed)
     return {"source": "out-of-fold" if len(views) > 1 else "validation", **out}

@@ -77,4 +77,19 @@ def explanations_section(explanations: dict | None, top: int = 8) -> list[str]:
         lines += [f"### {outcome}", ""]
         lines += markdown_table(["predictor", "log-loss increase when shuffled (interval)", "direction",
                                  "also drives"], body)
+        lines += _effects(explanations.get("effects"), outcome)
     return lines
+
+
+def _effects(effects: dict | None, outcome: str) -> list[str]:
+    """One line per top number predictor: the outcome's average risk at the two ends of its range."""
+    if not effects or not effects.get("per_outcome", {}).get(outcome):
+        return []
+    parts = []
+    for col in effects["per_outcome"][outcome]:
+        curve = effects["curves"][col]
+        risk = curve[outcome]
+        parts.append(f"{col} {100 * risk[0]:.1f}% at {curve['grid'][0]:.3g} to {100 * risk[-1]:.1f}% at "
+                     f"{curve['grid'][-1]:.3g} (lowest {100 * min(risk):.1f}%, highest {100 * max(risk):.1f}%)")
+    return [f"Effect shapes (average risk as one predictor moves over its 5th-95th percentile, the others as "
+            f"observed; `evaluation/effects.png`): {'; '.join(parts)}.", ""]

@@ -54,3 +54,37 @@ def importance_heatmap(explanations: dict) -> Figure:
 def write_heatmap(explanations: dict, path: Path) -> Path:
     importance_heatmap(explanations).savefig(path, dpi=110)
     return path
+
+
+def effects_figure(effects: dict) -> Figure:
+    """One panel per number predictor: each outcome's average risk as the predictor moves over its 5th-95th
+    percentile, solid for the outcomes it is a top driver of, dotted for the others."""
+    cols = list(effects["curves"])
+    n = max(1, len(cols))
+    width = min(4, n)
+    height = -(-n // width)
+    fig = Figure(figsize=(3.2 * width, 2.6 * height + 0.6))
+    top = {c: [o for o, picked in effects["per_outcome"].items() if c in picked] for c in cols}
+    for i, col in enumerate(cols):
+        ax = fig.add_subplot(height, width, i + 1)
+        curve = effects["curves"][col]
+        for outcome in effects["per_outcome"]:
+            ax.plot(curve["grid"], 100 * np.asarray(curve[outcome]), label=outcome,
+                    linestyle="-" if outcome in top[col] else ":", linewidth=1.8 if outcome in top[col] else 1.0)
+        ax.set_title(col, fontsize=9)
+        ax.set_ylabel("average risk, %", fontsize=8)
+        ax.tick_params(labelsize=7)
+    if cols:
+        fig.axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle(f"Effect shapes: partial dependence on {effects['rows']:,} held-out rows (describes the model, "
+                 "not causes)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def write_effects(explanations: dict, path: Path) -> Path | None:
+    effects = explanations.get("effects")
+    if not effects or not effects.get("curves"):
+        return None
+    effects_figure(effects).savefig(path, dpi=100)
+    return path

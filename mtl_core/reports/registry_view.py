@@ -56,7 +56,9 @@ def version_description(name: str, version: str, verdict: Verdict, compared_to: 
                   + "; what changed since the champion: " + run_artifact_link(experiment_id, run_id, "comparison.md")]
         if explained:
             lines += ["", "What drives each outcome's risk (the card's Explanations section): "
-                      + run_artifact_link(experiment_id, run_id, "evaluation/explanations.png")]
+                      + run_artifact_link(experiment_id, run_id, "evaluation/explanations.png")
+                      + "; how the risks move with the main number predictors: "
+                      + run_artifact_link(experiment_id, run_id, "evaluation/effects.png")]
     return "\n".join(lines) + "\n"
 
 

@@ -105,3 +105,21 @@ def test_heat_map_and_model_card_section(crossfitted, tmp_path):
     assert HONESTY in text and "Shared drivers" in text and "shared" in text
     assert "Specific to a: only_a" in text and "### b" in text
     assert "higher shared: lower risk" in text.split("### b")[1]
+
+
+def test_effect_shapes_follow_the_known_effects(crossfitted, tmp_path):
+    """Partial dependence (scikit-learn's) on held-out rows: `shared` raises a's risk and lowers b's,
+    `only_a` moves a and hardly b; null predictors are never drawn (their importance interval holds 0)."""
+    from mtl_core.reports.explain_plots import write_effects
+
+    *_, result = crossfitted
+    effects = result["effects"]
+    assert effects["rows"] == 300 and "shared" in effects["per_outcome"]["a"] and "shared" in effects["per_outcome"]["b"]
+    assert not {"null_1", "null_2"} & {c for cols in effects["per_outcome"].values() for c in cols}
+    shared, only_a = effects["curves"]["shared"], effects["curves"]["only_a"]
+    assert shared["a"][-1] - shared["a"][0] > 0.2 and shared["b"][0] - shared["b"][-1] > 0.2
+    assert np.all(np.diff(shared["a"]) > -0.01)  # rises along the grid
+    assert only_a["a"][-1] - only_a["a"][0] > 3 * abs(only_a["b"][-1] - only_a["b"][0])
+    assert write_effects(result, tmp_path / "effects.png").stat().st_size > 10_000
+    text = "\n".join(explanations_section(result))
+    assert "Effect shapes" in text and "shared " in text.split("### a")[1].split("### b")[0]
