@@ -2,6 +2,7 @@
 version from what a user typed."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -27,6 +28,15 @@ def register(cfg: Config, ws: Path, model_uri: str, run_id: str) -> str:
     # A tracking server (REST store) accepts a `models:/m-...` source only with its logged model id.
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     mv = c.create_model_version(cfg.registry.model_name, model_uri, run_id=run_id, model_id=model_id)
+    if model_id:  # the logged model's page lists its registered versions (as mlflow.register_model records them)
+        from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+        try:
+            known = json.loads(c.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+            c.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(
+                known + [{"name": mv.name, "version": str(mv.version)}])})
+        except MlflowException:
+            pass  # the version stands; only the back link from the logged model is missing
     return str(mv.version)
 
 

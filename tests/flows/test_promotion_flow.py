@@ -75,6 +75,10 @@ def test_worse_challenger_is_rejected_with_reasons_and_tags(two_runs):
     assert description.startswith(f"**{NAME} v2: rejected by the gate: stays challenger**, compared with "
                                   "champion v1")
     assert all(f"- {reason}" in description for reason in second["reasons"])
+    for v in ("1", "2"):  # each logged model's page names its registered version (not "Not registered")
+        source = client.get_model_version(NAME, v).source
+        logged = client.get_logged_model(source.removeprefix("models:/"))
+        assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": NAME, "version": v}]
     experiment = client.get_run(second["run_id"]).info.experiment_id
     for name in ("model_card.md", "promotion.md"):
         assert f"[{name}](#/experiments/{experiment}/runs/{second['run_id']}/artifacts/{name})" in description
