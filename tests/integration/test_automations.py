@@ -41,6 +41,7 @@ def server(tmp_path_factory):
     port = services.free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(ROOT)}
+    env.pop(automations.RETRAIN_ENV, None)  # each test says whether it wants the retraining automation
     log = (home / "server.log").open("w")
     proc = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env,
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
