@@ -3,7 +3,12 @@ degraded (event cmtl.monitor.degraded, flows/monitor.py) and when any flow run f
 
 The message goes through a Prefect notification block: a webhook (Slack, Teams or any URL taking a JSON
 POST) named by CMTL_ALERT_WEBHOOK. Without it the automations still fire and show in the Prefect UI's
-event feed, with nothing sent. Run as `python -m flows.ops.automations` against PREFECT_API_URL.
+event feed, with nothing sent.
+
+With CMTL_RETRAIN_ON_DEGRADED=1 a third automation runs the retraining deployment (pipeline/nightly-retrain,
+deployed from deployment.yaml first) on the same degraded event: retraining on evidence, not only on the
+calendar. Off by default (README "Monitoring" says why); switched off, an earlier copy is removed. Run as
+`python -m flows.ops.automations` against PREFECT_API_URL.
 """
 from __future__ import annotations
 
@@ -14,9 +19,13 @@ from datetime import timedelta
 from pathlib import Path
 
 WEBHOOK_ENV = "CMTL_ALERT_WEBHOOK"
+RETRAIN_ENV = "CMTL_RETRAIN_ON_DEGRADED"
 BLOCK = "cmtl-alerts"
 DEGRADED = "cmtl: monitoring verdict degraded"
 FAILED = "cmtl: flow run failed or crashed"
+RETRAIN = "cmtl: retrain on a degraded verdict"
+RETRAIN_DEPLOYMENT = "pipeline/nightly-retrain"  # flow name / deployment name in deployment.yaml
+DEGRADED_EVENT = "cmtl.monitor.degraded"  # flows/monitor.py: EVENT + ".degraded"
 
 
 def triggers() -> dict:
@@ -27,7 +36,7 @@ def triggers() -> dict:
                             threshold=1, within=timedelta(0))
 
     return {
-        DEGRADED: (on({"cmtl.monitor.degraded"}, "cmtl.model.*"),
+        DEGRADED: (on({DEGRADED_EVENT}, "cmtl.model.*"),
                    "{{ event.resource['prefect.resource.id'] }} v{{ event.resource['cmtl.version'] }} degraded",
                    "Degraded outcomes: {{ event.payload.degraded | join(', ') }}\n"
                    "{% for o, r in event.payload.reasons.items() %}- {{ o }}: {{ r }}\n{% endfor %}"
@@ -47,23 +56,59 @@ def notification_block(url: str):
     return block.save(BLOCK, overwrite=True)
 
 
-def install(webhook: str | None = None) -> list[str]:
-    """(Re)create both automations; returns their names. Idempotent: an earlier copy is replaced."""
-    from prefect.automations import Automation
-    from prefect.events.actions import DoNothing, SendNotification
+def switched_on(value: str | None) -> bool:
+    """CMTL_RETRAIN_ON_DEGRADED: 1 / true / yes / on (any case) switch it on; unset or anything else, off."""
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
+
+def _remove(name: str) -> None:
+    from prefect.automations import Automation
+
+    try:
+        Automation.read(name=name).delete()
+    except ValueError:
+        pass  # not there yet
+
+
+def retrain_deployment_id(name: str = RETRAIN_DEPLOYMENT):
+    """The id of the deployment a degraded verdict runs; a clear error when it was never deployed."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from mtl_core.errors import CmtlError
+
+    with get_client(sync_client=True) as client:
+        try:
+            return client.read_deployment_by_name(name).id
+        except ObjectNotFound:
+            raise CmtlError(f"{RETRAIN_ENV} is on but deployment {name} is not on the Prefect server: deploy "
+                            "deployment.yaml first (`make up` does, before the automations)") from None
+
+
+def install(webhook: str | None = None, retrain: bool = False) -> list[str]:
+    """(Re)create the notification automations, and the retraining one when `retrain`; returns their
+    names. Idempotent: an earlier copy is replaced (the retraining one removed when `retrain` is off)."""
+    from prefect.automations import Automation
+    from prefect.events.actions import DoNothing, RunDeployment, SendNotification
+
+    deployment_id = retrain_deployment_id() if retrain else None  # before anything changes
     block_id = notification_block(webhook) if webhook else None
     made = []
     for name, (trigger, subject, body) in triggers().items():
-        try:
-            Automation.read(name=name).delete()
-        except ValueError:
-            pass  # not there yet
+        _remove(name)
         actions = ([SendNotification(block_document_id=block_id, subject=subject, body=body)] if block_id
                    else [DoNothing()])
         Automation(name=name, description="created by `make up` (flows/ops/automations.py)", trigger=trigger,
                    actions=actions).create()
         made.append(name)
+    _remove(RETRAIN)
+    if deployment_id is not None:
+        trigger = triggers()[DEGRADED][0]
+        Automation(name=RETRAIN, trigger=trigger, actions=[RunDeployment(source="selected",
+                                                                         deployment_id=deployment_id)],
+                   description=f"created by `make up` with {RETRAIN_ENV}=1 (flows/ops/automations.py): runs "
+                               f"{RETRAIN_DEPLOYMENT}; the gate still decides any promotion").create()
+        made.append(RETRAIN)
     return made
 
 
@@ -79,5 +124,6 @@ def install_against(env: dict, cwd: Path) -> str:
 
 if __name__ == "__main__":
     url = os.environ.get(WEBHOOK_ENV)
-    for made in install(url):
-        print(f"automation: {made}" + ("" if url else f" (no {WEBHOOK_ENV}: fires, sends nothing)"))
+    for made in install(url, switched_on(os.environ.get(RETRAIN_ENV))):
+        quiet = made != RETRAIN and not url
+        print(f"automation: {made}" + (f" (no {WEBHOOK_ENV}: fires, sends nothing)" if quiet else ""))

@@ -30,6 +30,13 @@ class MonitoringConfig(_Strict):
     as_of: str | None = Field(None, description=(
         "when the snapshot was extracted (ISO date-time); default: its latest admission or discharge time"))
     retrain_on_degraded: bool = Field(False, description="the monitor deployment runs the pipeline on 'degraded'")
+    subgroup_auroc_drop: float | None = Field(0.10, gt=0, lt=1, description=(
+        "watch (never degraded by itself) when a subgroup's AUROC over the judged period lies this far or more "
+        "below the whole's and its upper CI bound under the whole's AUROC; null = subgroups reported only"))
+    subgroup_min_known: int = Field(200, ge=1, description=(
+        "a subgroup is judged only with at least this many admissions whose outcome is known ..."))
+    subgroup_min_positives: int = Field(30, ge=1, description=(
+        "... and at least this many known positives and as many negatives (small groups never alarm)"))
 
     @model_validator(mode="after")
     def _ranges(self) -> MonitoringConfig:

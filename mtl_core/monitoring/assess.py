@@ -20,8 +20,8 @@ def _measure(rows: np.ndarray, o: str, labels, P, flags, masked, limits, n_boot,
 
 
 def _subgroups(rows: np.ndarray, o: str, groups: pd.DataFrame | None, kw: dict) -> list[dict]:
-    """AUROC (with CI) and counts per subgroup over the judged rows: reported beside the verdict, not judged
-    (more groups would mean more chances of a false alarm)."""
+    """AUROC (with CI) and counts per subgroup over the judged rows, beside the verdict; the check
+    subgroup_gap (checks.py) makes the outcome "watch" when one lies far below the whole."""
     out: list[dict] = []
     for col in [] if groups is None else groups.columns:
         values = groups[col].astype(str).to_numpy()
@@ -59,10 +59,11 @@ def assess(labels: pd.DataFrame, masked: dict[str, np.ndarray], P: pd.DataFrame,
         names = {w["window"] for w in recent}
         rows = win["window"].isin(names).to_numpy()
         m = _measure(rows, o, **kw)
-        status, reason, findings = judge(o, m, cards.get(o, {}), limits)
+        found_groups = _subgroups(rows, o, groups, kw)
+        status, reason, findings = judge(o, m, cards.get(o, {}), limits, found_groups)
         verdicts[o] = {"status": status, "reason": reason, "measures": m,
                        "period": [recent[0]["window"], recent[-1]["window"]] if recent else None,
-                       "findings": [asdict(f) for f in findings], "subgroups": _subgroups(rows, o, groups, kw)}
+                       "findings": [asdict(f) for f in findings], "subgroups": found_groups}
     overall = worst(v["status"] for v in verdicts.values())
     return {"windows": windows, "verdicts": verdicts, "overall": overall,
             "degraded": [o for o, v in verdicts.items() if v["status"] == "degraded"],

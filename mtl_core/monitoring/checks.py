@@ -18,7 +18,7 @@ STATUSES = ("stable", "watch", "degraded")
 @dataclass
 class Finding:
     outcome: str
-    check: str      # auroc | floor | oe | slope | alert_rate | sensitivity | evidence
+    check: str      # auroc | floor | oe | slope | alert_rate | sensitivity | subgroup | evidence
     status: str     # one of STATUSES
     detail: str
 
@@ -95,20 +95,45 @@ def sensitivity(o: str, m: dict, card: dict, limits: MonitoringConfig) -> list[F
     return []
 
 
+def subgroup_gap(o: str, m: dict, card: dict, limits: MonitoringConfig) -> list[Finding]:
+    """A subgroup far below the whole over the judged period: watch, never degraded by itself (with many
+    groups one is low by chance now and then; a person looks before anything retrains). Far: the point
+    gap reaches `subgroup_auroc_drop` and the subgroup's upper CI bound lies under the whole's AUROC.
+    Groups under `subgroup_min_known` known rows or `subgroup_min_positives` positives (or negatives) are
+    skipped."""
+    drop, whole = limits.subgroup_auroc_drop, m.get("auroc")
+    if drop is None or whole is None:
+        return []
+    out = []
+    for g in m.get("subgroups", ()):
+        value, n, pos = g.get("auroc"), g.get("known") or 0, g.get("positives") or 0
+        if value is None or n < limits.subgroup_min_known or min(pos, n - pos) < limits.subgroup_min_positives:
+            continue
+        hi = g.get("auroc_ci_high", value)
+        if whole - value >= drop and (hi is None or hi < whole):
+            out.append(Finding(o, "subgroup", "watch", (
+                f"subgroup {g['column']}={g['group']} AUROC {value:.3f} (CI {_f(g.get('auroc_ci_low'))}-{_f(hi)}, "
+                f"{n:,} known) vs {whole:.3f} overall: {whole - value:.3f} below, limit {drop:.2f}")))
+    return out
+
+
 CHECKS: tuple[Callable[[str, dict, dict, MonitoringConfig], list[Finding]], ...] = (
-    auroc, floor, calibration, alert_rate, sensitivity)
+    auroc, floor, calibration, alert_rate, sensitivity, subgroup_gap)
 
 
 def worst(statuses) -> str:
     return max(statuses, key=STATUSES.index, default="stable")
 
 
-def judge(o: str, m: dict, card: dict, limits: MonitoringConfig) -> tuple[str, str, list[Finding]]:
-    """(status, reason line, every finding) of one outcome's measures against its card."""
+def judge(o: str, m: dict, card: dict, limits: MonitoringConfig,
+          subgroups: list[dict] | None = None) -> tuple[str, str, list[Finding]]:
+    """(status, reason line, every finding) of one outcome's measures against its card; subgroups (the
+    same measures per subgroup of these rows) reach the checks as m["subgroups"]."""
     if not m.get("judged"):
         f = Finding(o, "evidence", "stable", f"not judged: {m.get('reason', 'no known outcomes')}")
         return "stable", f.detail, [f]
-    found = [f for check in CHECKS for f in check(o, m, card, limits)]
+    seen = {**m, "subgroups": subgroups or []}
+    found = [f for check in CHECKS for f in check(o, seen, card, limits)]
     status = worst(f.status for f in found)
     shown = [f for f in found if f.status == status] if status != "stable" else found[:1]
     return status, "; ".join(f.detail for f in shown) or "within limits", found

@@ -44,7 +44,7 @@ def monitoring_markdown(result: dict, heading: dict) -> str:
                          f"{_f(m.get('slope'), '.2f')} | {_f(m.get('alert_rate'), '.1%')} |")
     groups = [(o, g) for o, v in result["verdicts"].items() for g in v.get("subgroups", [])]
     if groups:
-        lines += ["", "## Subgroups (the judged period; reported, not judged)", "",
+        lines += ["", "## Subgroups (the judged period; watch when one lies far below the whole)", "",
                   "| outcome | subgroup | known | positives | AUROC |", "|---|---|---|---|---|"]
         lines += [f"| {o} | {g['column']}={g['group']} | {g['known']:,} | {g['positives']:,} | {_ci(g, 'auroc')} |"
                   for o, g in groups]

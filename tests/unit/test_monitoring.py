@@ -1,5 +1,6 @@
 """Monitoring on simulated scored admissions: no false alarm without shift, a planted AUROC drop of ~0.05
-found on its outcome only, open outcome windows masked as unknown (never negative)."""
+found on its outcome only, open outcome windows masked as unknown (never negative), a subgroup far below
+the whole named (watch), none without a drop."""
 from __future__ import annotations
 
 import numpy as np
@@ -110,7 +111,7 @@ def test_series_are_stepped_by_window_end(cards):
     assert result["verdicts"]["mortality"]["period"] == ["2023-02", "2023-02"]
 
 
-def test_subgroups_of_the_judged_period_are_reported_not_judged(cards):
+def test_subgroups_of_the_judged_period_are_reported(cards):
     Y, P = simulate(4000, 3)
     groups = pd.DataFrame({"gender": np.where(np.arange(4000) % 2, "F", "M")})
     win = windows(pd.Series(pd.Timestamp("2023-01-15"), index=Y.index), "month")
@@ -120,3 +121,57 @@ def test_subgroups_of_the_judged_period_are_reported_not_judged(cards):
     found = result["verdicts"]["prolonged"]["subgroups"]
     assert [(g["column"], g["group"]) for g in found] == [("gender", "F"), ("gender", "M")]
     assert sum(g["known"] for g in found) == 4000 and all(0.7 < g["auroc"] < 0.9 for g in found)
+
+
+def _with_groups(n: int, seed: int, planted: float = 0.0):
+    """Scored admissions with three subgroup columns; `planted`: an unmeasured cause of `prolonged` in the
+    'urgent' admissions only (12%), so the model ranks them worse there than elsewhere."""
+    Y, P = simulate(n, seed)
+    rng = np.random.default_rng(seed + 100)
+    kind = np.where(rng.random(n) < 0.12, "urgent", np.where(rng.random(n) < 0.5, "elective", "emergency"))
+    groups = pd.DataFrame({"gender": np.where(rng.random(n) < 0.5, "F", "M"), "admission_type": kind,
+                           "age_band": np.array(["18-44", "45-64", "65+"])[rng.integers(0, 3, n)]})
+    if planted:
+        b = kind == "urgent"
+        z = np.log(P.loc[b, "prolonged"] / (1 - P.loc[b, "prolonged"])) + planted * rng.normal(size=b.sum())
+        Y.loc[b, "prolonged"] = (rng.random(b.sum()) < 1 / (1 + np.exp(-z))).astype(float)
+    win = windows(pd.Series(pd.Timestamp("2023-01-15"), index=Y.index), "month")
+    masked = {o: np.zeros(n, bool) for o in OUTCOMES}
+    return Y, P, groups, win, masked
+
+
+def test_a_subgroup_far_below_the_whole_is_named_and_makes_the_outcome_watch(cards):
+    Y, P, groups, win, masked = _with_groups(12000, 4, planted=4.0)
+    # the card promised no more than the whole still shows: only the subgroup is wrong
+    relaxed = {**cards, "prolonged": {**cards["prolonged"], "auroc_ci_low": 0.70}}
+    result = assess(Y, masked, P, {o: None for o in OUTCOMES}, win, relaxed, MonitoringConfig(), n_boot=200,
+                    groups=groups)
+    v = result["verdicts"]["prolonged"]
+    whole = v["measures"]["auroc"]
+    urgent = next(g for g in v["subgroups"] if g["group"] == "urgent")
+    assert whole - urgent["auroc"] >= 0.10, (whole, urgent)
+    assert v["status"] == "watch", v["reason"]
+    assert "subgroup admission_type=urgent" in v["reason"]
+    assert f"AUROC {urgent['auroc']:.3f}" in v["reason"] and f"vs {whole:.3f} overall" in v["reason"]
+    named = [f for f in v["findings"] if f["check"] == "subgroup"]
+    assert [f["status"] for f in named] == ["watch"] and "urgent" in named[0]["detail"]
+    assert all(f["check"] != "subgroup" for o in ("mortality", "readmission")
+               for f in result["verdicts"][o]["findings"])
+    # never degraded by itself, switched off by null, quiet when the group is under the size limit
+    off = assess(Y, masked, P, {o: None for o in OUTCOMES}, win, relaxed,
+                 MonitoringConfig(subgroup_auroc_drop=None), n_boot=200, groups=groups)
+    assert all(f["check"] != "subgroup" for f in off["verdicts"]["prolonged"]["findings"])
+    small = assess(Y, masked, P, {o: None for o in OUTCOMES}, win, relaxed,
+                   MonitoringConfig(subgroup_min_known=urgent["known"] + 1), n_boot=200, groups=groups)
+    assert all(f["check"] != "subgroup" for f in small["verdicts"]["prolonged"]["findings"])
+
+
+def test_no_subgroup_drop_gives_no_subgroup_reason_over_10_seeded_periods(cards):
+    found = []
+    for seed in range(10):
+        Y, P, groups, win, masked = _with_groups(4000, seed)
+        result = assess(Y, masked, P, {o: None for o in OUTCOMES}, win, cards, MonitoringConfig(), n_boot=200,
+                        groups=groups)
+        found += [f["detail"] for v in result["verdicts"].values() for f in v["findings"] if f["check"] == "subgroup"]
+        assert not any("subgroup" in v["reason"] for v in result["verdicts"].values())
+    assert found == []
