@@ -29,6 +29,7 @@ from mtl_core.monitoring.assess import assess, series
 from mtl_core.monitoring.checks import STATUSES
 from mtl_core.monitoring.report import monitoring_markdown
 from mtl_core.monitoring.timing import extract_time, mask_unknown, parse_time, windows
+from mtl_core.reports.registry_view import monitoring_note, with_note
 
 EVENT = "cmtl.monitor"  # + .stable / .watch / .degraded: what automations (flows/ops/automations.py) match
 
@@ -152,6 +153,9 @@ def log_check(cfg: Config, ws: Path, result: dict, found: dict) -> str:
         at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         tracking.tag_version(cfg, ws, version, {"monitoring": f"{line} (as of {h['as_of']}, checked {at})",
                                                 "monitoring.run": run_id})
+        mv = tracking.model_version(cfg, ws, version)
+        note = monitoring_note(line, h["as_of"], at, tracking.run_experiment(cfg, ws, run_id), run_id)
+        tracking.describe_version(cfg, ws, version, with_note(note, mv.description if mv else None))
     except BaseException as exc:
         tracking.end_run(cfg, ws, run_id, run_status(exc))
         raise

@@ -71,12 +71,23 @@ def rollback_note(version: str, role: str, other: str, who: str, when: str) -> s
     return f"**Champion again** after the rollback from v{other} (by {who} at {when})."
 
 
+NOTES = ("**Rolled back:", "**Champion again**", "**Monitoring:**")  # lines a later note replaces
+
+
 def with_note(note: str, description: str | None) -> str:
-    """note on top of a description, replacing an earlier rollback line."""
+    """note on top of a description, replacing earlier rollback and monitoring lines."""
     lines = (description or "").splitlines()
-    while lines and (lines[0].startswith(("**Rolled back:", "**Champion again**")) or not lines[0].strip()):
+    while lines and (lines[0].startswith(NOTES) or not lines[0].strip()):
         lines.pop(0)
     return "\n".join([note, "", *lines]) + "\n"
+
+
+def monitoring_note(line: str, as_of: str, at: str, experiment_id: str | None, run_id: str) -> str:
+    """The line a monitoring check puts at the top of the version's description: the verdict, and one
+    click to the check's report and its charts (the `monitoring.run` tag is plain text in the UI)."""
+    run = f"[run {run_id[:8]}](#/experiments/{experiment_id}/runs/{run_id})" if experiment_id else f"run {run_id}"
+    return (f"**Monitoring:** {line} (as of {as_of}, checked {at}): "
+            f"{run_artifact_link(experiment_id, run_id, 'monitoring.md')}; the monitor/* charts of {run}.")
 
 
 def run_description(verdict: dict, report: list[dict], experiment_id: str | None, run_id: str) -> str:

@@ -74,6 +74,10 @@ def test_run_holds_series_by_window_end_report_and_version_tag(monitored, tmp_pa
     tags = client.get_model_version(NAME, "1").tags
     assert tags["monitoring"].startswith("degraded: ") and SHIFTED in tags["monitoring"].split(" degraded")[0]
     assert tags["monitoring.run"] == r["run_id"]
+    description = client.get_model_version(NAME, "1").description
+    first, rest = description.split("\n", 1)
+    assert first.startswith("**Monitoring:** degraded") and f"/runs/{r['run_id']}/artifacts/monitoring.md)" in first
+    assert "**Monitoring:**" not in rest and f"**{NAME} v1:" in rest  # the gate's verdict stays below it
     inputs = run.inputs.model_inputs or []
     version = client.get_model_version(NAME, "1")
     assert [i.model_id for i in inputs] == [version.model_id or version.source.removeprefix("models:/")]
