@@ -156,7 +156,8 @@ def promote(config: str = ConfigOpt,
                                                   help="judge this registered version instead of registering"),
             dry_run: bool = typer.Option(False, "--dry-run", help="print the verdict; register, tag and move nothing"),
             force: bool = typer.Option(False, "--force",
-                                       help="promote whatever the gate says (audit-tagged with $USER and time)")):
+                                       help="promote whatever the gate says (audit-tagged with $USER and time)"),
+            reason: str | None = typer.Option(None, "--reason", help="why (with --force), for the audit trail")):
     """Register an evaluated model as challenger and promote it to champion if it passes the gate."""
     from flows.runtime import direct
     plain = dry_run and direct.wanted()  # a dry run reads the registry only
@@ -165,7 +166,7 @@ def promote(config: str = ConfigOpt,
         from flows.promote import register_and_promote
         with direct.plain_calls(plain):
             verdict = register_and_promote(config, model_dir, version=version, dry_run=dry_run, force=force,
-                                           actor=os.environ.get("USER"))
+                                           actor=os.environ.get("USER"), reason=reason)
         if not dry_run:  # what changed since the champion it was judged against: comparison.md in its run
             record_comparison(config, verdict)
     show.verdict(verdict, config)
@@ -173,13 +174,14 @@ def promote(config: str = ConfigOpt,
 
 @app.command()
 @_guard
-def rollback(config: str = ConfigOpt):
+def rollback(config: str = ConfigOpt,
+             reason: str | None = typer.Option(None, "--reason", help="why, for the audit trail")):
     """Move the champion alias back to the previous champion (audit-tagged with $USER and time)."""
     from flows.runtime import direct
     with _stage(config, "cmtl rollback", server=not direct.wanted()):
         from flows.promote import rollback as flow
         with direct.plain_calls(direct.wanted()):  # one alias move: no Prefect server for it
-            result = flow(config, actor=os.environ.get("USER"))
+            result = flow(config, actor=os.environ.get("USER"), reason=reason)
     name = result["model_name"]
     console.print(f"[bold green]{name}: champion moved back from v{result['from']} to v{result['to']}[/] "
                   f"(models:/{name}@champion), by {result['by']} at {result['at']}", soft_wrap=True,

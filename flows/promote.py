@@ -24,6 +24,7 @@ from mtl_core.data.model_folder import ModelFolder
 from mtl_core.errors import CmtlError
 from mtl_core.evaluation.subgroups import check_subgroup_columns, subgroup_frame
 from mtl_core.evaluation.unseen import Overlap, overlap_with
+from mtl_core.gate import audit
 from mtl_core.gate.promotion import Rules, Verdict, decide, gate, gather, parse_history, push_history, rollback_target
 from mtl_core.reports.model_card import promotion_markdown
 from mtl_core.reports.registry_view import rollback_note, verdict_tags, version_description, with_note
@@ -41,6 +42,28 @@ def _actor(actor: str | None) -> str:
         return getpass.getuser()
     except (KeyError, OSError, ImportError):  # no such variable and no password-database entry
         return f"a process on host {socket.gethostname() or 'unnamed'}"
+
+
+def _who(ws: Path, actor: str | None) -> str:
+    """The OS user (or the given actor) and, against a tracking server, the MLflow account it used."""
+    who, account = _actor(actor), tracking.account(ws)
+    return f"{who} (MLflow account {account})" if account and account != who else who
+
+
+def record_audit(cfg: Config, ws: Path, version: str, action: str, what: str, why: str, who: str,
+                 when: str, description: str | None = None) -> str:
+    """Append one entry to the audit trail: a registered-model tag cmtl.audit.<n> ("v<version>: <entry>";
+    numbers never reused) and the version's entries as the last section of its description. Version
+    tags stay the few a reviewer filters on."""
+    text = audit.entry(action, who, when, what, why)
+    model_tags = tracking.model_tags(cfg, ws)
+    tracking.set_model_tags(cfg, ws, {audit.next_key(model_tags): f"v{version}: {text}"})
+    mine = [e.split(": ", 1)[1] for e in audit.entries(model_tags) if e.startswith(f"v{version}: ")]
+    if description is None:
+        mv = tracking.model_version(cfg, ws, version)
+        description = mv.description if mv is not None else ""
+    tracking.describe_version(cfg, ws, version, audit.with_audit(description, [*mine, text]))
+    return text
 
 
 def _now() -> str:
@@ -77,8 +100,14 @@ def champion_history(cfg: Config, ws: Path, current: str | None) -> list[str]:
 def register(cfg: Config, ws: Path, folder: ModelFolder) -> str:
     meta = folder.meta()
     version = tracking.register(cfg, ws, meta.model_uri, meta.run_id)
-    tracking.set_alias(cfg, ws, "challenger", version)
-    tracking.tag_version(cfg, ws, version, {"cmtl.challenger_at": _now()})
+    with tracking.registry_lock(cfg, ws):  # the model's audit numbering is shared with promotions
+        before = tracking.version_by_alias(cfg, ws, "challenger")
+        tracking.set_alias(cfg, ws, "challenger", version)
+        now = _now()
+        tracking.tag_version(cfg, ws, version, {"cmtl.challenger_at": now})
+        was = f"v{before.version}" if before is not None and str(before.version) != version else "none"
+        record_audit(cfg, ws, version, "register", f"challenger {was} -> v{version}",
+                     f"new model from run {meta.run_id}", _who(ws, None), now)
     return version
 
 
@@ -149,7 +178,7 @@ def _rows(verdict: Verdict, overlap: Overlap) -> Verdict:
 
 @task(name="Record verdict and move the champion alias", cache_policy=NO_CACHE, **policy.TRACKING)
 def record(cfg: Config, ws: Path, version: str, verdict: Verdict, compared_to: str | None, run_id: str,
-           force: bool = False, actor: str | None = None) -> bool | None:
+           force: bool = False, actor: str | None = None, reason: str | None = None) -> bool | None:
     """Tag the version, log promotion.md to its run, and move the champion alias if it passed (or is
     forced). Every step is safe to repeat, so a retry after a transient failure finishes the job.
     None: the verdict is stale (judged against another champion); nothing was written."""
@@ -169,27 +198,37 @@ def record(cfg: Config, ws: Path, version: str, verdict: Verdict, compared_to: s
     text = promotion_markdown(cfg.registry.model_name, version, verdict, compared_to, Rules.from_config(cfg.registry),
                               action=action)
     tracking.log_text(cfg, ws, run_id, text, "promotion.md")
-    tracking.describe_version(cfg, ws, version, version_description(
+    description = version_description(
         cfg.registry.model_name, version, verdict, compared_to, run_id,
-        tracking.run_experiment(cfg, ws, run_id), action, explained=cfg.evaluation.explanations.enabled))
+        tracking.run_experiment(cfg, ws, run_id), action, explained=cfg.evaluation.explanations.enabled)
+    now, who = _now(), _who(ws, actor)
     if promote:
         if before != version:
             tracking.set_alias(cfg, ws, "champion", version)  # overwrites the old alias in one write
         tracking.set_model_tags(cfg, ws, {HISTORY: ",".join(push_history(history, version)),
-                                          LAST_ACTION: action or f"promote v{version} at {_now()} (gate passed)"})
+                                          LAST_ACTION: action or f"promote v{version} by {who} at {now} (gate passed)"})
+    kind = "force-promote" if force else ("promote" if promote else "verdict")
+    was = f"v{before}" if before else "none"
+    what = (f"champion {was} -> v{version}" if promote and before != version
+            else f"verdict {tags['cmtl.verdict']}" + ("" if promote else f", stays challenger (champion {was})"))
+    why = (f"forced by hand ({reason or 'no reason given'}); gate " + ("passed" if verdict.promote else "rejected")
+           if force else "gate")
+    record_audit(cfg, ws, version, kind, what, f"{why}: {verdict.summary}"[:1500], who, now, description)
     get_run_logger().info("version %s %s", version, ("forced " if force else "") + verdict.summary)
     return promote
 
 
 @flow(name="register_and_promote", log_prints=True)
 def register_and_promote(config_path: str, model_dir: str | None = None, version: str | None = None,
-                         dry_run: bool = False, force: bool = False, actor: str | None = None) -> dict:
+                         dry_run: bool = False, force: bool = False, actor: str | None = None,
+                         reason: str | None = None) -> dict:
     """Register the evaluated model as a new version (alias challenger) and promote it if it passes.
 
     version: judge an already registered version instead of registering the model folder.
     dry_run: judge and report only; nothing is registered, tagged or moved.
     force: promote whatever the gate says; the version gets an audit tag naming the action, user
     (actor, default $USER) and time.
+    reason: why, for the audit trail of a forced promotion.
     """
     cfg, ws = prepare(config_path)
     if dry_run and force:
@@ -206,7 +245,7 @@ def register_and_promote(config_path: str, model_dir: str | None = None, version
         if dry_run:
             break
         with tracking.registry_lock(cfg, ws):  # one check-and-move at a time across processes
-            promoted = record(cfg, ws, version, verdict, compared_to, run_id, force, actor)
+            promoted = record(cfg, ws, version, verdict, compared_to, run_id, force, actor, reason)
         if promoted is not None:
             break
     promoted = bool(promoted) if not dry_run else False
@@ -218,12 +257,12 @@ def register_and_promote(config_path: str, model_dir: str | None = None, version
 
 
 @task(name="Move the champion back to the previous champion", cache_policy=NO_CACHE, **policy.TRACKING)
-def move_back(cfg: Config, ws: Path, actor: str | None = None) -> dict:
+def move_back(cfg: Config, ws: Path, actor: str | None = None, reason: str | None = None) -> dict:
     name = cfg.registry.model_name
     current = tracking.version_by_alias(cfg, ws, "champion")
     if current is None:
         raise CmtlError(f"{name} has no champion to roll back")
-    now, who, cur = _now(), _actor(actor), str(current.version)
+    now, who, cur = _now(), _who(ws, actor), str(current.version)
     target, history = rollback_target(champion_history(cfg, ws, cur), cur)
     if tracking.model_version(cfg, ws, target) is None:
         raise CmtlError(f"the previous champion v{target} of {name} no longer exists in the registry")
@@ -236,16 +275,17 @@ def move_back(cfg: Config, ws: Path, actor: str | None = None) -> dict:
                                                                   f"by {who} at {now}"})
     for v, role, other in ((cur, "from", target), (target, "to", cur)):  # the pages agree with the aliases
         mv = tracking.model_version(cfg, ws, v)
-        tracking.describe_version(cfg, ws, v, with_note(rollback_note(v, role, other, who, now),
-                                                        None if mv is None else mv.description))
+        note = with_note(rollback_note(v, role, other, who, now), None if mv is None else mv.description)
+        record_audit(cfg, ws, v, "rollback", f"champion v{cur} -> v{target}",
+                     reason or "rollback by hand to the previous champion", who, now, note)
     get_run_logger().info(action)
     return {"model_name": name, "from": cur, "to": target, "by": who, "at": now, "history": history}
 
 
 @flow(name="rollback", log_prints=True)
-def rollback(config_path: str, actor: str | None = None) -> dict:
+def rollback(config_path: str, actor: str | None = None, reason: str | None = None) -> dict:
     """Move the champion alias back to the previous champion (the champion history, a registered-model
     tag, is popped, so repeated rollbacks walk further back); audit tags name the user and time."""
     cfg, ws = prepare(config_path)
     with tracking.registry_lock(cfg, ws):  # not while a promotion reads and moves the champion
-        return move_back(cfg, ws, actor)
+        return move_back(cfg, ws, actor, reason)

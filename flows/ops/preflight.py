@@ -1,5 +1,6 @@
-"""Checks before any data work: the tracking store (and a configured Prefect API) answer, so a run
-that cannot record its result fails in seconds with one line naming the URI instead of after ingest."""
+"""Checks before any data work: the tracking store (and a configured Prefect API) answer and accept this
+process's credentials, so a run that cannot record its result fails in seconds with one line naming the
+URI instead of after ingest (a refused login says so; the password is never printed)."""
 from __future__ import annotations
 
 import os
@@ -7,6 +8,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
+from base64 import b64encode
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -34,6 +36,48 @@ def _http_ok(url: str) -> str | None:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return str(reason) or type(exc).__name__
+
+
+def _auth_status(url: str, header: str | None) -> int | None:
+    """The HTTP status of an authenticated GET (None: answered 2xx or not at all, left to the health probe)."""
+    req = urllib.request.Request(url, headers={"Authorization": header} if header else {})
+    try:
+        with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT * 2):
+            return None
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def mlflow_auth_problem(uri: str) -> str | None:
+    """Why the tracking server refuses this process (MLFLOW_TRACKING_USERNAME / _PASSWORD, or _TOKEN)."""
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    header = _basic(user, password or "") if user else (f"Bearer {token}" if token else None)
+    code = _auth_status(uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1", header)
+    if code not in (401, 403):
+        return None
+    who = f"user {user}" if user else ("a token" if token else "no user (MLFLOW_TRACKING_USERNAME is not set)")
+    return (f"credentials refused by the tracking server {_redact(uri)} (HTTP {code}, {who}): set "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (after `make up`: source "
+            "workspace/run/env.sh); nothing was run")
+
+
+def prefect_auth_problem(api: str) -> str | None:
+    """Why the Prefect API refuses this process (PREFECT_API_AUTH_STRING, or PREFECT_API_KEY)."""
+    auth, key = os.environ.get("PREFECT_API_AUTH_STRING"), os.environ.get("PREFECT_API_KEY")
+    header = ("Basic " + b64encode(auth.encode()).decode("ascii")) if auth else (f"Bearer {key}" if key else None)
+    code = _auth_status(api.rstrip("/") + "/admin/version", header)
+    if code not in (401, 403):
+        return None
+    given = "PREFECT_API_AUTH_STRING given" if auth else "PREFECT_API_AUTH_STRING is not set"
+    return (f"credentials refused by the Prefect API {_redact(api)} (HTTP {code}, {given}): set "
+            "PREFECT_API_AUTH_STRING (after `make up`: source workspace/run/env.sh); nothing was run")
 
 
 def _retry(probe, budget: float = BUDGET_SECONDS) -> str | None:
@@ -122,8 +166,12 @@ def check_services(uri: str, prefect_api: str | None = None, budget: float = BUD
     if why:
         raise UnavailableError(f"tracking store {_redact(uri)} is not reachable: {why} "
                                "(check MLFLOW_TRACKING_URI or start the server; nothing was run)")
+    if urlparse(uri).scheme in ("http", "https") and (why := mlflow_auth_problem(uri)):
+        raise UnavailableError(why)
     if prefect_api:
         why = _retry(lambda: _http_ok(prefect_api.rstrip("/") + "/health"), budget)
         if why:
             raise UnavailableError(f"Prefect API {_redact(prefect_api)} is not reachable: {why} "
                                    "(check PREFECT_API_URL or start the server; nothing was run)")
+        if why := prefect_auth_problem(prefect_api):
+            raise UnavailableError(why)

@@ -60,6 +60,7 @@ from flows.tracking.store import (  # noqa: F401
     REQUIREMENTS,
     ROOT,
     _creation_lock,
+    account,
     client,
     ensure_store,
     experiment_id,

@@ -105,6 +105,14 @@ def ensure_store(uri: str) -> None:
         _READY.add(uri)
 
 
+def account(ws: Path) -> str | None:
+    """The MLflow user this process authenticates as (MLFLOW_TRACKING_USERNAME) when the store is a
+    tracking server; None for a store opened directly (no login there)."""
+    if not tracking_uri(ws).startswith(("http://", "https://")):
+        return None
+    return os.environ.get("MLFLOW_TRACKING_USERNAME") or None
+
+
 def client(cfg: Config, ws: Path) -> MlflowClient:
     """Point MLflow at the workspace store (unless MLFLOW_TRACKING_URI says otherwise)."""
     uri = tracking_uri(ws)

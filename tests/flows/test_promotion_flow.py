@@ -182,6 +182,26 @@ def test_dry_run_moves_nothing_then_force_and_rollback(two_runs, prefect_server)
         "cmtl.audit.last_action"]
     assert {str(v.version) for v in client.search_model_versions(f"name='{NAME}'")} == {"1", "2"}
 
+    # the audit trail: every alias move and verdict change, who, when and why, on the version and the model
+    from mtl_core.gate import audit
+
+    model_trail = audit.entries(client.get_registered_model(NAME).tags)
+
+    def trail(v):
+        return [e.split(": ", 1)[1] for e in model_trail if e.startswith(f"v{v}: ")]
+
+    trail2, trail1 = trail("2"), trail("1")
+    assert [t.split(" ")[1] for t in trail2] == ["register", "verdict", "force-promote", "rollback"]
+    assert "force-promote by alice: champion v1 -> v2; why: forced by hand" in trail2[2]
+    assert "rollback by bob: champion v2 -> v1" in trail2[3]
+    assert [t.split(" ")[1] for t in trail1] == ["register", "promote", "rollback"]
+    assert "champion none -> v1; why: gate: promoted" in trail1[1]
+    for v, entries in (("1", trail1), ("2", trail2)):  # the reviewer reads the same trail on the version page
+        description = client.get_model_version(NAME, v).description
+        assert audit.HEADING in description and all(t in description for t in entries)
+        assert not audit.entries(client.get_model_version(NAME, v).tags)  # no tag clutter on the version
+    assert len(model_trail) == 7 and model_trail[-1].startswith("v1: ") and "rollback by bob" in model_trail[-1]
+
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "COLUMNS": "200", "USER": "carol"}
     out = subprocess.run([CMTL, "promote", "--config", bad, "--dry-run"], capture_output=True, text=True,
                          env=env, timeout=600)

@@ -6,45 +6,50 @@ from __future__ import annotations
 import pandas as pd
 from mlflow import MlflowClient
 
-from flows.ops import services
+from flows.ops import credentials, services
 from tests.conftest import ROOT
 from tests.integration.conftest import OUTCOMES, fast_config
 
 MODEL = "clinical-multi-outcome"
 
 
-def _run(api_url: str, name: str, parameters: dict):
+def _run(api_url: str, name: str, parameters: dict, auth: str):
     from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: api_url}):
+    with temporary_settings({PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: auth}):
         return run_deployment(name, parameters=parameters, timeout=900, poll_interval=3)
 
 
-def _deployment_names(api_url: str) -> set[str]:
+def _deployment_names(api_url: str, auth: str) -> set[str]:
     from prefect import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    with temporary_settings({PREFECT_API_URL: api_url}):
+    with temporary_settings({PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: auth}):
         with get_client(sync_client=True) as client:
             flows = {f.id: f.name for f in client.read_flows()}
             return {f"{flows[d.flow_id]}/{d.name}" for d in client.read_deployments()}
 
 
-def test_up_deploys_runs_pipeline_and_scoring_deployments_then_down(tmp_path):
+def test_up_deploys_runs_pipeline_and_scoring_deployments_then_down(tmp_path, monkeypatch):
     ws = tmp_path / "workspace"
     config = fast_config(tmp_path / "config.yaml", ws)
     info = services.up(project_dir=ROOT, workspace=ws, prefect_port=services.free_port(),
-                       mlflow_port=services.free_port(), backend="sqlite")
+                       mlflow_port=services.free_port(), backend="sqlite",
+                       credentials_file=tmp_path / "secrets" / "credentials")
+    creds = credentials.load(info["credentials"], create=False)
+    auth = creds.prefect_auth
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", creds.service_user)  # this test reads as the pipeline
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", creds.service_password)
     run_dir = ws / "run"
     pids = {name: int((run_dir / f"{name}.pid").read_text()) for name in services.ORDER}
     try:
         assert all(services.alive(pid) for pid in pids.values())
-        assert (run_dir / "env.sh").read_text().count("export") == 4
+        assert (run_dir / "env.sh").read_text().count("export") == 7  # 4 places, 3 read from the credentials
         api = info["env"]["PREFECT_API_URL"]
-        assert {"pipeline/nightly-retrain", "pipeline/on-demand", "score/batch-score"} <= _deployment_names(api)
+        assert {"pipeline/nightly-retrain", "pipeline/on-demand", "score/batch-score"} <= _deployment_names(api, auth)
 
-        flow_run = _run(api, "pipeline/on-demand", {"config_path": str(config)})
+        flow_run = _run(api, "pipeline/on-demand", {"config_path": str(config)}, auth)
         assert flow_run.state.is_completed(), (flow_run.state, (run_dir / "worker.log").read_text()[-4000:])
 
         client = MlflowClient(info["mlflow_ui"], registry_uri=info["mlflow_ui"])
@@ -59,7 +64,7 @@ def test_up_deploys_runs_pipeline_and_scoring_deployments_then_down(tmp_path):
         source, target = tmp_path / "to_score.parquet", tmp_path / "scored" / "predictions.csv"
         features.to_parquet(source, index=False)
         scored = _run(api, "score/batch-score", {"config_path": str(config), "input_path": str(source),
-                                                  "output_path": str(target), "model": "champion"})
+                                                  "output_path": str(target), "model": "champion"}, auth)
         assert scored.state.is_completed(), (scored.state, (run_dir / "worker.log").read_text()[-4000:])
         pred = pd.read_csv(target)
         assert pred["hadm_id"].tolist() == features["hadm_id"].tolist()

@@ -3,23 +3,24 @@ UI lists the workspace's experiment, runs (with their artifacts) and registered 
 from __future__ import annotations
 
 import json
-import urllib.request
 
 from mlflow import MlflowClient
 
 from flows import tracking
-from flows.ops import services
+from flows.ops import accounts, credentials, services
 from flows.runtime.workspace import prepare, tracking_uri
 from tests.conftest import ROOT, write_config
 
 
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.load(r)
+def _get(url: str, auth: str) -> dict:
+    code, text = accounts.request(url, auth=auth, timeout=30)
+    assert code == 200, (code, text[:300])
+    return json.loads(text)
 
 
 def test_make_up_serves_the_store_make_run_wrote(tmp_path, monkeypatch):
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "CMTL_WORKSPACE", "PREFECT_API_URL"):
+    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "CMTL_WORKSPACE", "PREFECT_API_URL",
+                "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", credentials.PATH_ENV):
         monkeypatch.delenv(key, raising=False)
     ws = tmp_path / "workspace"
     cfg, ws = prepare(write_config(tmp_path / "config.yaml", ws))
@@ -32,17 +33,23 @@ def test_make_up_serves_the_store_make_run_wrote(tmp_path, monkeypatch):
     direct.create_model_version(cfg.registry.model_name, f"runs:/{run_id}/model", run_id=run_id)
 
     info = services.up(project_dir=ROOT, workspace=ws, prefect_port=services.free_port(),
-                       mlflow_port=services.free_port(), deploy=False)
+                       mlflow_port=services.free_port(), deploy=False,
+                       credentials_file=tmp_path / "secrets" / "credentials")
+    creds = credentials.load(info["credentials"], create=False)
+    reviewer = f"{creds.reviewer_user}:{creds.reviewer_password}"  # what a reviewer's browser sees
     try:
         assert info["mlflow_store"] == tracking_uri(ws)
         api = f"{info['mlflow_ui']}/api/2.0/mlflow"
-        model = _get(f"{api}/registered-models/get?name={cfg.registry.model_name}")["registered_model"]
+        model = _get(f"{api}/registered-models/get?name={cfg.registry.model_name}", reviewer)["registered_model"]
         assert model["latest_versions"][0]["run_id"] == run_id
-        run = _get(f"{api}/runs/get?run_id={run_id}")["run"]
+        run = _get(f"{api}/runs/get?run_id={run_id}", reviewer)["run"]
         assert run["info"]["status"] == "FINISHED"
-        files = [f["path"] for f in _get(f"{api}/artifacts/list?run_id={run_id}").get("files", [])]
+        files = [f["path"] for f in _get(f"{api}/artifacts/list?run_id={run_id}", reviewer).get("files", [])]
         assert "config.yaml" in files
-        # and a run through the server lands in the same store, readable without it
+        # and a run through the server (as the pipeline's service account) lands in the same store,
+        # readable without it
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", creds.service_user)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", creds.service_password)
         server = MlflowClient(info["mlflow_ui"], registry_uri=info["mlflow_ui"])
         exp = server.get_experiment_by_name(cfg.registry.experiment)
         through = server.create_run(exp.experiment_id, run_name="through-the-server").info.run_id
