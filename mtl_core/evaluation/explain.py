@@ -24,6 +24,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from mtl_core.evaluation.effects import effect_shapes
+from mtl_core.evaluation.effects import representative as _representative
+
 AGGREGATES = ("mean", "min", "max", "last", "count")
 EPS = 1e-7
 BATCH_ROWS = 120_000  # rows per predict call (about 70 MB for 70 number columns)
@@ -85,14 +88,6 @@ def _log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, EPS, 1 - EPS)
     return np.log(p) - np.log1p(-p)
-
-
-def _representative(X: pd.DataFrame, cols: list[str]) -> str | None:
-    """The column whose change gives the direction: the first number that is not a count."""
-    numbers = [c for c in cols if pd.api.types.is_numeric_dtype(X[c])]  # flags (bool) too
-    plain = [c for c in numbers if not c.endswith("_count")]
-    found = plain or numbers
-    return found[0] if found else None
 
 
 def _direction(x: np.ndarray, perms: list[np.ndarray], dz: np.ndarray) -> np.ndarray:
@@ -215,8 +210,6 @@ def explain(model, plan, X: pd.DataFrame, Y: np.ndarray, outcomes: list[str], se
     out = permutation_importance(views, X, Y, outcomes, groups, repeats=settings.repeats, n_boot=settings.n_boot,
                                  max_rows=settings.max_rows, seed=seed, level=level)
     if getattr(settings, "effects", 0):
-        from mtl_core.evaluation.effects import effect_shapes
-
         held = X.iloc[np.sort(np.concatenate([v.rows for v in views]))]
         out["effects"] = effect_shapes(model.predict_proba, held, outcomes, out, groups, settings.effects, seed=seed)
     return {"source": "out-of-fold" if len(views) > 1 else "validation", **out}
