@@ -8,14 +8,13 @@ import json
 import re
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 
 from mtl_core.data import lake
 from tests.conftest import write_config
+from tests.flows.conftest import FAST, NAME, own_store, store_client
 
-NAME = "clinical-multi-outcome"
 SHIFTED = "prolonged_stay"
 
 
@@ -23,23 +22,16 @@ SHIFTED = "prolonged_stay"
 def monitored(prefect_server, tmp_path_factory):
     from flows.pipeline import monitor_pipeline, pipeline
 
-    env = pytest.MonkeyPatch()
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "CMTL_WORKSPACE"):
-        env.delenv(key, raising=False)
     root = tmp_path_factory.mktemp("monitor")
     ws = root / "workspace"
-    fast = {"n_boot": 200, "baselines": ["logistic"]}
-    good = write_config(root / "good.yaml", ws, evaluation=fast)
-    later = write_config(root / "later.yaml", ws, evaluation=fast, source={
+    good = write_config(root / "good.yaml", ws, evaluation=FAST)
+    later = write_config(root / "later.yaml", ws, evaluation=FAST, source={
         "later": {"n_patients": 5000, "months": 6, "outcome_noise": {SHIFTED: 2.5}}},
         monitoring={"window": "month", "judge_windows": 3})
-    try:
+    with own_store():
         trained = pipeline(str(good))
         result = monitor_pipeline(str(later))
-    finally:
-        env.undo()
-    uri = f"sqlite:///{ws / 'mlflow.db'}"
-    yield {"ws": ws, "trained": trained, "result": result, "client": mlflow.MlflowClient(uri, registry_uri=uri)}
+    yield {"ws": ws, "trained": trained, "result": result, "client": store_client(ws)}
 
 
 def test_the_shifted_outcome_is_degraded_on_auroc_and_the_others_are_not(monitored, tmp_path):

@@ -9,13 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 import pytest
 
 from tests.conftest import write_config
+from tests.flows.conftest import FAST, NAME, own_store, store_client
 
-NAME = "clinical-multi-outcome"
 OUTCOMES = ["in_hospital_mortality", "readmission_30d", "prolonged_stay", "aki", "sepsis"]
 CMTL = str(Path(sys.executable).parent / "cmtl")
 
@@ -25,25 +24,17 @@ def two_runs(prefect_server, tmp_path_factory):
     """v1: a good model (champion). v2: one epoch of a 2-unit network at a tiny learning rate (rejected)."""
     from flows.pipeline import pipeline
 
-    # Module fixtures run before the per-test environment clean-up: drop a store URI leaked by earlier tests.
-    env = pytest.MonkeyPatch()
-    for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "CMTL_WORKSPACE"):
-        env.delenv(key, raising=False)
     root = tmp_path_factory.mktemp("promotion")
     ws = root / "workspace"
-    fast = {"n_boot": 200, "baselines": ["logistic"]}
-    good = write_config(root / "good.yaml", ws, evaluation=fast)
+    good = write_config(root / "good.yaml", ws, evaluation=FAST)
     bad = write_config(root / "bad.yaml", ws, name="bad", model={"hidden": [2]},
-                       train={"epochs": 1, "lr": 1e-5}, evaluation={**fast, "baselines": []})
-    try:
+                       train={"epochs": 1, "lr": 1e-5}, evaluation={**FAST, "baselines": []})
+    with own_store():
         first = pipeline(str(good), return_state=True)
         second = pipeline(str(bad), return_state=True)
-    finally:
-        env.undo()
-    uri = f"sqlite:///{ws / 'mlflow.db'}"
     yield {"good": good, "bad": bad, "ws": ws, "first": first.result(), "second": second.result(),
-            "flow_runs": [first.state_details.flow_run_id, second.state_details.flow_run_id],
-            "client": mlflow.MlflowClient(uri, registry_uri=uri)}
+           "flow_runs": [first.state_details.flow_run_id, second.state_details.flow_run_id],
+           "client": store_client(ws)}
 
 
 def _aliases(client) -> dict:
