@@ -59,7 +59,8 @@ class ExplanationsConfig(_Strict):
     """Global explanations of the registered model per outcome (mtl_core/evaluation/explain.py): permutation
     importance on held-out rows (validation, or out-of-fold when cross-fitting; never test) with
     bootstrap intervals, and the direction of each predictor's effect."""
-    enabled: bool = Field(True, description="compute them in `evaluate` (bench/results/explain_run_cost.md: what they add to a run)")
+    enabled: bool = Field(True, description=(
+        "compute them in `evaluate` (what they add to a run: bench/results/explain_run_cost.md)"))
     max_rows: int = Field(2000, ge=50, description="held-out rows used, a seeded sample when there are more")
     repeats: int = Field(2, ge=1, le=50, description="permutations per predictor, averaged")
     n_boot: int = Field(200, ge=0, description="bootstrap resamples of the rows for the intervals")
