@@ -10,7 +10,7 @@ FIRST_WORDS = ["quality: registered model", "registered model vs best", "real co
                "real cohorts vs AutoGluon", "data efficiency,",
                "cost: one MTL model", "strategy table:", "scale: `cmtl ingest`", "scale: the whole `cmtl run`",
                "MEDS: `cmtl run`", "sources at scale:", "database: the", "Dask,", "features vs one DuckDB", "ingest validation",
-               "default cohort,", "monitoring: `cmtl monitor`"]
+               "default cohort,", "monitoring: `cmtl monitor`", "per-patient factors:", "a `cmtl run` on the default cohort"]
 
 
 def test_table_has_every_row_and_matches_the_readme():
