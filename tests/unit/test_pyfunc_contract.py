@@ -32,10 +32,9 @@ def _frame() -> pd.DataFrame:
                          "gender": rng.choice(["F", "M"], N)})
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A small fitted model saved as the pipeline logs it (same pyfunc file, contract artifact, signature)."""
-    tmp = tmp_path_factory.mktemp("pyfunc")
+def _saved(tmp, **artifacts):
+    """A small fitted model saved as the pipeline logs it (same pyfunc file, contract artifact, signature),
+    with any extra artifacts (name -> file)."""
     X = _frame()
     Y = pd.DataFrame({"died": (X["age"] > 65).astype(float), "aki": (X["creatinine_mean"] > 5).astype(float)})
     est = MultiOutcomeClassifier(hidden=(8,), epochs=2, batch_size=64, seed=0).fit(X, Y)
@@ -46,10 +45,15 @@ def served(tmp_path_factory):
         warnings.filterwarnings("ignore", message=".*type hints.*")
         mlflow.pyfunc.save_model(
             tmp / "model", python_model=str(ROOT / "flows" / "pyfunc_model.py"),
-            artifacts={"estimator": str(tmp / "estimator.joblib"),
+            artifacts={"estimator": str(tmp / "estimator.joblib"), **artifacts,
                        "feature_contract": str(CONTRACTS_DIR / "features.yaml")},
             code_paths=[str(ROOT / "mtl_core")], input_example=example, signature=signature(example, answer))
         return mlflow.pyfunc.load_model(str(tmp / "model"))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    return _saved(tmp_path_factory.mktemp("pyfunc"))
 
 
 def _no_values(message: str, frame: pd.DataFrame) -> None:
@@ -142,23 +146,9 @@ def test_served_bad_request_gets_a_400_with_the_one_line_message_and_no_tracebac
 def explained(tmp_path_factory):
     """The same kind of model logged with what a served explanation needs (predictor groups, reference)."""
     tmp = tmp_path_factory.mktemp("pyfunc_explained")
-    X = _frame()
-    Y = pd.DataFrame({"died": (X["age"] > 65).astype(float), "aki": (X["creatinine_mean"] > 5).astype(float)})
-    est = MultiOutcomeClassifier(hidden=(8,), epochs=2, batch_size=64, seed=0).fit(X, Y)
-    joblib.dump(est, tmp / "estimator.joblib")
-    example = X.head(1)
-    example.to_parquet(tmp / "reference.parquet", index=False)
-    (tmp / "groups.json").write_text(json.dumps({c: [c] for c in X.columns}))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*type hints.*")
-        mlflow.pyfunc.save_model(
-            tmp / "model", python_model=str(ROOT / "flows" / "pyfunc_model.py"),
-            artifacts={"estimator": str(tmp / "estimator.joblib"), "reference": str(tmp / "reference.parquet"),
-                       "predictor_groups": str(tmp / "groups.json"),
-                       "feature_contract": str(CONTRACTS_DIR / "features.yaml")},
-            code_paths=[str(ROOT / "mtl_core")], input_example=example,
-            signature=signature(example, with_flags(est.predict_proba_frame(example), {})))
-        return mlflow.pyfunc.load_model(str(tmp / "model"))
+    _frame().head(1).to_parquet(tmp / "reference.parquet", index=False)
+    (tmp / "groups.json").write_text(json.dumps({c: [c] for c in _frame().columns}))
+    return _saved(tmp, reference=str(tmp / "reference.parquet"), predictor_groups=str(tmp / "groups.json"))
 
 
 def test_served_model_explains_on_request(explained, served):
