@@ -1,6 +1,6 @@
 """`make test` from a fresh clone, timed; the README's Development line regenerated from the result.
 
-    .venv/bin/python -m bench.make_test [--keep DIR]
+    .venv/bin/python -m bench.make_test [--keep DIR] [--log FILE]
 
 Clones the committed HEAD into a temporary folder (what CI does), runs `make test` there (it builds
 .venv from the pins, then runs every test), and records the wall time, the install time (everything
@@ -49,6 +49,7 @@ def line(result: dict, meta: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", help="clone into this folder and keep it (default: a temporary one)")
+    ap.add_argument("--log", help="also write make test's whole output (pytest's slowest-test list included) here")
     args = ap.parse_args(argv)
     text = README.read_text()
     if BEGIN not in text or END not in text:
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         done = subprocess.run(["make", "test"], cwd=clone, capture_output=True, text=True)
         seconds = time.perf_counter() - start
+        if args.log:
+            Path(args.log).write_text(done.stdout + done.stderr)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
