@@ -41,12 +41,28 @@ def database_unchanged(cfg: Config, ws: Path) -> tuple[dict | None, str | None]:
     return fp, None if reused is None else str(reused)
 
 
+@task(name="Read a slice of a database table into the staging area", cache_policy=NO_CACHE, **policy.DATA)
+def read_slice(fn, kwargs: dict):
+    return fn(**kwargs)
+
+
+class OnEngine:
+    """A pool (db_read.InTurn's members) whose calls are tasks on the engine's workers, in parallel."""
+
+    def __init__(self, eng):
+        self.eng, self.workers = eng, eng.workers
+
+    def map(self, fn, calls):
+        return self.eng.run(read_slice, ({"fn": fn, "kwargs": kwargs} for kwargs in calls))
+
+
 @task(name="Read source (stream files into the staging area)", cache_policy=NO_CACHE, **policy.DATA)
-def stage_source(cfg: Config, folder: str):
-    """The source as partitions of whole patients; a file source is streamed into `folder` first."""
+def stage_source(cfg: Config, folder: str, pool=None):
+    """The source as partitions of whole patients; a file source is streamed into `folder` first (a
+    database's big tables in slices, on the engine's workers when it has several)."""
     logger = get_run_logger()
     parts = open_partitions(cfg, Path(folder), progress=lambda done, total: logger.info(
-        "Read %d of %d inputs of source '%s'", done, total, cfg.source.kind))
+        "Read %d of %d inputs of source '%s'", done, total, cfg.source.kind), pool=pool)
     if not isinstance(parts, Sequential):
         logger.info("Source '%s' in %d partition(s) of whole patients", cfg.source.kind, len(parts))
     return parts
@@ -124,21 +140,23 @@ def ingest(config_path: str) -> str:
     (ws / "staging").mkdir(parents=True, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=owner.prefix(kind), dir=ws / "staging")
     try:
-        parts = stage_source(cfg, staging)
-        if hasattr(parts, "prepare"):
-            parts.prepare()  # e.g. calibrate the synthetic generator once, before copies go to workers
-        keys, summaries, rejects, rows_in = KeyCheck(), [], [], {}
-        with lake.SnapshotWriter(ws / "lake", salt=kind, extra={"source_kind": kind}) as snapshot, \
-                engine(cfg) as eng:
-            for result in eng.run(ingest_partition, _calls(cfg, str(snapshot.folder), parts)):
-                snapshot.record(result["index"], result["info"])
-                keys.merge(result["keys"])
-                summaries.append(result["summary"])
-                rows_in = add_summaries(rows_in, result["rows_in"])
-                rejects += [result["rejects"]] if result["rejects"] is not None else []
-            check_not_empty(rows_in, cfg)  # a table-wide defect: before any quarantine verdict
-            path = write_snapshot(cfg, snapshot, keys, summaries, quarantine_files(cfg, rejects))
-            db_snapshot.remember(ws / "lake", fp, Path(path))
-            return path
+        with engine(cfg) as eng:
+            # several workers: staged by the flow itself, whose slice tasks go to them (a task submitting
+            # tasks would hand them its own context, the engine included, which does not pickle)
+            parts = stage_source(cfg, staging) if eng.workers == 1 else stage_source.fn(cfg, staging, OnEngine(eng))
+            if hasattr(parts, "prepare"):
+                parts.prepare()  # e.g. calibrate the synthetic generator once, before copies go to workers
+            keys, summaries, rejects, rows_in = KeyCheck(), [], [], {}
+            with lake.SnapshotWriter(ws / "lake", salt=kind, extra={"source_kind": kind}) as snapshot:
+                for result in eng.run(ingest_partition, _calls(cfg, str(snapshot.folder), parts)):
+                    snapshot.record(result["index"], result["info"])
+                    keys.merge(result["keys"])
+                    summaries.append(result["summary"])
+                    rows_in = add_summaries(rows_in, result["rows_in"])
+                    rejects += [result["rejects"]] if result["rejects"] is not None else []
+                check_not_empty(rows_in, cfg)  # a table-wide defect: before any quarantine verdict
+                path = write_snapshot(cfg, snapshot, keys, summaries, quarantine_files(cfg, rejects))
+                db_snapshot.remember(ws / "lake", fp, Path(path))
+                return path
     finally:
         shutil.rmtree(staging, ignore_errors=True)

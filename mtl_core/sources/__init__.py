@@ -19,28 +19,30 @@ from mtl_core.sources.layouts import LAYOUTS, ROW_REJECTS, SUMMARIES, VALIDATORS
 
 RAW_TABLES = ("patients", "admissions", "events", "diagnoses")
 
-# kind -> opener(config, staging folder, progress) -> partitions of whole patients (mtl_core/data/partitions.py:
+# kind -> opener(config, staging folder, progress, pool) -> partitions of whole patients (mtl_core/data/partitions.py:
 # Partitions, readable by index in any process; or, from a simpler loader, one dict of tables or an
 # iterator of them). A partition holds every row of its patients; it may add "truth" (never a feature)
 # and other tables with a contract of their own. The staging folder is the opener's to fill (a file
-# source streams its inputs there once) and is removed when the source is closed.
+# source streams its inputs there once) and is removed when the source is closed. `pool` (None: in
+# this process, in turn) is where a database source's table slices are read (db_read.InTurn's members).
 SOURCES: dict[str, Callable[..., Partitions | dict | Iterator[dict]]] = {
-    "synthetic": lambda cfg, staging, progress=None: synthetic.SyntheticPartitions(
+    "synthetic": lambda cfg, staging, progress=None, pool=None: synthetic.SyntheticPartitions(
         cfg.source, cfg.cohort.observation_hours),
-    "mimic_iv": lambda cfg, staging, progress=None: (mimic_db if is_database(cfg.source.path) else mimic_iv
-                                                     ).open_partitions(cfg, staging, progress),
-    "tabular": lambda cfg, staging, progress=None: (tabular_db if is_database(cfg.source.path) else tabular
-                                                    ).open_partitions(cfg, staging, progress),
+    "mimic_iv": lambda cfg, staging, progress=None, pool=None: (
+        mimic_db.open_partitions(cfg, staging, progress, pool) if is_database(cfg.source.path)
+        else mimic_iv.open_partitions(cfg, staging, progress)),
+    "tabular": lambda cfg, staging, progress=None, pool=None: (tabular_db if is_database(cfg.source.path) else tabular
+                                                               ).open_partitions(cfg, staging, progress),
     "omop": omop.open_partitions,  # also adds "conditions" and "observation_periods" (outcomes after discharge)
     # one partition per MEDS data shard (a shard holds whole subjects): meds_events and meds_predictions
-    "meds": lambda cfg, staging, progress=None: meds.load(cfg, progress),
+    "meds": lambda cfg, staging, progress=None, pool=None: meds.load(cfg, progress),
 }
 
 
-def open_partitions(cfg: Config, folder: Path, progress=None) -> Partitions | Sequential:
+def open_partitions(cfg: Config, folder: Path, progress=None, pool=None) -> Partitions | Sequential:
     """The configured source as partitions, staged (if it needs to be) into `folder`, which the caller
     removes once every partition has been read."""
-    return partitions.as_partitions(SOURCES[cfg.source.kind](cfg, Path(folder), progress))
+    return partitions.as_partitions(SOURCES[cfg.source.kind](cfg, Path(folder), progress, pool))
 
 
 @contextmanager

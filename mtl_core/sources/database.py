@@ -11,6 +11,7 @@ import pyarrow as pa
 from mtl_core.config.urls import is_database, redact, refuse_password, scheme  # noqa: F401 - re-exported
 from mtl_core.errors import ConfigError, DataError, UnavailableError
 
+SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 CONNECT_TIMEOUT = 5  # seconds: a server that is down or a wrong host fails the run in seconds
 
 
@@ -39,10 +40,11 @@ def _failure(exc: Exception) -> tuple[str | None, str]:
 class Postgres:
     """PostgreSQL through ADBC's libpq driver: a query's rows arrive as Arrow batches (COPY BINARY, no
     row-by-row cursor). Credentials come from libpq (PGPASSWORD, PGUSER, ~/.pgpass, ...); the session is
-    read-only, and one REPEATABLE READ transaction makes every table of a read one consistent state."""
+    read-only, and one REPEATABLE READ transaction makes every table of a read one consistent state.
+    Parallel readers join that state: each imports the snapshot the first one exports (as pg_dump -j)."""
     engine = "postgresql"
 
-    def __init__(self, url: str, purpose: str = "read"):
+    def __init__(self, url: str, purpose: str = "read", snapshot: str | None = None):
         import adbc_driver_postgresql.dbapi as pg  # only database sources need it
 
         self.shown = redact(url)
@@ -63,6 +65,36 @@ class Postgres:
                     "SET max_parallel_workers_per_gather = 0", "SET synchronize_seqscans = off",
                     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"):
             self.execute(sql)
+        if snapshot is not None:
+            if not SNAPSHOT_ID.match(snapshot):
+                raise ConfigError("not a PostgreSQL snapshot identifier")
+            try:
+                self.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # the first statement of the transaction
+            except (UnavailableError, DataError) as exc:
+                self.close()
+                if isinstance(exc, UnavailableError):
+                    raise
+                # the exporting session has ended: its transaction is gone
+                raise UnavailableError(f"database {self.shown}: the read's consistent snapshot is gone (the "
+                                       f"session that exported it ended); nothing was written") from None
+
+    def export_snapshot(self) -> str:
+        """An id other sessions can import, to see exactly what this transaction sees while it lasts."""
+        return str(self.rows("SELECT pg_export_snapshot()")[0][0])
+
+    def pages(self, schema: str, table: str) -> int | None:
+        """Heap pages of a plain table (a slice of them is one parallel read), None for a view, a foreign
+        or a partitioned table (read whole)."""
+        found = self.rows("SELECT c.relkind, pg_relation_size(c.oid) / current_setting('block_size')::bigint "
+                          "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                          "WHERE n.nspname = $1 AND c.relname = $2", (schema, table))
+        return int(found[0][1]) if found and found[0][0] in ("r", "m") else None
+
+    @staticmethod
+    def page_range(lo: int, hi: int | None) -> str:
+        """The rows stored in pages [lo, hi) (hi None: to the end), read by a TID range scan: the slices of
+        a table, concatenated in order, are its rows in a sequential scan's order."""
+        return f"ctid >= '({int(lo)},0)'::tid" + ("" if hi is None else f" AND ctid < '({int(hi)},0)'::tid")
 
     def execute(self, sql: str, params: tuple = ()) -> None:
         self._run(sql, params, lambda cur: None)
@@ -172,12 +204,14 @@ def quote(name: str) -> str:
 # URL scheme -> the engine's reader class. Another engine (SQL Server, Databricks, ...) is one class with
 # Postgres's methods: connect read-only in one consistent transaction, rows / stream (Arrow batches) /
 # result_schema for a query, columns (the catalog, types as the categories N, S, D), schemas, checksum,
-# change_counters, error; the SQL the readers write around it is standard (CAST, count, max).
+# change_counters, error; the SQL the readers write around it is standard (CAST, count, max). Parallel
+# slice reads are optional: export_snapshot, a snapshot= argument, pages and page_range; an engine
+# whose pages() gives None is read one table at a time.
 ENGINES: dict[str, type] = {"postgresql": Postgres, "postgres": Postgres}
 
 
-def connect(url: str, purpose: str = "read") -> Postgres:
-    return ENGINES[scheme(url)](check_url(url), purpose)
+def connect(url: str, purpose: str = "read", snapshot: str | None = None) -> Postgres:
+    return ENGINES[scheme(url)](check_url(url), purpose, snapshot)
 
 
 def probe(url: str) -> str | None:

@@ -1,13 +1,27 @@
-"""Read tables of a database schema as typed Arrow batches: only the asked columns, matched case-insensitively."""
+"""Read tables of a database schema as typed Arrow batches: only the asked columns, matched case-insensitively.
+
+stage() copies tables into the staging shards. With a pool of several workers (the Dask engine) each big
+table is read in slices of its pages, one connection per slice, all in the snapshot the first session
+exported: the slices, in order, are the rows of one sequential scan, so the shards (and the snapshot)
+are the same as from a single read.
+"""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from mtl_core.errors import DataError, all_of
 from mtl_core.sources import database, scan
 from mtl_core.sources.database import quote
+from mtl_core.sources.staging import ShardWriter, Stage
+
+SLICE_PAGES = 4096           # 32 MiB of 8 KiB pages: a smaller table is read in one go (env CMTL_SLICE_PAGES)
+SLICES_PER_WORKER = 2         # slices of a big table per worker, so a slow one does not hold the rest
 
 # column kind (files.TYPES) -> PostgreSQL type categories it reads: N numeric, S string, D date/time
 ACCEPTS = {"int": "NS", "float": "NS", "time": "DS", "str": "SN"}
@@ -74,20 +88,34 @@ class Tables:
             raise DataError(f"{where}: permission denied: this role may not SELECT it; grant SELECT on "
                             f"{self.schema}.{table} (or on the column)")
 
-    def select(self, table: str, spec: dict[str, tuple[str, bool]], drop_missing: str | None = None) -> str:
+    def select(self, table: str, spec: dict[str, tuple[str, bool]], drop_missing: str | None = None,
+               pages: tuple[int, int | None] | None = None) -> str:
         cols = self.catalog[table]
         exprs = ", ".join(f"{_expression(cols[c][1], kind, cols[c][2], cols[c][3])} AS {quote(c)}"
                           for c, (kind, _) in spec.items())
-        sql = f"SELECT {exprs} FROM {self.name(table)}"
-        return sql + (f" WHERE {quote(cols[drop_missing][1])} IS NOT NULL" if drop_missing else "")
+        conditions = ([f"{quote(cols[drop_missing][1])} IS NOT NULL"] if drop_missing else []) + \
+            ([self.con.page_range(*pages)] if pages is not None else [])
+        return f"SELECT {exprs} FROM {self.name(table)}" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
 
     def batches(self, table: str, spec: dict[str, tuple[str, bool]], drop_missing: str | None = None,
-                canonical: str | None = None) -> Iterator[pa.Table]:
-        """Typed batches of the table's spec columns (lower-case named), in the table's stored order."""
+                canonical: str | None = None, pages: tuple[int, int | None] | None = None) -> Iterator[pa.Table]:
+        """Typed batches of the table's spec columns (lower-case named), in the table's stored order (of
+        the pages [lo, hi) only, when given)."""
         self.check({table: spec})
         where = self.where(table, canonical)
-        for batch in self.con.stream(self.select(table, spec, drop_missing), f"reading {where}"):
+        for batch in self.con.stream(self.select(table, spec, drop_missing, pages), f"reading {where}"):
             yield scan.typed(pa.Table.from_batches([batch]), spec, where)
+
+    def slices(self, table: str, n: int) -> list[tuple[int, int | None] | None]:
+        """Up to n page ranges covering the table, in order (the last open-ended), of at least SLICE_PAGES
+        each; [None] (the whole table in one read) for one slice or an engine that cannot slice."""
+        pages = self.con.pages(self.schema, next(iter(self.catalog[table].values()))[0]) \
+            if hasattr(self.con, "pages") else None
+        k = min(n, (pages or 0) // max(1, int(os.environ.get("CMTL_SLICE_PAGES", SLICE_PAGES))))
+        if k <= 1:
+            return [None]
+        starts = [pages * j // k for j in range(k)]
+        return [(lo, starts[j + 1] if j + 1 < k else None) for j, lo in enumerate(starts)]
 
     def rows(self, table: str) -> int:
         return int(self.con.rows(f"SELECT count(*) FROM {self.name(table)}")[0][0])
@@ -100,3 +128,60 @@ class Tables:
         aggs = ", ".join(["count(*)"] + [f"CAST(max({quote(cols[c][1])}) AS VARCHAR)" for c in keys])
         found = self.con.rows(f"SELECT {aggs} FROM {self.name(table)}")[0]
         return [str(v) for v in found] + self.con.change_counters(self.schema, next(iter(cols.values()))[0])
+
+
+@dataclass
+class Read:
+    """One table to stage: its canonical name, the name in the database, its schema, the columns, the
+    column whose missing values drop a row, the staging input name and the shard key."""
+    table: str
+    name: str
+    tables: Tables
+    spec: dict[str, tuple[str, bool]]
+    drop_missing: str | None
+    stem: str
+    key: str
+
+
+class InTurn:
+    """The default pool: each call in this process, one after another. An engine's pool has the same
+    two members (flows/ingest.py runs the calls as tasks on Dask workers)."""
+    workers = 1
+
+    def map(self, fn: Callable, calls: Iterable[dict]) -> Iterator:
+        return (fn(**kwargs) for kwargs in calls)
+
+
+def stage_slice(url: str, snapshot: str, schema: str, kind: str, table: str, canonical: str,
+                spec: dict, drop_missing: str | None, pages, folder: str, key: str, bounds: np.ndarray) -> np.ndarray:
+    """Read one slice of a table, in the exported snapshot, into folder/shard-<k>.parquet; rows per shard."""
+    con = database.connect(url, snapshot=snapshot)
+    try:
+        writer = ShardWriter(Path(folder), key, bounds)
+        for batch in Tables(con, schema, kind).batches(table, spec, drop_missing, canonical, pages):
+            writer.add(batch)
+        return writer.close()
+    finally:
+        con.close()
+
+
+def stage(con: database.Postgres, url: str, stage_: Stage, reads: list[Read], pool=None,
+          progress: Callable[[int, int], None] | None = None) -> None:
+    """Copy every read into the staging shards, its slices through `pool` (InTurn by default), in the
+    consistent snapshot of `con`'s transaction (which stays open until every slice is read)."""
+    pool = pool or InTurn()
+    snapshot = con.export_snapshot()
+    calls, inputs = [], []
+    for r in reads:
+        pieces = r.tables.slices(r.name, pool.workers * SLICES_PER_WORKER)
+        for j, pages in enumerate(pieces):
+            folder = stage_.root / r.table / r.stem / ("" if len(pieces) == 1 else f"slice-{j:04d}")
+            calls.append({"url": url, "snapshot": snapshot, "schema": r.tables.schema, "kind": r.tables.kind,
+                          "table": r.name, "canonical": r.table, "spec": r.spec, "drop_missing": r.drop_missing,
+                          "pages": pages, "folder": str(folder), "key": r.key,
+                          "bounds": stage_.bounds})
+            inputs.append((r.table, r.stem, scan.typed_schema(r.spec, list(r.spec))))
+    for i, ((table, name, schema), counts) in enumerate(zip(inputs, pool.map(stage_slice, calls)), 1):
+        stage_.add(table, name, counts, schema)
+        if progress:
+            progress(i, len(calls))

@@ -4,7 +4,8 @@ Each table is read once, in one REPEATABLE READ transaction (all tables as of on
 columns only, into the same subject-range shards as a file export; an export loaded into the database
 in file order therefore gives the very snapshot its files give. mimic-code indexes no table by subject,
 so one sequential scan per table is the cheap read: a range query per partition would scan each
-table once per partition.
+table once per partition. On the Dask engine the scan is cut into slices of pages, read by the
+workers in parallel in the same snapshot (db_read.stage).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from mtl_core.config import Config
 from mtl_core.errors import DataError, all_of
-from mtl_core.sources import database, scan
+from mtl_core.sources import database, db_read
 from mtl_core.sources import staging as staging_mod
 from mtl_core.sources.db_read import Tables
 from mtl_core.sources.mimic_iv import FILES, OPTIONAL, _assemble
@@ -62,9 +63,10 @@ def _found(con: database.Postgres, src, files: tuple) -> list[tuple[str, str, Ta
     return out
 
 
-def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], None] | None = None
-                    ) -> StagedPartitions:
-    """mimic-code's tables at source.path as partitions of whole patients (see the module docstring)."""
+def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], None] | None = None,
+                    pool=None) -> StagedPartitions:
+    """mimic-code's tables at source.path as partitions of whole patients (see the module docstring);
+    `pool` (db_read.InTurn by default) reads the slices of big tables, in parallel on an engine's workers."""
 
     con = database.connect(cfg.source.path)
     try:
@@ -76,15 +78,11 @@ def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], N
         rows = sum(tables.rows(name) for _, name, tables, _ in found)  # exact, as a Parquet file's count
         stage = staging_mod.Stage(Path(staging), staging_mod.shard_bounds(
             ids, staging_mod.n_shards(rows, len(ids), cfg.ingest.partition_rows)))
-        for i, (table, name, tables, spec) in enumerate(found, 1):
-            stem = f"{'icu' if name == 'chartevents' else 'hosp'}_{name}"  # as the files' staging names
-            writer = stage.writer(table, stem, "subject_id")
-            # labs drawn outside a hospital stay belong to no admission
-            for batch in tables.batches(name, spec, "hadm_id" if table == "events" else None, canonical=table):
-                writer.add(batch)
-            stage.finish(table, stem, writer, scan.typed_schema(spec, list(spec)))
-            if progress:
-                progress(i, len(found))
+        # staging names as the files'; labs drawn outside a hospital stay belong to no admission
+        reads = [db_read.Read(table, name, tables, spec, "hadm_id" if table == "events" else None,
+                              f"{'icu' if name == 'chartevents' else 'hosp'}_{name}", "subject_id")
+                 for table, name, tables, spec in found]
+        db_read.stage(con, cfg.source.path, stage, reads, pool, progress)
     finally:
         con.close()
     specs = {table: spec for table, _, _, spec in found}

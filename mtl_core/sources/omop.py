@@ -16,7 +16,7 @@ import pandas as pd
 
 from mtl_core.config import Config
 from mtl_core.errors import DataError
-from mtl_core.sources import files, omop_read, scan
+from mtl_core.sources import db_read, files, omop_read, scan
 from mtl_core.sources.omop_read import open_database
 from mtl_core.sources.staging import Stage, StagedPartitions, n_shards, shard_bounds
 
@@ -101,8 +101,8 @@ class _Assemble:
         return out
 
 
-def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], None] | None = None
-                    ) -> StagedPartitions:
+def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], None] | None = None,
+                    pool=None) -> StagedPartitions:
     """The database at source.path as partitions of whole persons: each needed table is streamed once
     (typed, only the needed columns) into person-range shards under `staging`."""
     src = cfg.source
@@ -120,13 +120,18 @@ def open_partitions(cfg: Config, staging: Path, progress: Callable[[int, int], N
         ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
         rows = sum(db.rows(t) for t in specs)
         stage = Stage(Path(staging), shard_bounds(ids, n_shards(rows, len(ids), cfg.ingest.partition_rows)))
-        for i, (table, spec) in enumerate(specs.items(), 1):
-            writer = stage.writer(table, table, "person_id")
-            for batch in db.batches(table, spec, drop_missing=DROP_MISSING.get(table), restart=writer.reset):
-                writer.add(batch)
-            stage.finish(table, table, writer, scan.typed_schema(spec, list(spec)))
-            if progress:
-                progress(i, len(specs) + 1)
+        if isinstance(db._impl, omop_read.Server):  # slices of big tables read in parallel by `pool`
+            reads = [db_read.Read(t, t, db._impl.tables, spec, DROP_MISSING.get(t), t, "person_id")
+                     for t, spec in specs.items()]
+            db_read.stage(db._impl.con, src.path, stage, reads, pool, progress)
+        else:
+            for i, (table, spec) in enumerate(specs.items(), 1):
+                writer = stage.writer(table, table, "person_id")
+                for batch in db.batches(table, spec, drop_missing=DROP_MISSING.get(table), restart=writer.reset):
+                    writer.add(batch)
+                stage.finish(table, table, writer, scan.typed_schema(spec, list(spec)))
+                if progress:
+                    progress(i, len(specs) + 1)
     truth = omop_read.truth_file(src.path)
     if truth is not None:  # a synthetic export's true probabilities, beside the tables
         spec = {"subject_id": ("int", False), "hadm_id": ("int", False),

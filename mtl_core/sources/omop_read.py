@@ -132,7 +132,7 @@ class _Folder:
         pass
 
 
-class _Server:
+class Server:
     """A schema on a database server (mtl_core/sources/database.py names the engines); one REPEATABLE READ
     transaction, so every table is read as of one moment."""
 
@@ -178,7 +178,7 @@ class Database:
     def __init__(self, path: Path | str, schema: str = "main"):
         self.path = path
         if isinstance(path, str):
-            self._impl = _Server(path, schema)
+            self._impl = Server(path, schema)
             self.path = self._impl.path
         else:
             self._impl = _DuckDB(path, schema) if path.is_file() else _Folder(path)

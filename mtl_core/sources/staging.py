@@ -97,13 +97,16 @@ class Stage:
         """A writer for one input (file, query) of `table`, sharded by column `key`; hand it to finish()."""
         return ShardWriter(self.root / table / name, key, self.bounds)
 
-    def _record(self, table: str, name: str, counts: np.ndarray, schema: pa.Schema) -> None:
-        self.inputs.setdefault(table, []).append(name)
+    def add(self, table: str, name: str, counts: np.ndarray, schema: pa.Schema) -> None:
+        """Record an input written elsewhere (e.g. by a worker) into root/<table>/<name>/, in input order;
+        the slices of one input (<name>/slice-<j>/) are added under its name, in slice order."""
+        if name not in self.inputs.get(table, []):
+            self.inputs.setdefault(table, []).append(name)
         self.counts[table] = self.counts.get(table, 0) + counts
         self.schemas.setdefault(table, schema)
 
     def finish(self, table: str, name: str, writer: ShardWriter, schema: pa.Schema) -> None:
-        self._record(table, name, writer.close(), schema)
+        self.add(table, name, writer.close(), schema)
 
     def plan(self, partition_rows: int) -> list[tuple[int, int]]:
         """Runs of consecutive shards [lo, hi) of about partition_rows rows (all tables), at least one each."""
@@ -118,13 +121,20 @@ class Stage:
         return runs
 
     def read(self, table: str, lo: int, hi: int) -> pa.Table:
-        """Every row of `table` in shards [lo, hi): input by input, shard by shard, each in file order."""
-        parts = [pq.read_table(path) for name in self.inputs.get(table, [])
-                 for k in range(lo, hi) if (path := self.root / table / name / f"shard-{k:05d}.parquet").is_file()]
+        """Every row of `table` in shards [lo, hi): input by input, shard by shard, each in file order (a
+        sliced input's shard: slice by slice, i.e. in the order of one read)."""
+        parts = [pq.read_table(path) for name in self.inputs.get(table, []) for k in range(lo, hi)
+                 for path in self._files(self.root / table / name, f"shard-{k:05d}.parquet")]
         parts = [p.select(self.schemas[table].names) for p in parts]
         if not parts:
             return self.schemas[table].empty_table()
         return pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+
+    @staticmethod
+    def _files(folder: Path, shard: str) -> list[Path]:
+        if (folder / shard).is_file():
+            return [folder / shard]
+        return sorted(folder.glob(f"slice-*/{shard}"))
 
     def summary(self) -> str:
         return json.dumps({t: int(c.sum()) for t, c in self.counts.items()})

@@ -87,7 +87,7 @@ from pathlib import Path
 from mtl_core import sources
 folder = Path(sys.argv.pop(1))
 tables = {p.stem: pd.read_parquet(p) for p in folder.glob("*.parquet")}
-sources.SOURCES["synthetic"] = lambda cfg, staging, progress=None: tables
+sources.SOURCES["synthetic"] = lambda cfg, staging, progress=None, pool=None: tables
 from flows.cli import main
 main()
 """

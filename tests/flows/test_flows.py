@@ -166,7 +166,7 @@ def test_ingest_rejects_bad_data_and_writes_nothing(prefect_server, small_config
     bad = {k: v.copy() for k, v in tables.items()}
     adm = bad["admissions"]
     adm.loc[adm.index[:4], "dischtime"] = adm.loc[adm.index[:4], "admittime"] - pd.Timedelta(hours=1)
-    monkeypatch.setitem(sources.SOURCES, "synthetic", lambda cfg, staging, progress=None: bad)
+    monkeypatch.setitem(sources.SOURCES, "synthetic", lambda cfg, staging, progress=None, pool=None: bad)
 
     with pytest.raises(DataError) as err:
         ingest(str(small_config))

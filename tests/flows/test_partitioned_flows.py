@@ -23,7 +23,7 @@ def _partitioned(monkeypatch, spoil=None):
     from mtl_core import sources
     from mtl_core.sources import synthetic
 
-    def load(cfg, staging, progress=None):
+    def load(cfg, staging, progress=None, pool=None):
         for i, part in enumerate(synthetic.partitions(cfg.source, cfg.cohort.observation_hours, progress,
                                                       patients_per_partition=PER_PART)):
             yield spoil(i, part) if spoil else part

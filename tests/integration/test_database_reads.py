@@ -12,8 +12,17 @@ import yaml
 
 from bench.pg_load import connect, load_frames, load_mimic
 from mtl_core.config import Config
+from mtl_core.data.partitions import concat
 from mtl_core.errors import DataError
-from mtl_core.sources import database, db_snapshot, load_source, validate_source
+from mtl_core.sources import (
+    database,
+    db_read,
+    db_snapshot,
+    each_partition,
+    load_source,
+    open_partitions,
+    validate_source,
+)
 from tests.conftest import ROOT, write_config
 from tests.integration import pg
 from tests.omop_cdm import omop_frames
@@ -150,6 +159,44 @@ def test_fingerprint_sees_an_in_place_update(server):
                  f"(SELECT min(labevent_id) FROM {tag}_hosp.labevents)")  # no count or maximum moves
     assert db_snapshot.fingerprint(cfg) != first
     assert "s3cret" not in str(first) and first["server"].startswith("postgresql://postgres@")
+
+
+class _Workers(db_read.InTurn):
+    """Three workers in this process; before the slices are read, another session commits more lab rows."""
+    workers = 3
+
+    def __init__(self, name: str, schema: str):
+        self.name, self.schema, self.calls = name, schema, []
+
+    def map(self, fn, calls):
+        self.calls = list(calls)
+        pg.sql(self.name, f"INSERT INTO {self.schema}.labevents SELECT * FROM {self.schema}.labevents "
+                          f"WHERE hadm_id IS NOT NULL LIMIT 50")
+        return super().map(fn, self.calls)
+
+
+def test_slices_on_several_workers_read_one_snapshot_and_equal_one_read(server, tmp_path, monkeypatch):
+    url, name, export = server
+    tag = f"s{uuid.uuid4().hex[:6]}"
+    load_mimic(url, export, f"{tag}_hosp", f"{tag}_icu")
+    cfg = _mimic(url, hosp_schema=f"{tag}_hosp", icu_schema=f"{tag}_icu")
+    cfg = cfg.model_copy(update={"ingest": cfg.ingest.model_copy(update={"partition_rows": 5_000})})
+    one = open_partitions(cfg, tmp_path / "one")
+    whole = concat(each_partition(one))
+    monkeypatch.setenv("CMTL_SLICE_PAGES", "1")  # every table of more than one page in slices
+    pool = _Workers(name, f"{tag}_hosp")
+    parts = open_partitions(cfg, tmp_path / "sliced", pool=pool)
+    tables = {c["table"] for c in pool.calls}
+    assert len(pool.calls) > len(tables) and {c["snapshot"] for c in pool.calls} != {None}
+    assert sum(c["table"] == "labevents" for c in pool.calls) == pool.workers * db_read.SLICES_PER_WORKER
+    assert parts.runs == one.runs and len(parts) > 1
+    for table in one.stage.inputs:  # each partition's rows in the order of one read (the snapshot hashes it)
+        for lo, hi in one.runs:
+            assert parts.stage.read(table, lo, hi).equals(one.stage.read(table, lo, hi)), (table, lo)
+    sliced = concat(each_partition(parts))
+    for table, df in whole.items():  # the rows committed meanwhile are in no slice
+        pd.testing.assert_frame_equal(sliced[table], df, check_exact=True)
+    assert len(load_source(cfg)["events"]) == len(whole["events"]) + 50  # a new read sees them
 
 
 def _flat(url: str | None, partition_rows: int, **source) -> Config:

@@ -93,7 +93,7 @@ def test_omop_cdm_from_postgres_runs_and_matches_duckdb(server, tmp_path, prefec
 
 def test_mimic_iv_from_postgres_on_dask_matches_the_parquet_export(server, tmp_path, prefect_server):
     url, _, export = server
-    env = cmtl_env(prefect_server)
+    env = cmtl_env(prefect_server, CMTL_SLICE_PAGES="2")  # tables of over 2 pages in slices, read by the workers
     several = {"partition_rows": 20_000}  # several partitions of whole patients
     config = _config(tmp_path / "pg.yaml", tmp_path / "ws-pg",
                      {"kind": "mimic_iv", "path": url, "hosp_schema": HOSP, "icu_schema": ICU},
@@ -101,6 +101,7 @@ def test_mimic_iv_from_postgres_on_dask_matches_the_parquet_export(server, tmp_p
     run = cmtl(["run", "--config", str(config)], env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert " v1 " in run.stdout
+    assert "Read a slice of a database table" in run.stdout + run.stderr  # the workers read the slices
     files = _config(tmp_path / "files.yaml", tmp_path / "ws-files", {"kind": "mimic_iv", "path": str(export)},
                     ingest=several)
     for stage in ("ingest", "features"):
