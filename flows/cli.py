@@ -79,11 +79,13 @@ def validate(config: str = ConfigOpt):
 
 @app.command()
 @_guard
-def ingest(config: str = ConfigOpt):
+def ingest(config: str = ConfigOpt,
+           reread: bool = typer.Option(False, "--reread", help="read a database source again even when its "
+                                                                "fingerprint is unchanged")):
     """Read the source, validate it against data_contracts/, write a lake snapshot."""
     with _stage(config, "cmtl ingest", services=False):
         from flows.ingest import ingest as flow
-        snapshot = flow(config)
+        snapshot = flow(config, reread=reread)
     console.print(f"lake snapshot: {snapshot}")
 
 
@@ -192,7 +194,8 @@ def rollback(config: str = ConfigOpt,
 @_guard
 def run(config: str = ConfigOpt,
         force: bool = typer.Option(False, "--force", help="retrain even when the lake snapshot, config and "
-                                                          "code version equal the champion's")):
+                                                          "code version equal the champion's (and read a "
+                                                          "database source again)")):
     """The whole pipeline: ingest, features, train, evaluate, register and promote."""
     from flows.ops import reliability
     from flows.ops.validate import before_run

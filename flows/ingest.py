@@ -30,11 +30,13 @@ from mtl_core.sources import (
 
 @task(name="Fingerprint the database (row counts, largest ids and times, change counters)",
       cache_policy=NO_CACHE, **policy.DATA)
-def database_unchanged(cfg: Config, ws: Path) -> tuple[dict | None, str | None]:
+def database_unchanged(cfg: Config, ws: Path, reread: bool = False) -> tuple[dict | None, str | None]:
     """(fingerprint of a database source, the snapshot it gave last time if the same): None, None for
-    files. An unchanged database is then not read again (mtl_core/sources/db_snapshot.py)."""
+    files. An unchanged database is then not read again (mtl_core/sources/db_snapshot.py), unless reread."""
     fp = db_snapshot.fingerprint(cfg)
-    reused = db_snapshot.reuse(ws / "lake", fp)
+    reused = None if reread else db_snapshot.reuse(ws / "lake", fp)
+    if fp is not None and reread:
+        get_run_logger().info("Reading the database again as asked (fingerprint %s)", db_snapshot.key(fp))
     if reused is not None:
         get_run_logger().info("Database unchanged (fingerprint %s): reused lake snapshot %s without reading it",
                               db_snapshot.key(fp), reused.name)
@@ -125,16 +127,18 @@ def _calls(cfg: Config, folder: str, parts):
 
 
 @flow(name="ingest", log_prints=True)
-def ingest(config_path: str) -> str:
+def ingest(config_path: str, reread: bool = False) -> str:
     """Read the configured source, validate every table, write a lake snapshot; returns its path.
 
     Nothing is written unless every partition passes its contracts (in quarantine mode: once rejected
     rows, within `ingest.max_rejected_share`, are set aside into the snapshot's quarantine/). Partitions
-    are validated and staged by the configured engine (in this process, or on Dask workers).
+    are validated and staged by the configured engine (in this process, or on Dask workers). An
+    unchanged database (by its fingerprint) is not read again unless `reread`; reread, it gives the same
+    content-addressed snapshot.
     """
     cfg, ws = prepare(config_path)
     kind = cfg.source.kind
-    fp, reused = database_unchanged(cfg, ws)
+    fp, reused = database_unchanged(cfg, ws, reread)
     if reused is not None:
         return reused
     (ws / "staging").mkdir(parents=True, exist_ok=True)

