@@ -110,7 +110,8 @@ def report(data: dict, args) -> None:
           body + "\n\n" + "  \n".join(notes) + "\n\nEach path: `cmtl ingest` then `cmtl features` in a fresh "
           "workspace on the same cohort (chart_density 2.9, about 100 events per admission). The database is "
           "read with one sequential scan per table into the subject-range staging shards (mimic-code indexes no "
-          "table by subject); on Dask the workers then validate and featurise the partitions in parallel. "
+          "table by subject); on Dask each worker reads slices of the big tables' pages (TID range scans, one "
+          "exported snapshot) in parallel, then validates and featurises the partitions. "
           "*flow* time runs from a flow's first log line to its last. RSS is summed over every process the "
           "command starts (not the PostgreSQL server's).", data)
 
