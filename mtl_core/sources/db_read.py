@@ -173,7 +173,8 @@ def stage(con: database.Postgres, url: str, stage_: Stage, reads: list[Read], po
     snapshot = con.export_snapshot()
     calls, inputs = [], []
     for r in reads:
-        pieces = r.tables.slices(r.name, pool.workers * SLICES_PER_WORKER)
+        # one worker: each table in one read (slices read in turn would only add sessions)
+        pieces = r.tables.slices(r.name, pool.workers * SLICES_PER_WORKER if pool.workers > 1 else 1)
         for j, pages in enumerate(pieces):
             folder = stage_.root / r.table / r.stem / ("" if len(pieces) == 1 else f"slice-{j:04d}")
             calls.append({"url": url, "snapshot": snapshot, "schema": r.tables.schema, "kind": r.tables.kind,

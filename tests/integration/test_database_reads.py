@@ -197,6 +197,8 @@ def test_slices_on_several_workers_read_one_snapshot_and_equal_one_read(server, 
     for table, df in whole.items():  # the rows committed meanwhile are in no slice
         pd.testing.assert_frame_equal(sliced[table], df, check_exact=True)
     assert len(load_source(cfg)["events"]) == len(whole["events"]) + 50  # a new read sees them
+    open_partitions(cfg, tmp_path / "in-turn")  # one worker (the local engine): each table in one read
+    assert not list((tmp_path / "in-turn").rglob("slice-*"))
 
 
 def _flat(url: str | None, partition_rows: int, **source) -> Config:
