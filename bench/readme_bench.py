@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.readme_bench [--results DIR] [--check]
 
 Every number in the table between the README's `<!-- bench-table:begin -->` and `<!-- bench-table:end -->`
-markers is computed here from bench/results/*.json (the cohort sizes of the real-data row and MEDS-Tab's
+markers is computed from bench/results/*.json (the cohort sizes of the real-data row and MEDS-Tab's
 version, which only the .md files record, are read from those). A row whose result file is missing is
 left out with a warning. `--check` only reports whether the README still matches the results.
 Targets (the third column) are the benchmarks' own thresholds, restated here.
