@@ -58,7 +58,8 @@ class Timer:
 def machine() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "mtl_core", "bench", "configs"],
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "mtl_core", "bench", "configs",
+                            ":!bench/results"],  # a benchmark writes its results as it goes
                            capture_output=True, text=True, cwd=ROOT).stdout.strip()
     commit += "+uncommitted" if dirty else ""  # results from a work tree the commit does not fully describe
     return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,

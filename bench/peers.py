@@ -1,6 +1,6 @@
 """Benchmark: cmtl against AutoGluon-Tabular and a plain logistic regression on public real cohorts.
 
-    .venv/bin/python -m bench.peers [--cohorts flchain,pbc] [--seeds 1,2,3] [--report-only]
+    .venv/bin/python -m bench.peers [--cohorts flchain,pbc] [--seeds 1,2,3] [--report-only] [--refit-cmtl]
 
 Per cohort (bench/cohorts.py: the 8 of bench.real_data and 4 of other kinds) and split seed, in one run:
 cmtl's default model through the same fitting code as `cmtl run` (mtl_core.ensemble.fitting.fit_model, timed);
@@ -11,6 +11,8 @@ run) and `best_quality` with a time limit of cmtl's wall time for that cohort-se
 (so AutoGluon's total is that times the number of outcomes: generous to it; with the whole time split
 across outcomes, best_quality trained no model at all on flchain). All are scored on the same test rows by mtl_core's auroc
 and brier. Each cohort-seed is cached in bench/results/peers/, so an interrupted run continues.
+After a model change, --refit-cmtl fits cmtl again on the cached cohort-seeds and keeps AutoGluon's
+scores and times (same rows; its best_quality time limit stays the one it ran with).
 """
 from __future__ import annotations
 
@@ -96,8 +98,10 @@ def save_members(name: str, seed: int, fitted, X: pd.DataFrame, Y_tv: np.ndarray
                         **arrays)
 
 
-def run_one(python: Path, name: str, seed: int) -> dict:
-    """One cohort-seed: cmtl, its logistic member and AutoGluon's two presets on the same rows."""
+def run_one(python: Path | None, name: str, seed: int, reuse: dict | None = None) -> dict:
+    """One cohort-seed: cmtl, its logistic member and AutoGluon's two presets on the same rows. With
+    `reuse` (an earlier result of this cohort-seed), AutoGluon's scores and times are taken from it:
+    its rows are the same (the split depends on the seed only), so only cmtl is fitted again."""
     cfg = Config.model_validate(cohort_config(name, seed))
     f, labels = tabular.build_dataset({"tabular": ALL_COHORTS[name].load()}, cfg)
     outcomes, cols = cfg.outcomes, model_columns(f)
@@ -112,7 +116,7 @@ def run_one(python: Path, name: str, seed: int) -> dict:
     train = f.loc[~test, cols].reset_index(drop=True)
     train[outcomes] = labels.loc[~test, outcomes].to_numpy(float)
     runs = {}
-    for preset in PRESETS:
+    for preset in PRESETS if reuse is None else ():
         limit = cmtl_seconds if preset == "best_quality" else None
         P, info, wall = autogluon(python, train, X.reset_index(drop=True), outcomes, preset, limit)
         scores[f"ag_{preset}"] = P
@@ -122,10 +126,18 @@ def run_one(python: Path, name: str, seed: int) -> dict:
         row = {"outcome": o, "n_test": int((~np.isnan(Y[:, k])).sum()), "positives": int(np.nansum(Y[:, k]))}
         for tool, P in scores.items():
             row.update({f"{tool}_{m}": v for m, v in _score(Y[:, k], P[:, k]).items()})
+        if reuse is not None:
+            old = reuse["outcomes"][k]
+            if (old["outcome"], old["n_test"], old["positives"]) != (o, row["n_test"], row["positives"]):
+                raise RuntimeError(f"{name} seed {seed}: the cached test rows differ; run it afresh")
+            row.update({key: v for key, v in old.items() if key.startswith("ag_")})
         rows.append(row)
-    return {"cohort": name, "seed": seed, "kind": ALL_COHORTS[name].kind, "rows_total": len(f),
-            "n_features": len(cols), "cmtl_seconds": cmtl_seconds, "fitting": fitted.plan.mode,
-            "autogluon": runs, "outcomes": rows, "machine": machine()}
+    out = {"cohort": name, "seed": seed, "kind": ALL_COHORTS[name].kind, "rows_total": len(f),
+           "n_features": len(cols), "cmtl_seconds": cmtl_seconds, "fitting": fitted.plan.mode,
+           "autogluon": runs if reuse is None else reuse["autogluon"], "outcomes": rows, "machine": machine()}
+    if reuse is not None:  # where AutoGluon's numbers were measured
+        out["autogluon_machine"] = reuse.get("autogluon_machine", reuse["machine"])
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -133,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cohorts", default=",".join(ALL_COHORTS))
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--report-only", action="store_true", help="write the report from the cached parts")
+    ap.add_argument("--refit-cmtl", action="store_true",
+                    help="fit cmtl again on every cached cohort-seed, keeping AutoGluon's cached results")
     args = ap.parse_args(argv)
     names, seeds = args.cohorts.split(","), [int(s) for s in args.seeds.split(",")]
     PARTS.mkdir(parents=True, exist_ok=True)
@@ -141,10 +155,13 @@ def main(argv: list[str] | None = None) -> None:
         for seed in seeds:  # every cohort once before any second seed: a partial run still covers them all
             for name in names:
                 part = PARTS / f"{name}-seed{seed}.json"
-                if part.exists():
+                if part.exists() and not args.refit_cmtl:
                     continue
                 start = time.perf_counter()
-                result = run_one(python, name, seed)
+                reuse = json.loads(part.read_text()) if part.exists() else None
+                if reuse is not None and reuse["machine"]["commit"] == machine()["commit"]:
+                    continue  # already fitted at this commit (a resumed --refit-cmtl)
+                result = run_one(python, name, seed, reuse)
                 part.write_text(json.dumps(result, indent=1))
                 print(f"{name} seed {seed}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     parts = [json.loads((PARTS / f"{n}-seed{s}.json").read_text()) for s in seeds for n in names

@@ -76,7 +76,8 @@ def fit_mtl_member(params: dict, X: pd.DataFrame, Y: pd.DataFrame, plan: FoldPla
                    callbacks_for: Callable[[int], list] = lambda fold: [],
                    progress: Progress | None = None, checkpoint_dir: str | Path | None = None,
                    on_fold: Callable[[int, Member], None] | None = None) -> Member:
-    """The multi-task network on each fold: early stopping and calibration on the held-out rows.
+    """The multi-task network on each fold, early-stopped and calibrated on the fold's stop rows
+    (FoldPlan.stop_split: when cross-fitting, rows it neither holds out nor trains on).
 
     With a checkpoint_dir, a finished fold is kept as fold<i>.joblib and the running one checkpoints
     each epoch (fold<i>.pt), so a retried fit resumes where it stopped instead of starting over."""
@@ -84,13 +85,14 @@ def fit_mtl_member(params: dict, X: pd.DataFrame, Y: pd.DataFrame, plan: FoldPla
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckpt is not None:
         ckpt.mkdir(parents=True, exist_ok=True)
-    for i, (fit_rows, held_rows) in enumerate(zip(plan.fit_rows, plan.held_rows)):
+    for i, held_rows in enumerate(plan.held_rows):
         done = ckpt / f"fold{i}.joblib" if ckpt is not None else None
         if done is not None and done.is_file():
             est = joblib.load(done)
         else:
+            train, stop = plan.stop_split(i)
             est = MultiOutcomeClassifier(**params).fit(
-                X.iloc[fit_rows], Y.iloc[fit_rows], X.iloc[held_rows], Y.iloc[held_rows],
+                X.iloc[train], Y.iloc[train], X.iloc[stop], Y.iloc[stop],
                 callbacks=callbacks_for(i), checkpoint_path=None if ckpt is None else str(ckpt / f"fold{i}.pt"),
                 resume=ckpt is not None)
             if done is not None:
@@ -115,7 +117,9 @@ def capped(rows: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
 def fit_single_member(kind: str, X: pd.DataFrame, Y: pd.DataFrame, plan: FoldPlan, network_params: dict,
                       seed: int = 0, progress: Progress | None = None, max_rows: int | None = None) -> Member:
     """One single-task learner per outcome and fold, each on the fold's rows where its outcome is
-    labelled; model choices (logistic C, early stopping) on the fold's held-out rows. With max_rows,
+    labelled. Logistic C is picked on the fold's held-out rows (3 values: a small optimism), the
+    single-task networks early-stop on its stop rows (FoldPlan.stop_split), gradient boosting on its own
+    split of the fit rows. With max_rows,
     each fold's learners train on a seeded sample of that many rows: on a million admissions they
     would otherwise cost many times the multi-task network they are there to check."""
     outcomes = [str(c) for c in Y.columns]
@@ -126,7 +130,9 @@ def fit_single_member(kind: str, X: pd.DataFrame, Y: pd.DataFrame, plan: FoldPla
         models: dict = {}
         X_held = X.iloc[held_rows]
         if kind == "single_task_net":  # all outcomes' networks in one loop (mtl_core/ensemble/baselines.py)
-            models = fit_single_task_nets(X.iloc[fit_rows], Y.iloc[fit_rows], X_held, Y.iloc[held_rows],
+            train, stop = plan.stop_split(fold)  # early-stopped as the multi-task network is
+            train = capped(train, max_rows, seed + fold)
+            models = fit_single_task_nets(X.iloc[train], Y.iloc[train], X.iloc[stop], Y.iloc[stop],
                                           network_params, seed)
             for k, o in enumerate(outcomes):
                 if models[o] is not None:

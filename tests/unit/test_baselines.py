@@ -149,3 +149,20 @@ def test_rare_outcome_without_enough_positives_for_early_stopping_still_fits(dat
     out = fit_baselines(Xtr, Y, None, None, Xte, ["rare"], network_params=NET, kinds=("logistic", "hist_gb"))
     for kind in ("logistic", "hist_gb"):
         assert out[kind]["rare"].shape == (len(Xte),)
+
+
+def test_hist_gb_keeps_the_setting_that_ranks_best_on_its_stop_rows(monkeypatch):
+    X, Y = make_split(1500, 5)
+    y = Y["separable"].to_numpy()
+    useless = {"learning_rate": 1e-9, "max_leaf_nodes": 2, "min_samples_leaf": 700, "l2_regularization": 0.0}
+    useful = {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 20, "l2_regularization": 1.0}
+    for grid in ((useless, useful), (useful, useless)):
+        monkeypatch.setattr(baselines, "HIST_GB_GRID", grid)
+        model = baselines.fit_hist_gb(baselines.Task("separable", X, y, None, None, 0)).model.named_steps["model"]
+        assert model.learning_rate == 0.1 and model.n_iter_ > 1
+    # too few of a class to early-stop: the first setting, 100 rounds, no split
+    few = np.zeros(len(y))
+    few[:10] = 1
+    monkeypatch.setattr(baselines, "HIST_GB_GRID", (useful, useless))
+    model = baselines.fit_hist_gb(baselines.Task("rare", X, few, None, None, 0)).model.named_steps["model"]
+    assert model.n_iter_ == 100 and model.min_samples_leaf == 20

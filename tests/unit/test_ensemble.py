@@ -70,6 +70,36 @@ def test_crossfit_never_puts_a_patient_in_two_folds():
     assert (group_folds(patients, 5, 3) == group_folds(patients, 5, 3)).all()
 
 
+def test_networks_early_stop_on_stop_rows_never_on_the_rows_a_fold_holds_out(monkeypatch):
+    rng = np.random.default_rng(2)
+    patients = rng.integers(0, 300, size=1500)
+    X, Y = linear_problem(1500, k=2, seed=2)
+    plan = plan_folds(np.zeros(1500, bool), patients, Y.to_numpy(), SizeRule(folds=3), mode="crossfit")
+    for i in range(plan.n_fits):
+        train, stop = plan.stop_split(i)
+        assert not set(patients[stop]) & set(patients[train])          # a patient's rows stay together
+        assert not set(stop) & set(plan.held_rows[i])                   # not held out ...
+        assert sorted(np.concatenate([train, stop])) == sorted(plan.fit_rows[i])  # ... but fit rows
+        assert 0.08 < len(stop) / len(plan.fit_rows[i]) < 0.26         # about a sixth
+    holdout = plan_folds(np.arange(1500) >= 1200, patients, Y.to_numpy(), mode="holdout")
+    assert holdout.stop_rows == () and [len(r) for r in holdout.stop_split(0)] == [1200, 300]
+    seen = []  # (training index, early-stopping index) of every network fitted
+    fit = MultiOutcomeClassifier.fit
+
+    def spy(self, X_, Y_, X_val=None, Y_val=None, **kw):
+        seen.append((set(X_.index), set(X_val.index)))
+        return fit(self, X_, Y_, X_val, Y_val, **kw)
+
+    monkeypatch.setattr(MultiOutcomeClassifier, "fit", spy)
+    fit_mtl_member(dict(FAST, epochs=2), X, Y, plan)
+    fit_single_member("single_task_net", X, Y, plan, dict(FAST, epochs=2))
+    assert len(seen) == 2 * plan.n_fits
+    for n, (trained, stopped) in enumerate(seen):
+        i = n % plan.n_fits
+        assert stopped == set(X.index[plan.stop_rows[i]]) and not stopped & trained
+        assert not stopped & set(X.index[plan.held_rows[i]])
+
+
 def test_size_rule_keeps_a_holdout_for_large_validation_splits():
     rng = np.random.default_rng(2)
     n = 20000
