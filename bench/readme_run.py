@@ -46,6 +46,22 @@ def run_default() -> tuple[str, float, int]:
         return done.stdout, time.perf_counter() - start, done.returncode
 
 
+PER_OUTCOME = "Per-outcome test results"  # flows/ops/show.py: a borderless table (box.SIMPLE_HEAD)
+
+
+def _borderless(lines: list[str], title: str) -> list[str]:
+    """The rows of a table drawn without side borders, under its title: up to the blank line ending it."""
+    start = next((i for i, ln in enumerate(lines) if ln.strip() == title), None)
+    body: list[str] = []
+    for ln in lines[start + 1:] if start is not None else []:
+        if not ln.strip():
+            if body:
+                break
+            continue
+        body.append(ln)
+    return body + [""] if body else []
+
+
 def tables(stdout: str) -> str:
     """The run's result tables (header and data rows; borders dropped), then the verdict lines up to the
     review commands (which name local paths). Log lines are left out."""
@@ -53,7 +69,7 @@ def tables(stdout: str) -> str:
     closes = [i for i, ln in enumerate(lines) if ln.startswith("└")]
     if not closes:
         return ""
-    keep = []
+    keep = _borderless(lines, PER_OUTCOME)
     for ln in lines[:closes[-1] + 1]:
         if ln.startswith(("┃", "│")):
             keep.append(ln)
@@ -64,7 +80,7 @@ def tables(stdout: str) -> str:
             break
         if ln.strip():
             keep.append(ln)
-    return "\n".join(keep).strip()
+    return "\n".join(keep).strip("\n")  # leading spaces align the borderless table
 
 
 def section(body: str, seconds: float, meta: dict) -> str:

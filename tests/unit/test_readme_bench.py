@@ -58,3 +58,18 @@ def test_missing_result_leaves_its_row_out_and_rewrites_only_the_block(tmp_path,
 def test_imports_neither_prefect_nor_mlflow():
     code = "import sys, bench.readme_bench; assert not {'prefect', 'mlflow'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], cwd=rb.ROOT, check=True)
+
+
+def test_make_run_section_keeps_the_borderless_per_outcome_table_and_the_boxed_one():
+    from bench import readme_run
+
+    out = "\n".join([
+        "12:00:00.000 | INFO | a log line", "      Per-outcome test results", "",
+        " outcome   prev.  test AUROC", " ───────────────────────", " aki       12.7%       0.775",
+        "                 (0.752-0.798)", "", "   Alert threshold per outcome", "┏━━━━━━━━━┓", "┃ outcome ┃",
+        "┡━━━━━━━━━┩", "│ aki     │", "└─────────┘", "", "v1 is now champion", "Review: mlflow ui ..."])
+    text = readme_run.tables(out)
+    assert text.splitlines()[:4] == [" outcome   prev.  test AUROC", " ───────────────────────",
+                                     " aki       12.7%       0.775", "                 (0.752-0.798)"]
+    assert "┃ outcome ┃" in text and "│ aki     │" in text and "v1 is now champion" in text
+    assert "log line" not in text and "Review" not in text
