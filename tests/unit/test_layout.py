@@ -27,7 +27,9 @@ def imports(path: Path) -> set[str]:
 
 
 def files(*folders: str) -> list[Path]:
-    return [p for f in folders for p in sorted((ROOT / f).rglob("*.py"))]
+    """The project's own Python files: not the benchmarks' virtual environments or caches (bench/.venvs)."""
+    return [p for f in folders for p in sorted((ROOT / f).rglob("*.py"))
+            if not any(part.startswith(".") for part in p.relative_to(ROOT).parts)]
 
 
 def rel(p: Path) -> str:
