@@ -98,7 +98,7 @@ def save_members(name: str, seed: int, fitted, X: pd.DataFrame, Y_tv: np.ndarray
                         **arrays)
 
 
-def run_one(python: Path | None, name: str, seed: int, reuse: dict | None = None) -> dict:
+def run_one(python: Path, name: str, seed: int, reuse: dict | None = None) -> dict:
     """One cohort-seed: cmtl, its logistic member and AutoGluon's two presets on the same rows. With
     `reuse` (an earlier result of this cohort-seed), AutoGluon's scores and times are taken from it:
     its rows are the same (the split depends on the seed only), so only cmtl is fitted again."""

@@ -88,7 +88,7 @@ HIST_GB_GRID = (
     {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 40, "l2_regularization": 1.0},
     {"learning_rate": 0.05, "max_leaf_nodes": 63, "min_samples_leaf": 3, "l2_regularization": 0.1},
 )
-STOP_SHARE = 0.15  # of the training rows, stratified: where gradient boosting early-stops and picks its setting
+GB_STOP_FRACTION = 0.15  # of the training rows, stratified: where gradient boosting early-stops and picks its setting
 
 
 def fit_hist_gb(task: Task) -> Predictor:
@@ -102,18 +102,18 @@ def fit_hist_gb(task: Task) -> Predictor:
                                                **HIST_GB_GRID[0])
         with _one_thread():
             return _positive_column(Pipeline([("pre", pre), ("model", model)]).fit(task.X, y))
-    train, stop = train_test_split(np.arange(y.size), test_size=STOP_SHARE, stratify=y, random_state=task.seed)
+    train, stop = train_test_split(np.arange(y.size), test_size=GB_STOP_FRACTION, stratify=y, random_state=task.seed)
     best, best_score = None, -np.inf
     with _one_thread():
-        pre.fit(task.X.iloc[train])
-        Xt, Xs = pre.transform(task.X.iloc[train]), pre.transform(task.X.iloc[stop])
+        Xt, Xs = pre.fit_transform(task.X.iloc[train]), pre.transform(task.X.iloc[stop])
         for setting in HIST_GB_GRID:
             model = HistGradientBoostingClassifier(max_iter=1000, early_stopping=True, n_iter_no_change=20,
                                                    random_state=task.seed, **setting)
             model.fit(Xt, y[train], X_val=Xs, y_val=y[stop])
             score = auroc(y[stop], model.predict_proba(Xs)[:, 1])
-            if best is None or (score is not None and score > best_score):
-                best, best_score = model, score if score is not None else -np.inf
+            score = -np.inf if score is None else score
+            if best is None or score > best_score:
+                best, best_score = model, score
     return _positive_column(Pipeline([("pre", pre), ("model", best)]))
 
 
