@@ -7,7 +7,8 @@ test rows' features. Per outcome, a TabularPredictor (binary, eval_metric roc_au
 labelled rows with the preset and, if given, the time limit per outcome (when best_quality's dynamic
 stacking finds that too short, it is fitted again with dynamic_stacking=False, as AutoGluon's error
 advises; the time of both attempts is counted; a fit that trains no model at all leaves NaN). OUT gets one test
-probability column per outcome; OUT.json the fit seconds per outcome and the models AutoGluon kept.
+probability column per outcome; OUT.json the fit seconds per outcome, the models AutoGluon kept and,
+when its best model is a weighted ensemble, the weight of each model in it (what AutoGluon leans on).
 """
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ def _fit(data: pd.DataFrame, label: str, args, extra: dict) -> TabularPredictor:
     return TabularPredictor(label=label, problem_type="binary", eval_metric="roc_auc", path=path,
                             verbosity=0).fit(data, presets=args.preset, time_limit=args.time_limit,
                                              num_cpus=args.cpus, num_gpus=0, **extra)
+
+
+def ensemble_weights(predictor: TabularPredictor | None) -> dict[str, float] | None:
+    """{model: weight} of the best model when it is AutoGluon's weighted ensemble, else None."""
+    if predictor is None:
+        return None
+    try:  # a private method of AutoGluon 1.6 (the pin): a report detail, never worth failing the fit for
+        weights = predictor._trainer.load_model(predictor.model_best)._get_model_weights()
+    except Exception:  # noqa: BLE001
+        return None
+    return {k: round(float(w), 3) for k, w in weights.items()}
 
 
 def main() -> None:
@@ -59,7 +71,8 @@ def main() -> None:
                     else float("nan"))
         info[o] = {"fit_seconds": seconds, "best_model": predictor.model_best if predictor else None,
                    "models": len(predictor.model_names()) if predictor else 0,
-                   "retried_without_dynamic_stacking": retried, "failed": failed}
+                   "retried_without_dynamic_stacking": retried, "failed": failed,
+                   "ensemble_weights": ensemble_weights(predictor)}
     probs.to_parquet(args.out)
     Path(args.out + ".json").write_text(json.dumps(info, indent=1))
 
