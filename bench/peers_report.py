@@ -89,5 +89,47 @@ def report(parts: list[dict], names: list[str], seeds: list[int]) -> tuple[str, 
                      f"{_f(m['ag_medium_quality_auroc'])} | {_f(m['ag_best_quality_auroc'])} | {_f(m['logistic_auroc'])} | "
                      f"{diff.mean():+.4f}{sd} | {_f(m['cmtl_brier'])} / {_f(m['ag_medium_quality_brier'])} | "
                      f"{'yes' if diff.mean() >= MARGIN else 'NO'} |")
+    lines += behind_section(parts, df)
     return "\n".join(lines), {"verdicts": v, "missing": missing, "rows": df.to_dict("records"),
-                              "times": t.to_dict("records")}
+                              "times": t.to_dict("records"), "behind": behind(parts, df)}
+
+
+def leaned_on(parts: list[dict], cohort: str, outcome: str) -> dict[str, float]:
+    """Mean weight of each model in AutoGluon medium_quality's weighted ensemble for one outcome, over
+    the seeds that recorded it (bench/autogluon_fit.py), largest first."""
+    seen = [p["autogluon"]["medium_quality"]["per_outcome"].get(outcome, {}).get("ensemble_weights")
+            for p in parts if p["cohort"] == cohort]
+    seen = [w for w in seen if w]
+    if not seen:
+        return {}
+    mean = pd.DataFrame(seen).fillna(0.0).mean()
+    return {str(k): round(float(w), 2) for k, w in mean.sort_values(ascending=False).items() if w > 0}
+
+
+def behind(parts: list[dict], df: pd.DataFrame) -> list[dict]:
+    """The outcomes whose mean cmtl - AG medium_quality is below the margin: by how much, how steadily
+    (seeds behind, spread over seeds) and what AutoGluon's ensemble leaned on there."""
+    out = []
+    for (c, o), d in df.groupby(["cohort", "outcome"], sort=False):
+        diff = d["cmtl_auroc"] - d["ag_medium_quality_auroc"]
+        if diff.mean() >= MARGIN:
+            continue
+        out.append({"cohort": c, "outcome": o, "mean": float(diff.mean()),
+                    "sd": float(diff.std()) if len(d) > 1 else None, "seeds": len(d),
+                    "seeds_behind": int((diff < MARGIN).sum()), "ag_leaned_on": leaned_on(parts, c, o)})
+    return out
+
+
+def behind_section(parts: list[dict], df: pd.DataFrame) -> list[str]:
+    rows = behind(parts, df)
+    if not rows:
+        return []
+    lines = ["", f"Where cmtl is behind AG medium_quality by more than {-MARGIN}: on how many seeds (below the "
+             "margin / run), the spread over seeds, and the models AG's weighted ensemble leaned on (mean weight "
+             "over the seeds that recorded it):", ""]
+    for r in rows:
+        sd = f" ± {r['sd']:.3f}" if r["sd"] is not None else ""
+        lean = ", ".join(f"{k} {w:.2f}" for k, w in r["ag_leaned_on"].items()) or "not recorded"
+        lines.append(f"- {r['cohort']} {r['outcome']}: {r['mean']:+.4f}{sd}, behind on {r['seeds_behind']} of "
+                     f"{r['seeds']} seeds; AG leaned on {lean}")
+    return lines

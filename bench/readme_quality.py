@@ -158,8 +158,11 @@ def peers(res) -> list[str]:
     data = res("peers")
     v = data["verdicts"]
     m = v["met"]
-    behind = [r for r in _peer_means(data["rows"]) if r[2] < PEER_MARGIN]
-    why = "; ".join(f"{c} {o} {d:+.3f}" for c, o, d in behind)
+    if "behind" in data:  # how steadily: on how many seeds it was behind
+        why = "; ".join(f"{r['cohort']} {r['outcome']} {r['mean']:+.3f} (behind on {r['seeds_behind']} of "
+                        f"{r['seeds']} seeds)" for r in data["behind"])
+    else:
+        why = "; ".join(f"{c} {o} {d:+.3f}" for c, o, d in _peer_means(data["rows"]) if d < PEER_MARGIN)
     return [f"real cohorts vs AutoGluon-Tabular (`bench/results/peers.md`: {v['cohorts']} cohorts, seeds "
             f"{','.join(map(str, v['seeds']))}, {v['outcomes']} outcomes"
             + (f"; {len(data['missing'])} cohort-seeds not yet run" if data["missing"] else "") + ")",
