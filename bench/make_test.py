@@ -46,6 +46,12 @@ def line(result: dict, meta: dict) -> str:
             f"bench.make_test`){END}")
 
 
+def clone_head(clone: Path) -> str:
+    """The commit a clone was made at: what the run tested, though main may have moved on meanwhile."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", help="clone into this folder and keep it (default: a temporary one)")
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         clone = work / "clinical-mtl"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        tested = clone_head(clone)
         start = time.perf_counter()
         done = subprocess.run(["make", "test"], cwd=clone, capture_output=True, text=True)
         seconds = time.perf_counter() - start
@@ -70,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if done.returncode != 0:
         print(done.stdout[-4000:] + done.stderr[-4000:], file=sys.stderr)
         return done.returncode
-    result = {"seconds": seconds, **parse(done.stdout)}
-    meta = machine()
+    result = {"seconds": seconds, **parse(done.stdout), "tested_commit": tested}
+    meta = {**machine(), "commit": tested}  # the line names the commit tested, not the one checked out now
     new = line(result, meta)
     text = README.read_text()  # read again: the suite ran for a quarter of an hour
     README.write_text(text[:text.index(BEGIN)] + new + text[text.index(END) + len(END):])

@@ -21,3 +21,19 @@ def test_line_states_time_counts_commit_and_load():
     assert text.startswith(BEGIN) and text.endswith(END)
     assert "18 minutes" in text and "588 tests passed" in text and "pytest 16.0 min" in text
     assert "commit abc1234" in text and "load average 0.4" in text and "skipped" not in text
+
+
+def test_clone_head_is_the_commit_cloned_not_the_origins_later_one(tmp_path):
+    import subprocess
+
+    from bench.make_test import clone_head
+
+    origin, clone = tmp_path / "origin", tmp_path / "clone"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", str(origin)], check=True)
+    subprocess.run(git + ["-C", str(origin), "commit", "-q", "--allow-empty", "-m", "one"], check=True)
+    first = subprocess.run(["git", "-C", str(origin), "rev-parse", "--short", "HEAD"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    subprocess.run(git + ["-C", str(origin), "commit", "-q", "--allow-empty", "-m", "two"], check=True)
+    assert clone_head(clone) == first
