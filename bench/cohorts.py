@@ -180,8 +180,8 @@ def randhie() -> pd.DataFrame:
     out.insert(0, "row_id", np.arange(len(d)))
     # The split keeps a household together, not only a person's years: a household's members share
     # site, plan and family income exactly, so with persons split apart a model recognised the test
-    # person's household by its income in the training rows (AutoGluon was 0.02 AUROC ahead of cmtl on
-    # any_spending with person-grouped splits and 0.015 behind with household-grouped ones, seed 1).
+    # person's household by its income in the training rows (what AutoGluon's lead on this cohort was
+    # made of: bench/results/peers.md since afd35c0; the person-grouped numbers are in that commit's message).
     out.insert(1, "household", d.groupby(["site", "plan", "income"]).ngroup().astype(str))
     out["plan"] = out["plan"].astype(str)
     out["any_spending"] = d["binexp"].astype(float)

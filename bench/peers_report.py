@@ -89,9 +89,10 @@ def report(parts: list[dict], names: list[str], seeds: list[int]) -> tuple[str, 
                      f"{_f(m['ag_medium_quality_auroc'])} | {_f(m['ag_best_quality_auroc'])} | {_f(m['logistic_auroc'])} | "
                      f"{diff.mean():+.4f}{sd} | {_f(m['cmtl_brier'])} / {_f(m['ag_medium_quality_brier'])} | "
                      f"{'yes' if diff.mean() >= MARGIN else 'NO'} |")
-    lines += behind_section(parts, df)
+    trailing = behind(parts, df)
+    lines += behind_section(trailing)
     return "\n".join(lines), {"verdicts": v, "missing": missing, "rows": df.to_dict("records"),
-                              "times": t.to_dict("records"), "behind": behind(parts, df)}
+                              "times": t.to_dict("records"), "behind": trailing}
 
 
 def leaned_on(parts: list[dict], cohort: str, outcome: str) -> dict[str, float]:
@@ -120,8 +121,8 @@ def behind(parts: list[dict], df: pd.DataFrame) -> list[dict]:
     return out
 
 
-def behind_section(parts: list[dict], df: pd.DataFrame) -> list[str]:
-    rows = behind(parts, df)
+def behind_section(rows: list[dict]) -> list[str]:
+    """The report's lines for the outcomes of `behind`."""
     if not rows:
         return []
     lines = ["", f"Where cmtl is behind AG medium_quality by more than {-MARGIN}: on how many seeds (below the "

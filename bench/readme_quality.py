@@ -5,8 +5,6 @@ import re
 import statistics
 from pathlib import Path
 
-import numpy as np
-
 from bench.readme_text import verdict, where, words
 from bench.targets import BASELINE_TARGET, MEDS_MARGIN, PEER_MARGIN
 
@@ -158,11 +156,8 @@ def peers(res) -> list[str]:
     data = res("peers")
     v = data["verdicts"]
     m = v["met"]
-    if "behind" in data:  # how steadily: on how many seeds it was behind
-        why = "; ".join(f"{r['cohort']} {r['outcome']} {r['mean']:+.3f} (behind on {r['seeds_behind']} of "
-                        f"{r['seeds']} seeds)" for r in data["behind"])
-    else:
-        why = "; ".join(f"{c} {o} {d:+.3f}" for c, o, d in _peer_means(data["rows"]) if d < PEER_MARGIN)
+    why = "; ".join(f"{r['cohort']} {r['outcome']} {r['mean']:+.3f} (behind on {r['seeds_behind']} of "
+                    f"{r['seeds']} seeds)" for r in data["behind"])  # bench.peers_report.behind
     return [f"real cohorts vs AutoGluon-Tabular (`bench/results/peers.md`: {v['cohorts']} cohorts, seeds "
             f"{','.join(map(str, v['seeds']))}, {v['outcomes']} outcomes"
             + (f"; {len(data['missing'])} cohort-seeds not yet run" if data["missing"] else "") + ")",
@@ -175,10 +170,3 @@ def peers(res) -> list[str]:
             f"{verdict(m['mean_vs_medium'])}; mean >= AG best at cmtl's time: {verdict(m['mean_vs_best'])}; "
             f"time <= AG medium's: {verdict(m['time'])}"]
 
-
-def _peer_means(rows: list[dict]) -> list[tuple[str, str, float]]:
-    """(cohort, outcome, mean over seeds of cmtl - AG medium_quality), in the results' order."""
-    acc: dict[tuple[str, str], list[float]] = {}
-    for r in rows:
-        acc.setdefault((r["cohort"], r["outcome"]), []).append(r["cmtl_auroc"] - r["ag_medium_quality_auroc"])
-    return [(c, o, float(np.mean(d))) for (c, o), d in acc.items()]
