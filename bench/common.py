@@ -55,14 +55,22 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
-def machine() -> dict:
+def _commit() -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "mtl_core", "bench", "configs",
                             ":!bench/results"],  # a benchmark writes its results as it goes
                            capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    commit += "+uncommitted" if dirty else ""  # results from a work tree the commit does not fully describe
-    return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
+    return commit + ("+uncommitted" if dirty else "")  # results from a work tree the commit does not fully describe
+
+
+# The code a benchmark runs is what it imported when it started: read the commit then, not when the
+# results are written, since an hour-long run outlives commits made meanwhile.
+COMMIT_AT_START = _commit()
+
+
+def machine() -> dict:
+    return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": COMMIT_AT_START,
             "python": platform.python_version(), "torch": torch.__version__,
             "cpus": torch.get_num_threads(), "platform": platform.platform(),
             # the machine is shared: the load average when the results were written says how noisy timings are
