@@ -92,7 +92,7 @@ def fit(cfg: Config, ws: Path, features_dir: str, folder: ModelFolder) -> ModelM
 
 @task(name="Fit single-task learners", cache_policy=NO_CACHE, **policy.FIT)
 def baselines(cfg: Config, features_dir: str, folder: ModelFolder) -> dict | None:
-    """Logistic regression, HistGradientBoosting and a same-size single-task network per outcome, on
+    """Logistic regression, HistGradientBoosting, LightGBM and a same-size single-task network per outcome, on
     the same rows and folds as the network: the bar it has to clear, and the ensemble's other members
     (test predictions go to baselines.parquet for the report). Returns the learners' row cap."""
     kinds = cfg.evaluation.baselines

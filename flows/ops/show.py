@@ -25,7 +25,7 @@ def _fmt(x, spec=".3f"):
 def _weights(w: dict | None) -> str:
     if not w:
         return "network only"
-    short = {"mtl": "net", "logistic": "logit", "hist_gb": "gbm", "single_task_net": "st-net"}
+    short = {"mtl": "net", "logistic": "logit", "hist_gb": "gbm", "single_task_net": "st-net", "lightgbm": "lgbm"}
     return " ".join(f"{short.get(k, k)} {v:.2f}" for k, v in sorted(w.items(), key=lambda kv: -kv[1]) if v >= 0.005)
 
 

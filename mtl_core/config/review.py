@@ -79,7 +79,7 @@ class EvaluationConfig(_Strict):
     ece_bins: int = Field(10, gt=1)
     # feature columns to report AUROC by; "age_band" is derived from age
     subgroups: list[str] = ["gender", "age_band", "admission_type"]
-    baselines: list[str] = Field(["logistic", "hist_gb", "single_task_net"],
+    baselines: list[str] = Field(["logistic", "hist_gb", "single_task_net", "lightgbm"],
                                  description="single-task baselines fitted on the same split")
     baseline_max_rows: int | None = Field(200_000, gt=0, description=(
         "single-task learners train on at most this many rows per fit (a seeded sample of the fit's "

@@ -148,10 +148,18 @@ def fit_single_task_net(task: Task) -> Predictor:
     return predictor
 
 
+def fit_lightgbm(task: Task) -> Predictor:
+    """LightGBM with native categorical splits (mtl_core/ensemble/lgbm.py)."""
+    from mtl_core.ensemble.lgbm import fit_lightgbm as fit
+
+    return _positive_column(fit(task))
+
+
 BASELINES: dict[str, Callable[[Task], Predictor]] = {
     "logistic": fit_logistic,
     "hist_gb": fit_hist_gb,
     "single_task_net": fit_single_task_net,
+    "lightgbm": fit_lightgbm,
 }
 
 
@@ -173,7 +181,7 @@ def _tasks(X_train: pd.DataFrame, Y_train, X_val, Y_val, outcomes: Sequence[str]
 
 def fit_baselines(X_train: pd.DataFrame, Y_train, X_val: pd.DataFrame | None, Y_val,
                   X_test: pd.DataFrame, outcomes: Sequence[str], *, network_params: Mapping,
-                  kinds: Sequence[str] = ("logistic", "hist_gb", "single_task_net"), seed: int = 0,
+                  kinds: Sequence[str] = ("logistic", "hist_gb", "single_task_net", "lightgbm"), seed: int = 0,
                   progress: Progress | None = None) -> dict[str, dict[str, np.ndarray | None]]:
     """Test-set probabilities of each single-task baseline: {kind: {outcome: array (n_test,) or None}}.
 

@@ -8,7 +8,8 @@ in its own logit space, against the same reference patient, add up through the s
 
 - logistic regression: exact linear contributions, coefficient x (patient - reference) per model column;
 - gradient boosting: shap's TreeExplainer (path-dependent TreeSHAP) of the patient minus that of the
-  reference, in the trees' raw margin;
+  reference, in the trees' raw margin; for LightGBM (categorical splits, which shap's own tree walker
+  does not take) LightGBM's TreeSHAP (pred_contrib), the same difference;
 - networks (multi-task and single-task): captum's DeepLift from the reference (its rescale rule sums
   exactly to the change of the output for Linear-ReLU networks), or integrated gradients where DeepLift
   does not sum up (gated experts), times the network's calibration scale.
@@ -108,11 +109,17 @@ def _network(est, X: pd.DataFrame, ref: pd.DataFrame, groups: dict[str, list[str
 
 
 def _single(model, X: pd.DataFrame, ref: pd.DataFrame, groups: dict[str, list[str]]) -> np.ndarray:
-    """(rows, predictors) for one single-task Pipeline(pre, logistic | gradient boosting), in its logit."""
+    """(rows, predictors) for one single-task Pipeline(pre, logistic | gradient boosting | LightGBM), in
+    its logit."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
+    from mtl_core.ensemble import lgbm
+
     pre, learner = model.named_steps["pre"], model.named_steps["model"]
+    if isinstance(pre, lgbm.Categories):  # one model column per input column
+        values, owners = lgbm.contributions(model, X, ref)
+        return _to_groups(values[:, :, None], owners, groups)[:, :, 0]
     Tx, Tr = np.asarray(pre.transform(X), dtype=float), np.asarray(pre.transform(ref), dtype=float)
     if isinstance(learner, LogisticRegression):
         values = (Tx - Tr) * learner.coef_[0]

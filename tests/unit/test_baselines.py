@@ -51,7 +51,7 @@ def fitted(data):
 def test_every_kind_and_outcome_has_test_probabilities_or_none(fitted, data):
     out, _ = fitted
     n_test = len(data["test"][0])
-    assert list(out) == ["logistic", "hist_gb", "single_task_net"]
+    assert list(out) == ["logistic", "hist_gb", "single_task_net", "lightgbm"]
     for kind, per_outcome in out.items():
         assert list(per_outcome) == OUTCOMES
         assert per_outcome["one_class"] is None, kind
@@ -67,6 +67,7 @@ def test_baselines_rank_the_separable_outcome(fitted, data):
     assert auroc(y, out["logistic"]["separable"]) > 0.97
     assert auroc(y, out["hist_gb"]["separable"]) > 0.9
     assert auroc(y, out["single_task_net"]["separable"]) > 0.9
+    assert auroc(y, out["lightgbm"]["separable"]) > 0.9
 
 
 def test_mostly_unlabelled_outcome_fits_on_its_labelled_rows(fitted, data):
@@ -89,10 +90,10 @@ def test_unlabelled_rows_have_no_influence(data):
     keep = Ytr["mostly_unlabelled"].notna().to_numpy()
     scrambled = Xtr.copy()
     scrambled.loc[~keep, "x0"] = 1e3
-    kw = dict(network_params=NET, kinds=("logistic", "hist_gb"))
+    kw = dict(network_params=NET, kinds=("logistic", "hist_gb", "lightgbm"))
     a = fit_baselines(scrambled, Ytr, Xv, Yv, Xte, ["mostly_unlabelled"], **kw)
     b = fit_baselines(Xtr[keep], Ytr[keep], Xv, Yv, Xte, ["mostly_unlabelled"], **kw)
-    for kind in ("logistic", "hist_gb"):
+    for kind in ("logistic", "hist_gb", "lightgbm"):
         np.testing.assert_array_equal(a[kind]["mostly_unlabelled"], b[kind]["mostly_unlabelled"])
 
 
@@ -146,8 +147,9 @@ def test_rare_outcome_without_enough_positives_for_early_stopping_still_fits(dat
     (Xtr, Ytr), _, (Xte, _) = data["train"], data["val"], data["test"]
     Y = pd.DataFrame({"rare": np.zeros(len(Ytr))})
     Y.loc[Y.index[:3], "rare"] = 1.0   # three positives: too few for a stratified early-stopping holdout
-    out = fit_baselines(Xtr, Y, None, None, Xte, ["rare"], network_params=NET, kinds=("logistic", "hist_gb"))
-    for kind in ("logistic", "hist_gb"):
+    kinds = ("logistic", "hist_gb", "lightgbm")
+    out = fit_baselines(Xtr, Y, None, None, Xte, ["rare"], network_params=NET, kinds=kinds)
+    for kind in kinds:
         assert out[kind]["rare"].shape == (len(Xte),)
 
 

@@ -1,0 +1,112 @@
+"""The LightGBM member (mtl_core/ensemble/lgbm.py): native categorical splits beat one-hot trees on a
+many-level category, its encoding survives unseen levels and odd names, it pickles with the model, and
+its TreeSHAP contributions add up exactly, alone and inside the stack."""
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtl_core.config import Config
+from mtl_core.dataset.features import typical_row
+from mtl_core.ensemble.baselines import Task, fit_hist_gb, fit_lightgbm
+from mtl_core.ensemble.fitting import fit_model
+from mtl_core.ensemble.lgbm import Categories, contributions
+from mtl_core.ensemble.stacking import Combiner
+from mtl_core.evaluation.additive import member_contributions
+from mtl_core.evaluation.explain import _logit, predictor_groups
+from mtl_core.evaluation.metrics import auroc
+
+COLUMNS = ["age", "clinic [site]", "sex"]
+
+
+def clinics(n: int, seed: int, levels: int = 80) -> tuple[pd.DataFrame, np.ndarray]:
+    """Risk set by which of 80 clinics a patient came from (a random effect per clinic), plus age."""
+    rng = np.random.default_rng(seed)
+    effect = np.random.default_rng(99).normal(scale=1.5, size=levels)
+    clinic = rng.integers(0, levels, n)
+    X = pd.DataFrame({"age": rng.normal(50, 15, n), "clinic [site]": [f"clinic {c}" for c in clinic],
+                      "sex": rng.choice(["F", "M"], n)})
+    X.loc[rng.random(n) < 0.05, "age"] = np.nan
+    z = -1.5 + effect[clinic] + 0.02 * (X["age"].fillna(50) - 50)
+    return X, (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
+
+
+def test_native_categories_beat_one_hot_trees_on_a_many_level_predictor():
+    X, y = clinics(4000, 0)
+    Xt, yt = clinics(4000, 1)
+    task = Task("risk", X, y, None, None, seed=0)
+    native = auroc(yt, fit_lightgbm(task)(Xt))
+    one_hot = auroc(yt, fit_hist_gb(task)(Xt))
+    assert native > one_hot + 0.01, (native, one_hot)
+
+
+def test_categories_keep_numbers_and_make_unseen_levels_missing():
+    X, _ = clinics(300, 0)
+    pre = Categories().fit(X)
+    new = pd.DataFrame({"age": [40.0, np.nan], "clinic [site]": ["clinic 3", "a clinic never seen"],
+                        "sex": ["F", None]})
+    E = pre.transform(new)
+    assert list(E.columns) == ["c0", "c1", "c2"] and pre.columns_ == COLUMNS
+    assert E["c0"].dtype == float and np.isnan(E["c0"].iloc[1])
+    assert E["c1"].iloc[0] == "clinic 3" and pd.isna(E["c1"].iloc[1]) and pd.isna(E["c2"].iloc[1])
+    assert list(E["c2"].cat.categories) == ["F", "M"]
+
+
+def test_rare_outcome_fits_with_fixed_rounds_and_pickles():
+    X, y = clinics(600, 0)
+    y = np.zeros(len(y))
+    y[:8] = 1.0  # too few positives to early-stop
+    predict = fit_lightgbm(Task("rare", X, y, None, None, seed=0))
+    again = pickle.loads(pickle.dumps(predict))
+    np.testing.assert_array_equal(predict(X), again(X))
+    assert predict.model.named_steps["model"].n_estimators == 100
+
+
+def test_contributions_sum_to_the_change_of_the_margin():
+    X, y = clinics(3000, 0)
+    model = fit_lightgbm(Task("risk", X, y, None, None, seed=0)).model
+    rows, ref = X.head(200), typical_row(X)
+    values, owners = contributions(model, rows, ref)
+    margin = model.named_steps["model"].predict(model.named_steps["pre"].transform(pd.concat([rows, ref])),
+                                                raw_score=True)
+    np.testing.assert_allclose(values.sum(1), margin[:-1] - margin[-1], atol=1e-9)
+    assert owners == COLUMNS
+    mean = np.abs(values).mean(0)
+    assert mean[1] > 3 * mean[2], mean  # the clinic carries the risk, sex none
+
+
+@pytest.fixture(scope="module")
+def stacked():
+    X, y = clinics(2400, 0)
+    f = X.copy()
+    f.insert(0, "subject_id", np.arange(len(f)))
+    f.insert(0, "hadm_id", np.arange(len(f)))
+    f["split"] = np.where(np.arange(len(f)) % 10 < 7, "train", np.where(np.arange(len(f)) % 10 < 8, "val", "test"))
+    Y = pd.DataFrame({"a": y, "b": (np.random.default_rng(5).random(len(y)) < 0.3).astype(float)})
+    cfg = Config.model_validate({"source": {"kind": "tabular", "path": "u.csv", "id_column": "stay_id"},
+                                 "outcomes": ["a", "b"], "model": {"hidden": [16], "fitting": "crossfit", "folds": 3},
+                                 "train": {"epochs": 5, "patience": 2},
+                                 "evaluation": {"baselines": ["logistic", "lightgbm"]}})
+    return f, fit_model(cfg, f, Y).model
+
+
+def test_a_stack_of_linear_and_lightgbm_members_is_explained_exactly(stacked):
+    f, model = stacked
+    alone = copy.copy(model)  # the network's weight moved to the others: nothing approximate is left
+    i = model.member_kinds_.index("mtl")
+    alone.combiners_ = []
+    for c in model.combiners_:
+        w = [0.0 if j == i else v for j, v in enumerate(c.weights)]
+        w = [1.0 if j == model.member_kinds_.index("lightgbm") else 0.0 for j in range(len(w))] if sum(w) == 0 else w
+        alone.combiners_.append(Combiner(tuple(v / sum(w) for v in w), c.scale, c.bias))
+    assert model.member_kinds_[-1] == "lightgbm"
+    X = f.loc[f["split"] == "test", COLUMNS]
+    ref = typical_row(f.loc[f["split"] == "train", COLUMNS])
+    c = member_contributions(alone, X, ref, predictor_groups(COLUMNS))
+    np.testing.assert_allclose(c.logit, _logit(alone.predict_proba(X)), atol=1e-9)
+    np.testing.assert_allclose(c.values.sum(1), c.logit - c.reference, atol=1e-6)
+    assert np.abs(c.rest).max() < 1e-6
