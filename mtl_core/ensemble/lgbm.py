@@ -2,11 +2,16 @@
 
 hist_gb sees a category as one-hot columns, so a predictor with many levels (88 clinics, hundreds of
 wards) takes many splits to use. LightGBM groups a category's levels in one split, with its own
-smoothing for rare levels (Fisher 1958; LightGBM's cat_smooth and min_data_per_group). On the COVID
-test cohort of bench.peers, whose risk turns on clinic x day, adding it to the stack moved the test
-AUROC of `positive` +0.017 / +0.006 / +0.020 on split seeds 1-3; on 9 other cohorts it stayed within
-0.008 either way (the stack weighs it per outcome). Its trees are explained exactly in their logit by
-LightGBM's own TreeSHAP (mtl_core/evaluation/additive.py).
+smoothing for rare levels (Fisher 1958; LightGBM's cat_smooth and min_data_per_group). It was added
+for the COVID test cohort of bench.peers, whose risk turns on clinic (88 levels) x day, where AutoGluon,
+leaning on LightGBM, led on every seed (bench/results/peers.md says by how much, before and after). Its
+trees are explained exactly in their logit by LightGBM's own TreeSHAP (mtl_core/evaluation/additive.py).
+
+It is fitted only where some predictor is a category of at least MIN_LEVELS levels. Of a few levels,
+hist_gb's one-hot trees reach the same groupings in a few splits, so the member is near a copy of
+hist_gb, and a near copy only adds noise to the stack's weights: on the 10
+bench.peers cohorts without such a category (70 outcome-seeds, af7370f, where it was always fitted),
+adding it moved the stack's test AUROC by -0.013 to +0.005 per outcome, mean -0.0005.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from mtl_core.errors import DataError
 from mtl_core.evaluation.metrics import auroc
 
 # Settings tried per outcome, the first also the fallback: LightGBM's defaults, and larger trees with
@@ -29,6 +35,7 @@ MAX_ROUNDS = 2000
 PATIENCE = 50             # rounds without a better stop-row log loss
 FIXED_ROUNDS = 100        # too few of a class to early-stop: the first setting, this many rounds
 MIN_CLASS_FOR_EARLY_STOPPING = 20
+MIN_LEVELS = 10           # a category with this many levels seen in training makes the member worth fitting
 
 
 class Categories(BaseEstimator, TransformerMixin):
@@ -64,11 +71,14 @@ def _classifier(setting: dict, seed: int, rounds: int):
 def fit_lightgbm(task) -> Pipeline:
     """Each setting of LGBM_GRID early-stopped on a stratified 15 % of the training rows, and the one
     with the best AUROC there kept (trained on the other 85 %); too few of a class for that split: the
-    first setting with FIXED_ROUNDS rounds. A Pipeline(pre=Categories, model=LGBMClassifier)."""
+    first setting with FIXED_ROUNDS rounds. A Pipeline(pre=Categories, model=LGBMClassifier). DataError
+    (not fitted) where no predictor is a category of MIN_LEVELS levels or more."""
     import lightgbm
 
     y = task.y
     pre = Categories().fit(task.X)
+    if not pre.levels_ or max(map(len, pre.levels_.values())) < MIN_LEVELS:
+        raise DataError(f"no categorical predictor with {MIN_LEVELS} or more levels: hist_gb's trees serve")
     E = pre.transform(task.X)
     if int(min(y.sum(), y.size - y.sum())) < MIN_CLASS_FOR_EARLY_STOPPING:
         return Pipeline([("pre", pre), ("model", _classifier(LGBM_GRID[0], task.seed, FIXED_ROUNDS).fit(E, y))])

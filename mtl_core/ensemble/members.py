@@ -4,6 +4,7 @@ and its fold models, whose logits it averages (bagging) to predict new rows.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,8 @@ Progress = Callable[[str, int, int], None]   # (what, done, total)
 def _mean_logit_proba(parts: list[np.ndarray]) -> np.ndarray:
     """Bagged probability: the sigmoid of the fold models' mean logit (NaN where none predicts)."""
     Z = np.stack([logit(p) if p is not None else np.full_like(parts[0], np.nan) for p in parts])
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": an outcome no fold fitted
         mean = np.nanmean(Z, axis=0) if np.isnan(Z).any() else Z.mean(axis=0)
     return 1.0 / (1.0 + np.exp(-mean))
 

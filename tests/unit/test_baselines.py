@@ -55,6 +55,9 @@ def test_every_kind_and_outcome_has_test_probabilities_or_none(fitted, data):
     for kind, per_outcome in out.items():
         assert list(per_outcome) == OUTCOMES
         assert per_outcome["one_class"] is None, kind
+        if kind == "lightgbm":  # no category of 10 levels here (ward has 3): not fitted (tests/unit/test_lgbm.py)
+            assert all(p is None for p in per_outcome.values())
+            continue
         for name in ("separable", "mostly_unlabelled"):
             p = per_outcome[name]
             assert isinstance(p, np.ndarray) and p.shape == (n_test,), (kind, name)
@@ -67,7 +70,6 @@ def test_baselines_rank_the_separable_outcome(fitted, data):
     assert auroc(y, out["logistic"]["separable"]) > 0.97
     assert auroc(y, out["hist_gb"]["separable"]) > 0.9
     assert auroc(y, out["single_task_net"]["separable"]) > 0.9
-    assert auroc(y, out["lightgbm"]["separable"]) > 0.9
 
 
 def test_mostly_unlabelled_outcome_fits_on_its_labelled_rows(fitted, data):
@@ -78,7 +80,7 @@ def test_mostly_unlabelled_outcome_fits_on_its_labelled_rows(fitted, data):
     info = {(k, o): i for k, o, i in log}
     for kind in BASELINES:
         assert info[(kind, "mostly_unlabelled")]["n_train"] == labelled
-        assert info[(kind, "mostly_unlabelled")]["fitted"] is True
+        assert info[(kind, "mostly_unlabelled")]["fitted"] is (kind != "lightgbm")
         assert info[(kind, "one_class")]["fitted"] is False
     y = data["test"][1]["mostly_unlabelled"].to_numpy()
     assert auroc(y, out["logistic"]["mostly_unlabelled"]) > 0.75
@@ -90,10 +92,10 @@ def test_unlabelled_rows_have_no_influence(data):
     keep = Ytr["mostly_unlabelled"].notna().to_numpy()
     scrambled = Xtr.copy()
     scrambled.loc[~keep, "x0"] = 1e3
-    kw = dict(network_params=NET, kinds=("logistic", "hist_gb", "lightgbm"))
+    kw = dict(network_params=NET, kinds=("logistic", "hist_gb"))
     a = fit_baselines(scrambled, Ytr, Xv, Yv, Xte, ["mostly_unlabelled"], **kw)
     b = fit_baselines(Xtr[keep], Ytr[keep], Xv, Yv, Xte, ["mostly_unlabelled"], **kw)
-    for kind in ("logistic", "hist_gb", "lightgbm"):
+    for kind in ("logistic", "hist_gb"):
         np.testing.assert_array_equal(a[kind]["mostly_unlabelled"], b[kind]["mostly_unlabelled"])
 
 
@@ -147,9 +149,8 @@ def test_rare_outcome_without_enough_positives_for_early_stopping_still_fits(dat
     (Xtr, Ytr), _, (Xte, _) = data["train"], data["val"], data["test"]
     Y = pd.DataFrame({"rare": np.zeros(len(Ytr))})
     Y.loc[Y.index[:3], "rare"] = 1.0   # three positives: too few for a stratified early-stopping holdout
-    kinds = ("logistic", "hist_gb", "lightgbm")
-    out = fit_baselines(Xtr, Y, None, None, Xte, ["rare"], network_params=NET, kinds=kinds)
-    for kind in kinds:
+    out = fit_baselines(Xtr, Y, None, None, Xte, ["rare"], network_params=NET, kinds=("logistic", "hist_gb"))
+    for kind in ("logistic", "hist_gb"):
         assert out[kind]["rare"].shape == (len(Xte),)
 
 

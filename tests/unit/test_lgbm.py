@@ -12,9 +12,9 @@ import pytest
 
 from mtl_core.config import Config
 from mtl_core.dataset.features import typical_row
-from mtl_core.ensemble.baselines import Task, fit_hist_gb, fit_lightgbm
+from mtl_core.ensemble.baselines import Task, fit_hist_gb, fit_lightgbm, fit_single
 from mtl_core.ensemble.fitting import fit_model
-from mtl_core.ensemble.lgbm import Categories, contributions
+from mtl_core.ensemble.lgbm import MIN_LEVELS, Categories, contributions
 from mtl_core.ensemble.stacking import Combiner
 from mtl_core.evaluation.additive import member_contributions
 from mtl_core.evaluation.explain import _logit, predictor_groups
@@ -79,19 +79,38 @@ def test_contributions_sum_to_the_change_of_the_margin():
     assert mean[1] > 3 * mean[2], mean  # the clinic carries the risk, sex none
 
 
-@pytest.fixture(scope="module")
-def stacked():
-    X, y = clinics(2400, 0)
+def _frame(X: pd.DataFrame) -> pd.DataFrame:
     f = X.copy()
     f.insert(0, "subject_id", np.arange(len(f)))
     f.insert(0, "hadm_id", np.arange(len(f)))
     f["split"] = np.where(np.arange(len(f)) % 10 < 7, "train", np.where(np.arange(len(f)) % 10 < 8, "val", "test"))
+    return f
+
+
+def _stack(f: pd.DataFrame, y: np.ndarray, baselines: list[str]):
     Y = pd.DataFrame({"a": y, "b": (np.random.default_rng(5).random(len(y)) < 0.3).astype(float)})
     cfg = Config.model_validate({"source": {"kind": "tabular", "path": "u.csv", "id_column": "stay_id"},
                                  "outcomes": ["a", "b"], "model": {"hidden": [16], "fitting": "crossfit", "folds": 3},
-                                 "train": {"epochs": 5, "patience": 2},
-                                 "evaluation": {"baselines": ["logistic", "lightgbm"]}})
-    return f, fit_model(cfg, f, Y).model
+                                 "train": {"epochs": 5, "patience": 2}, "evaluation": {"baselines": baselines}})
+    return fit_model(cfg, f, Y).model
+
+
+@pytest.fixture(scope="module")
+def stacked():
+    X, y = clinics(2400, 0)
+    f = _frame(X)
+    return f, _stack(f, y, ["logistic", "lightgbm"])
+
+
+def test_not_fitted_without_a_category_of_many_levels_and_the_stack_is_unchanged():
+    X, y = clinics(1500, 0, levels=MIN_LEVELS - 1)
+    assert fit_single("lightgbm", Task("risk", X, y, None, None, seed=0)) is None
+    f = _frame(X)
+    without, beside = _stack(f, y, ["logistic"]), _stack(f, y, ["logistic", "lightgbm"])
+    assert beside.member_kinds_ == ["mtl", "logistic", "lightgbm"]
+    assert all(c.weights[2] == 0.0 for c in beside.combiners_)
+    rows = f.loc[f["split"] == "test", COLUMNS]
+    np.testing.assert_array_equal(beside.predict_proba(rows), without.predict_proba(rows))
 
 
 def test_a_stack_of_linear_and_lightgbm_members_is_explained_exactly(stacked):
