@@ -110,6 +110,8 @@ def baselines(cfg: Config, features_dir: str, folder: ModelFolder) -> dict | Non
             offset = n * len(cfg.outcomes) * plan.n_fits
             member = fit_learner(cfg, kind, X_tv, y[tv], plan, params,
                                  progress=lambda what, done, _, offset=offset: update(offset + done, info=what))
+            if not member.any_fitted():  # applies to no outcome here (lightgbm: no category of 10+ levels)
+                continue
             folder.save_member(kind, member)
             P = member.predict_proba(test)
             table.update({f"{kind}/{o}": P[:, k] for k, o in enumerate(cfg.outcomes)})
@@ -127,7 +129,8 @@ def stack_members(cfg: Config, features_dir: str, folder: ModelFolder) -> dict |
         return None
     f, y, _, rows = _frames(cfg, features_dir)
     tv = rows["train"] | rows["val"]
-    members = [folder.member("mtl")] + [folder.member(kind) for kind in cfg.evaluation.baselines]
+    members = [folder.member("mtl")] + [folder.member(kind) for kind in cfg.evaluation.baselines
+                                        if folder.has_member(kind)]
     model = stack(members, y[tv], folder.plan(), index=f.index[tv])
     folder.save_estimator(attach(model, OutcomeStructure.from_config(cfg)))  # coherent nested outcomes
     return model.weights()

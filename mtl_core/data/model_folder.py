@@ -151,6 +151,9 @@ class ModelFolder:
     def save_member(self, kind: str, member) -> None:
         joblib.dump(member, self._members() / f"{kind}.joblib")
 
+    def has_member(self, kind: str) -> bool:
+        return (self.path / MEMBERS / f"{kind}.joblib").is_file()
+
     def plan(self):
         return joblib.load(self.path / MEMBERS / PLAN)
 

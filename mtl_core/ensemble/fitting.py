@@ -88,5 +88,6 @@ def fit_model(cfg: Config, f: pd.DataFrame, Y: pd.DataFrame) -> Fitted:
     X_tv, Y_tv = f.loc[tv, cols], Y[tv]
     network, search = fit_network_member(cfg, X_tv, Y_tv, plan)
     params = learner_params(cfg, search)
-    members = [network] + [fit_learner(cfg, kind, X_tv, Y_tv, plan, params) for kind in cfg.evaluation.baselines]
+    learners = [fit_learner(cfg, kind, X_tv, Y_tv, plan, params) for kind in cfg.evaluation.baselines]
+    members = [network] + [m for m in learners if m.any_fitted()]
     return Fitted(attach(stack(members, Y_tv, plan, index=f.index[tv]), structure), members, plan, search)

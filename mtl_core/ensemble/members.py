@@ -53,6 +53,11 @@ class Member:
             return bool(self.fits)
         return any(f.get(self.outcomes[k]) is not None for f in self.fits)
 
+    def any_fitted(self) -> bool:
+        """Whether some outcome has a fold model (a learner that applies to none, such as LightGBM without
+        a category of many levels, is left out of the stack and the reports)."""
+        return any(self.fitted(k) for k in range(len(self.outcomes)))
+
     def _fold_proba(self, fit, X: pd.DataFrame) -> np.ndarray:
         if self.kind == MTL:
             return fit.predict_proba(X)

@@ -107,8 +107,7 @@ def test_not_fitted_without_a_category_of_many_levels_and_the_stack_is_unchanged
     assert fit_single("lightgbm", Task("risk", X, y, None, None, seed=0)) is None
     f = _frame(X)
     without, beside = _stack(f, y, ["logistic"]), _stack(f, y, ["logistic", "lightgbm"])
-    assert beside.member_kinds_ == ["mtl", "logistic", "lightgbm"]
-    assert all(c.weights[2] == 0.0 for c in beside.combiners_)
+    assert beside.member_kinds_ == ["mtl", "logistic"]  # left out, so no report lists it
     rows = f.loc[f["split"] == "test", COLUMNS]
     np.testing.assert_array_equal(beside.predict_proba(rows), without.predict_proba(rows))
 
