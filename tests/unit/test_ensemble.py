@@ -156,6 +156,23 @@ def test_stacked_model_weights_use_held_out_rows_only():
     assert isinstance(pickle.loads(pickle.dumps(model)), StackedMultiOutcome)
 
 
+def test_a_member_fitted_on_some_folds_only_gets_no_weight_on_that_outcome():
+    """As the LightGBM member when a category has 10 levels in some folds' training rows and 9 in others."""
+    import copy
+
+    X, Y = linear_problem(900, k=2, seed=6)
+    plan = plan_folds(np.zeros(900, bool), np.arange(900), Y.to_numpy(), SizeRule(folds=3), mode="crossfit")
+    members = _members(X, Y, plan)
+    gaps = copy.deepcopy(members[2])
+    gaps.fits[0]["y0"] = None
+    gaps.held[plan.held_rows[0], 0] = np.nan
+    model = stack(members[:2] + [gaps], Y, plan)
+    assert model.weights()["y0"]["hist_gb"] == 0.0
+    P = model.predict_proba(X.head(50))
+    assert np.isfinite(P).all()
+    assert np.isfinite(gaps.predict_proba(X.head(50))).all()  # the folds that fitted y0 still predict it
+
+
 def test_holdout_stacking_ignores_training_rows():
     X, Y = linear_problem(1000, k=2, seed=5)
     is_val = np.arange(1000) >= 700
