@@ -55,9 +55,14 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
+def short_head(tree: Path = ROOT) -> str:
+    """The checkout's commit (short hash); empty outside a git checkout."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=tree).stdout.strip()
+
+
 def _commit() -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
+    commit = short_head()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "mtl_core", "bench", "configs",
                             ":!bench/results"],  # a benchmark writes its results as it goes
                            capture_output=True, text=True, cwd=ROOT).stdout.strip()

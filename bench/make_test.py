@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, machine, write
+from bench.common import ROOT, machine, short_head, write
 
 README = ROOT / "README.md"
 BEGIN, END = "<!-- make-test:begin -->", "<!-- make-test:end -->"
@@ -46,12 +46,6 @@ def line(result: dict, meta: dict) -> str:
             f"bench.make_test`){END}")
 
 
-def clone_head(clone: Path) -> str:
-    """The commit a clone was made at: what the run tested, though main may have moved on meanwhile."""
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", help="clone into this folder and keep it (default: a temporary one)")
@@ -65,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         clone = work / "clinical-mtl"
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-        tested = clone_head(clone)
+        tested = short_head(clone)  # what the run tests, though main may move on meanwhile
         start = time.perf_counter()
         done = subprocess.run(["make", "test"], cwd=clone, capture_output=True, text=True)
         seconds = time.perf_counter() - start

@@ -23,10 +23,10 @@ def test_line_states_time_counts_commit_and_load():
     assert "commit abc1234" in text and "load average 0.4" in text and "skipped" not in text
 
 
-def test_clone_head_is_the_commit_cloned_not_the_origins_later_one(tmp_path):
+def test_short_head_of_a_clone_is_the_commit_cloned_not_the_origins_later_one(tmp_path):
     import subprocess
 
-    from bench.make_test import clone_head
+    from bench.common import short_head
 
     origin, clone = tmp_path / "origin", tmp_path / "clone"
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
@@ -36,4 +36,4 @@ def test_clone_head_is_the_commit_cloned_not_the_origins_later_one(tmp_path):
                            text=True, check=True).stdout.strip()
     subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
     subprocess.run(git + ["-C", str(origin), "commit", "-q", "--allow-empty", "-m", "two"], check=True)
-    assert clone_head(clone) == first
+    assert short_head(clone) == first
