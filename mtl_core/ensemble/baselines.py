@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from mtl_core.ensemble.early_stop import best_on_stop, stop_split, too_few_to_stop
 from mtl_core.errors import ConfigError, DataError
 from mtl_core.evaluation.metrics import auroc
 from mtl_core.network.estimator import MultiOutcomeClassifier, build_preprocessor
@@ -26,7 +26,6 @@ Progress = Callable[[str, str, dict], None]         # (kind, outcome, {"seconds"
 
 LOGISTIC_C = (0.01, 0.1, 1.0)  # a light grid, chosen on the validation split the MTL model early-stops on
 DEFAULT_C = 0.1                # used when validation cannot rank (one class labelled there)
-MIN_CLASS_FOR_EARLY_STOPPING = 20  # per class, so hist_gb's 15 % holdout holds a few of each
 
 
 @dataclass
@@ -88,7 +87,6 @@ HIST_GB_GRID = (
     {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 40, "l2_regularization": 1.0},
     {"learning_rate": 0.05, "max_leaf_nodes": 63, "min_samples_leaf": 3, "l2_regularization": 0.1},
 )
-GB_STOP_FRACTION = 0.15  # of the training rows, stratified: where gradient boosting early-stops and picks its setting
 
 
 def fit_hist_gb(task: Task) -> Predictor:
@@ -97,23 +95,18 @@ def fit_hist_gb(task: Task) -> Predictor:
     a class for that split: the first setting with a fixed, modest number of rounds."""
     y = task.y
     pre = build_preprocessor(task.X, "standard")
-    if int(min(y.sum(), y.size - y.sum())) < MIN_CLASS_FOR_EARLY_STOPPING:
+    if too_few_to_stop(y):
         model = HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=task.seed,
                                                **HIST_GB_GRID[0])
         with _one_thread():
             return _positive_column(Pipeline([("pre", pre), ("model", model)]).fit(task.X, y))
-    train, stop = train_test_split(np.arange(y.size), test_size=GB_STOP_FRACTION, stratify=y, random_state=task.seed)
-    best, best_score = None, -np.inf
+    train, stop = stop_split(y, task.seed)
     with _one_thread():
         Xt, Xs = pre.fit_transform(task.X.iloc[train]), pre.transform(task.X.iloc[stop])
-        for setting in HIST_GB_GRID:
-            model = HistGradientBoostingClassifier(max_iter=1000, early_stopping=True, n_iter_no_change=20,
-                                                   random_state=task.seed, **setting)
-            model.fit(Xt, y[train], X_val=Xs, y_val=y[stop])
-            score = auroc(y[stop], model.predict_proba(Xs)[:, 1])
-            score = -np.inf if score is None else score
-            if best is None or score > best_score:
-                best, best_score = model, score
+        fits = (HistGradientBoostingClassifier(max_iter=1000, early_stopping=True, n_iter_no_change=20,
+                                               random_state=task.seed, **setting)
+                .fit(Xt, y[train], X_val=Xs, y_val=y[stop]) for setting in HIST_GB_GRID)
+        best = best_on_stop(fits, Xs, y[stop])
     return _positive_column(Pipeline([("pre", pre), ("model", best)]))
 
 
@@ -181,7 +174,7 @@ def _tasks(X_train: pd.DataFrame, Y_train, X_val, Y_val, outcomes: Sequence[str]
 
 def fit_baselines(X_train: pd.DataFrame, Y_train, X_val: pd.DataFrame | None, Y_val,
                   X_test: pd.DataFrame, outcomes: Sequence[str], *, network_params: Mapping,
-                  kinds: Sequence[str] = ("logistic", "hist_gb", "single_task_net", "lightgbm"), seed: int = 0,
+                  kinds: Sequence[str] = tuple(BASELINES), seed: int = 0,
                   progress: Progress | None = None) -> dict[str, dict[str, np.ndarray | None]]:
     """Test-set probabilities of each single-task baseline: {kind: {outcome: array (n_test,) or None}}.
 

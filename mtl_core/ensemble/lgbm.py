@@ -19,11 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from mtl_core.ensemble.early_stop import best_on_stop, stop_split, too_few_to_stop
 from mtl_core.errors import DataError
-from mtl_core.evaluation.metrics import auroc
 
 # Settings tried per outcome, the first also the fallback: LightGBM's defaults, and larger trees with
 # small leaves on 90 % of the columns per tree (what AutoGluon's LightGBMLarge uses).
@@ -31,11 +30,9 @@ LGBM_GRID = (
     {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20},
     {"learning_rate": 0.03, "num_leaves": 128, "min_child_samples": 3, "colsample_bytree": 0.9},
 )
-STOP_FRACTION = 0.15      # of the training rows, stratified: where it early-stops and picks its setting
 MAX_ROUNDS = 2000
 PATIENCE = 50             # rounds without a better stop-row log loss
 FIXED_ROUNDS = 100        # too few of a class to early-stop: the first setting, this many rounds
-MIN_CLASS_FOR_EARLY_STOPPING = 20
 MIN_LEVELS = 10           # a category with this many levels seen in training makes the member worth fitting
 
 
@@ -70,10 +67,10 @@ def _classifier(setting: dict, seed: int, rounds: int):
 
 
 def fit_lightgbm(task) -> Pipeline:
-    """Each setting of LGBM_GRID early-stopped on a stratified 15 % of the training rows, and the one
-    with the best AUROC there kept (trained on the other 85 %); too few of a class for that split: the
-    first setting with FIXED_ROUNDS rounds. A Pipeline(pre=Categories, model=LGBMClassifier). DataError
-    (not fitted) where no predictor is a category of MIN_LEVELS levels or more."""
+    """Each setting of LGBM_GRID early-stopped on hist_gb's stop split (early_stop.stop_split), and the one
+    with the best AUROC there kept; too few of a class for that split: the first setting with FIXED_ROUNDS
+    rounds. A Pipeline(pre=Categories, model=LGBMClassifier). DataError (not fitted) where no predictor is
+    a category of MIN_LEVELS levels or more."""
     import lightgbm
 
     y = task.y
@@ -81,19 +78,14 @@ def fit_lightgbm(task) -> Pipeline:
     if not pre.levels_ or max(map(len, pre.levels_.values())) < MIN_LEVELS:
         raise DataError(f"no categorical predictor with {MIN_LEVELS} or more levels: hist_gb's trees serve")
     E = pre.transform(task.X)
-    if int(min(y.sum(), y.size - y.sum())) < MIN_CLASS_FOR_EARLY_STOPPING:
+    if too_few_to_stop(y):
         return Pipeline([("pre", pre), ("model", _classifier(LGBM_GRID[0], task.seed, FIXED_ROUNDS).fit(E, y))])
-    train, stop = train_test_split(np.arange(y.size), test_size=STOP_FRACTION, stratify=y, random_state=task.seed)
-    best, best_score = None, -np.inf
-    for setting in LGBM_GRID:
-        model = _classifier(setting, task.seed, MAX_ROUNDS).fit(
-            E.iloc[train], y[train], eval_X=E.iloc[stop], eval_y=y[stop],
-            callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)])
-        score = auroc(y[stop], model.predict_proba(E.iloc[stop])[:, 1])
-        score = -np.inf if score is None else score
-        if best is None or score > best_score:
-            best, best_score = model, score
-    return Pipeline([("pre", pre), ("model", best)])
+    train, stop = stop_split(y, task.seed)
+    fits = (_classifier(setting, task.seed, MAX_ROUNDS).fit(
+                E.iloc[train], y[train], eval_X=E.iloc[stop], eval_y=y[stop],
+                callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)])
+            for setting in LGBM_GRID)
+    return Pipeline([("pre", pre), ("model", best_on_stop(fits, E.iloc[stop], y[stop]))])
 
 
 def contributions(model: Pipeline, X: pd.DataFrame, ref: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
