@@ -98,7 +98,7 @@ def save_members(name: str, seed: int, fitted, X: pd.DataFrame, Y_tv: np.ndarray
                         **arrays)
 
 
-def run_one(python: Path, name: str, seed: int, reuse: dict | None = None) -> dict:
+def run_one(python: Path | None, name: str, seed: int, reuse: dict | None = None) -> dict:
     """One cohort-seed: cmtl, its logistic member and AutoGluon's two presets on the same rows. With
     `reuse` (an earlier result of this cohort-seed), AutoGluon's scores and times are taken from it:
     its rows are the same (the split depends on the seed only), so only cmtl is fitted again."""
@@ -151,7 +151,6 @@ def main(argv: list[str] | None = None) -> None:
     names, seeds = args.cohorts.split(","), [int(s) for s in args.seeds.split(",")]
     PARTS.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
-        python = ensure_venv()
         for seed in seeds:  # every cohort once before any second seed: a partial run still covers them all
             for name in names:
                 part = PARTS / f"{name}-seed{seed}.json"
@@ -161,7 +160,8 @@ def main(argv: list[str] | None = None) -> None:
                 reuse = json.loads(part.read_text()) if part.exists() else None
                 if reuse is not None and reuse["machine"]["commit"] == machine()["commit"]:
                     continue  # already fitted at this commit (a resumed --refit-cmtl)
-                result = run_one(python, name, seed, reuse)
+                # AutoGluon's venv is built only when a part needs AutoGluon (a refit reuses its results)
+                result = run_one(ensure_venv() if reuse is None else None, name, seed, reuse)
                 part.write_text(json.dumps(result, indent=1))
                 print(f"{name} seed {seed}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     parts = [json.loads((PARTS / f"{n}-seed{s}.json").read_text()) for s in seeds for n in names

@@ -18,18 +18,23 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.pipeline import Pipeline
 
 from mtl_core.ensemble.early_stop import best_on_stop, stop_split, too_few_to_stop
 from mtl_core.errors import DataError
 
-# Settings tried per outcome, the first also the fallback: LightGBM's defaults, and larger trees with
-# small leaves on 90 % of the columns per tree (what AutoGluon's LightGBMLarge uses).
+# Settings tried per outcome, the first also the fallback: LightGBM's defaults, larger trees with small
+# leaves on 90 % of the columns per tree (AutoGluon's LightGBMLarge), and larger still at a slower rate.
 LGBM_GRID = (
     {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20},
     {"learning_rate": 0.03, "num_leaves": 128, "min_child_samples": 3, "colsample_bytree": 0.9},
+    {"learning_rate": 0.02, "num_leaves": 256, "min_child_samples": 2, "colsample_bytree": 0.9},
 )
+# The chosen setting is fitted BAG times, early-stopped on the same stop rows: as chosen, and on 80 %
+# row samples drawn with other seeds. Large trees vary with the rows they see; the bag averages margins.
+BAG = 3
+BAG_ROWS = 0.8
 MAX_ROUNDS = 2000
 PATIENCE = 50             # rounds without a better stop-row log loss
 FIXED_ROUNDS = 100        # too few of a class to early-stop: the first setting, this many rounds
@@ -59,6 +64,33 @@ class Categories(BaseEstimator, TransformerMixin):
         return pd.DataFrame(out, index=X.index)
 
 
+class Bag(ClassifierMixin, BaseEstimator):
+    """LightGBM models of one setting as one classifier: the sigmoid of their mean raw margin, so the
+    bag's logit is the average of its models' logits (and its TreeSHAP values the average of theirs)."""
+
+    def __init__(self, models: tuple = ()):
+        self.models = models
+
+    def fit(self, X, y=None):  # fitted by fit_lightgbm; here to be a scikit-learn estimator
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(self.models)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self.models[0].classes_
+
+    def predict(self, X: pd.DataFrame, raw_score: bool = False) -> np.ndarray:
+        """As LGBMClassifier.predict: the mean raw margin with raw_score, else the likelier class."""
+        margin = np.mean([m.predict(X, raw_score=True) for m in self.models], axis=0)
+        return margin if raw_score else self.classes_[(margin > 0).astype(int)]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-self.predict(X, raw_score=True)))
+        return np.column_stack([1.0 - p, p])
+
+
 def _classifier(setting: dict, seed: int, rounds: int):
     import lightgbm
 
@@ -67,10 +99,11 @@ def _classifier(setting: dict, seed: int, rounds: int):
 
 
 def fit_lightgbm(task) -> Pipeline:
-    """Each setting of LGBM_GRID early-stopped on hist_gb's stop split (early_stop.stop_split), and the one
-    with the best AUROC there kept; too few of a class for that split: the first setting with FIXED_ROUNDS
-    rounds. A Pipeline(pre=Categories, model=LGBMClassifier). DataError (not fitted) where no predictor is
-    a category of MIN_LEVELS levels or more."""
+    """Each setting of LGBM_GRID early-stopped on hist_gb's stop split (early_stop.stop_split); the one
+    with the best AUROC there is bagged (BAG models: as chosen, and on BAG_ROWS row samples with other
+    seeds, each early-stopped on the same stop rows). Too few of a class for that split: the first setting
+    with FIXED_ROUNDS rounds. A Pipeline(pre=Categories, model=Bag). DataError (not fitted) where no
+    predictor is a category of MIN_LEVELS levels or more."""
     import lightgbm
 
     y = task.y
@@ -81,19 +114,27 @@ def fit_lightgbm(task) -> Pipeline:
     if too_few_to_stop(y):
         return Pipeline([("pre", pre), ("model", _classifier(LGBM_GRID[0], task.seed, FIXED_ROUNDS).fit(E, y))])
     train, stop = stop_split(y, task.seed)
-    fits = (_classifier(setting, task.seed, MAX_ROUNDS).fit(
-                E.iloc[train], y[train], eval_X=E.iloc[stop], eval_y=y[stop],
-                callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)])
-            for setting in LGBM_GRID)
-    return Pipeline([("pre", pre), ("model", best_on_stop(fits, E.iloc[stop], y[stop]))])
+
+    def fit(setting: dict, seed: int):
+        return _classifier(setting, seed, MAX_ROUNDS).fit(
+            E.iloc[train], y[train], eval_X=E.iloc[stop], eval_y=y[stop],
+            callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)])
+
+    fits = [fit(setting, task.seed) for setting in LGBM_GRID]
+    best = best_on_stop(fits, E.iloc[stop], y[stop])
+    sampled = {**LGBM_GRID[fits.index(best)], "subsample": BAG_ROWS, "subsample_freq": 1}
+    bag = (best, *(fit(sampled, task.seed + i) for i in range(1, BAG)))
+    return Pipeline([("pre", pre), ("model", Bag(bag))])
 
 
 def contributions(model: Pipeline, X: pd.DataFrame, ref: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """(rows, input columns) contributions to the trees' raw margin (the logit) of each row against the
     reference row, from LightGBM's path-dependent TreeSHAP: each row's values sum to its margin minus
     the expected one, so the difference of the row's and the reference's sums to the margin's change
-    exactly. With the input column names."""
+    exactly. A Bag's values are its models' mean, as its margin is. With the input column names."""
     pre, learner = model.named_steps["pre"], model.named_steps["model"]
     both = pre.transform(pd.concat([X, ref], ignore_index=True))
-    values = np.asarray(learner.booster_.predict(both, pred_contrib=True), dtype=float)[:, :-1]
+    models = learner.models if isinstance(learner, Bag) else (learner,)  # a model saved before bagging: one
+    values = np.mean([np.asarray(m.booster_.predict(both, pred_contrib=True), dtype=float)[:, :-1]
+                      for m in models], axis=0)
     return values[:-1] - values[-1], list(pre.columns_)

@@ -14,7 +14,7 @@ from mtl_core.config import Config
 from mtl_core.dataset.features import typical_row
 from mtl_core.ensemble.baselines import Task, fit_hist_gb, fit_lightgbm, fit_single
 from mtl_core.ensemble.fitting import fit_model
-from mtl_core.ensemble.lgbm import MIN_LEVELS, Categories, contributions
+from mtl_core.ensemble.lgbm import BAG, MIN_LEVELS, Bag, Categories, contributions
 from mtl_core.ensemble.stacking import Combiner
 from mtl_core.evaluation.additive import member_contributions
 from mtl_core.evaluation.explain import _logit, predictor_groups
@@ -77,6 +77,32 @@ def test_contributions_sum_to_the_change_of_the_margin():
     assert owners == COLUMNS
     mean = np.abs(values).mean(0)
     assert mean[1] > 3 * mean[2], mean  # the clinic carries the risk, sex none
+
+
+def test_the_chosen_setting_is_bagged_and_its_margin_is_the_mean_of_its_models():
+    X, y = clinics(3000, 0)
+    bag = fit_lightgbm(Task("risk", X, y, None, None, seed=0)).model.named_steps["model"]
+    assert isinstance(bag, Bag) and len(bag.models) == BAG
+    settings = [{k: m.get_params()[k] for k in ("learning_rate", "num_leaves")} for m in bag.models]
+    assert all(s == settings[0] for s in settings)  # one setting, fitted on other row samples
+    assert [m.get_params()["subsample"] for m in bag.models] == [1.0] + [0.8] * (BAG - 1)
+    E = Categories().fit(X).transform(X.head(50))
+    margins = np.array([m.predict(E, raw_score=True) for m in bag.models])
+    assert np.ptp(margins, axis=0).max() > 1e-3  # the models differ
+    np.testing.assert_allclose(bag.predict(E, raw_score=True), margins.mean(0))
+    np.testing.assert_allclose(bag.predict_proba(E)[:, 1], 1 / (1 + np.exp(-margins.mean(0))))
+
+
+def test_a_single_model_saved_before_bagging_is_still_explained_exactly():
+    X, y = clinics(3000, 0)
+    model = fit_lightgbm(Task("risk", X, y, None, None, seed=0)).model
+    single = copy.deepcopy(model)
+    single.steps[-1] = ("model", model.named_steps["model"].models[0])  # what a model saved before bagging holds
+    rows, ref = X.head(100), typical_row(X)
+    values, _ = contributions(single, rows, ref)
+    margin = single.named_steps["model"].predict(single.named_steps["pre"].transform(pd.concat([rows, ref])),
+                                                 raw_score=True)
+    np.testing.assert_allclose(values.sum(1), margin[:-1] - margin[-1], atol=1e-9)
 
 
 def _frame(X: pd.DataFrame) -> pd.DataFrame:
