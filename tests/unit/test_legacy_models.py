@@ -76,3 +76,27 @@ def test_legacy_pyfunc_loads_in_a_fresh_process(legacy, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(got, _expected(legacy, "pyfunc/").to_numpy(float), rtol=0, atol=ATOL)
+
+
+WITH_LIGHTGBM = [a for a in ARCHIVES if "legacy/lightgbm/predictor.joblib" in tarfile.open(a).getnames()]
+
+
+def test_some_archive_holds_a_lightgbm_member():
+    assert WITH_LIGHTGBM, "no legacy archive holds lightgbm/ (make_models.py writes it since 979c98a)"
+
+
+@pytest.mark.parametrize("archive", WITH_LIGHTGBM, ids=lambda p: p.name)
+def test_pickled_lightgbm_member_scores_and_explains_as_when_saved(archive, tmp_path):
+    """The LightGBM member (Categories, its Bag of boosters) loads, predicts the same probabilities and
+    gives the same TreeSHAP sums: mtl_core.ensemble.lgbm's class paths are part of every such model."""
+    from mtl_core.ensemble.lgbm import contributions
+
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path, filter="data")
+    folder = tmp_path / "legacy" / "lightgbm"
+    predictor = joblib.load(folder / "predictor.joblib")
+    rows, want = pd.read_parquet(folder / "rows.parquet"), pd.read_parquet(folder / "expected.parquet")
+    np.testing.assert_allclose(predictor(rows), want["proba"], rtol=0, atol=1e-12)
+    values, owners = contributions(predictor.model, rows, pd.read_parquet(folder / "reference.parquet"))
+    np.testing.assert_allclose(values.sum(1), want["contribution_sum"], rtol=0, atol=1e-9)
+    assert owners == list(rows.columns)
