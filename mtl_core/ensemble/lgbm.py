@@ -73,8 +73,8 @@ class Bag(ClassifierMixin, BaseEstimator):
     def __init__(self, models: tuple = ()):
         self.models = models
 
-    def fit(self, X, y=None):  # fitted by fit_lightgbm; here to be a scikit-learn estimator
-        return self
+    def fit(self, X, y=None):  # here to be a scikit-learn estimator; never refitted in place
+        raise TypeError("a Bag holds fitted models; fit_lightgbm makes one")
 
     def __sklearn_is_fitted__(self) -> bool:
         return bool(self.models)
