@@ -78,7 +78,12 @@ def test_legacy_pyfunc_loads_in_a_fresh_process(legacy, tmp_path):
     np.testing.assert_allclose(got, _expected(legacy, "pyfunc/").to_numpy(float), rtol=0, atol=ATOL)
 
 
-WITH_LIGHTGBM = [a for a in ARCHIVES if "legacy/lightgbm/predictor.joblib" in tarfile.open(a).getnames()]
+def _holds(archive: Path, name: str) -> bool:
+    with tarfile.open(archive) as tar:
+        return name in tar.getnames()
+
+
+WITH_LIGHTGBM = [a for a in ARCHIVES if _holds(a, "legacy/lightgbm/predictor.joblib")]
 
 
 def test_some_archive_holds_a_lightgbm_member():
