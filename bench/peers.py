@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cohorts", default=",".join(ALL_COHORTS))
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--report-only", action="store_true", help="write the report from the cached parts")
+    ap.add_argument("--out", default="peers",
+                    help="report name under bench/results (another name for extra seeds, so the 3-seed report stays)")
     ap.add_argument("--refit-cmtl", action="store_true",
                     help="fit cmtl again on every cached cohort-seed, keeping AutoGluon's cached results")
     args = ap.parse_args(argv)
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
              if (PARTS / f"{n}-seed{s}.json").exists()]
     command = "python -m bench.peers " + " ".join(argv if argv is not None else sys.argv[1:])
     markdown, data = report(parts, names, seeds)
-    write("peers", command.strip(), markdown, data)
+    write(args.out, command.strip(), markdown, data)
 
 
 if __name__ == "__main__":

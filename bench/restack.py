@@ -6,9 +6,12 @@ bench.peers keeps, per cohort and seed, each member's out-of-fold probabilities 
 its test probabilities and the labels (bench/.cache/peers/). Here each rule learns its per-outcome
 combination from the out-of-fold rows only, exactly as mtl_core's stack() does, and is scored on the
 test rows; across all cohorts that says whether a rule trails its own best member, without tuning it
-on any one cohort's test rows. Rules: `stack` (mtl_core.ensemble.stacking.fit_combiner, the registered model
-until now) and `guarded` (fit_guarded below, a candidate for mtl_core: the stack, or one member alone
-when that wins out of fold). Result: bench/results/restack.md.
+on any one cohort's test rows. Rules: `stack` (mtl_core.ensemble.stacking.fit_combiner,
+the registered model) and `guarded` (fit_guarded below: the stack, or one member alone when that wins
+out of fold), and rules that pool an outcome's weights with its cohort's other outcomes (`pooled`: one
+set of weights for all outcomes, Platt-scaled per outcome; `mean`: equal weights; `shrink_<lam>`: per
+outcome, pulled toward the pooled weights). None beats `stack` across cohorts, so mtl_core keeps it.
+Result: bench/results/restack.md.
 """
 from __future__ import annotations
 
@@ -17,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
 
 from bench.common import write
 from bench.peers import MEMBERS
-from mtl_core.ensemble.stacking import Combiner, fit_combiner, logit
+from mtl_core.ensemble.stacking import RIDGE, Combiner, fit_combiner, logit
 from mtl_core.evaluation.metrics import auroc
 
+SEEDS = (1, 2, 3)
 SELECT_FOLDS = 5  # folds of the held-out rows over which the stack and each member alone are compared
 
 
@@ -80,11 +85,88 @@ RULES = {"stack": lambda Z, y, folds: fit_combiner(Z, y, fallback=0),
          "guarded": lambda Z, y, folds: fit_guarded(Z, y, folds, fallback=0)}
 
 
+def _fit_toward(Z: np.ndarray, y: np.ndarray, target: np.ndarray, lam: float) -> Combiner:
+    """fit_combiner's log-likelihood combiner with the ridge pulling c toward `target` (not 0)."""
+    keep = ~np.isnan(y)
+    Z, y = Z[keep], y[keep]
+    m, n = Z.shape[1], y.size
+    if n == 0 or y.min() == y.max():
+        return Combiner(tuple(1.0 if i == 0 else 0.0 for i in range(m)), 1.0, 0.0)
+
+    def f(theta):
+        c, b = theta[:-1], theta[-1]
+        s = Z @ c + b
+        r = 1.0 / (1.0 + np.exp(-s)) - y
+        loss = np.sum(np.logaddexp(0, s) - y * s) + lam * n * np.sum((c - target) ** 2)
+        return loss, np.concatenate([Z.T @ r + 2 * lam * n * (c - target), [r.sum()]])
+
+    prior = float(np.log(y.mean() / (1 - y.mean())))
+    res = minimize(f, np.concatenate([target, [prior]]), jac=True, method="L-BFGS-B",
+                   bounds=[(0.0, None)] * m + [(None, None)])
+    c = res.x[:-1]
+    total = float(c.sum())
+    if total <= 1e-9:
+        return Combiner(tuple(1.0 if i == 0 else 0.0 for i in range(m)), 1.0, 0.0)
+    return Combiner(tuple(float(v) for v in c / total), total, float(res.x[-1]))
+
+
+def pooled_weights(Zs: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:
+    """Shared non-negative coefficients over members for all outcomes, one bias per outcome: the
+    log-likelihood combiner fitted on every outcome's held-out rows at once (a member's unusable
+    outcome enters as logit 0). Returned normalised to sum 1."""
+    m = Zs[0].shape[1]
+    data = [(Z[~np.isnan(y)], y[~np.isnan(y)]) for Z, y in zip(Zs, ys)]
+    data = [(Z, y) for Z, y in data if y.size and y.min() != y.max()]
+    if not data:
+        return np.full(m, 1.0 / m)
+    n = sum(y.size for _, y in data)
+
+    def f(theta):
+        c, loss, grad = theta[:m], 0.0, np.zeros(len(theta))
+        for k, (Z, y) in enumerate(data):
+            s = Z @ c + theta[m + k]
+            r = 1.0 / (1.0 + np.exp(-s)) - y
+            loss += np.sum(np.logaddexp(0, s) - y * s)
+            grad[:m] += Z.T @ r
+            grad[m + k] = r.sum()
+        loss += RIDGE * n * np.sum(c ** 2)
+        grad[:m] += 2 * RIDGE * n * c
+        return loss, grad
+
+    start = np.concatenate([np.full(m, 1.0 / m), [np.log(y.mean() / (1 - y.mean())) for _, y in data]])
+    res = minimize(f, start, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * m + [(None, None)] * len(data))
+    c = res.x[:m]
+    return c / c.sum() if c.sum() > 1e-9 else np.full(m, 1.0 / m)
+
+
+def _platt(Z: np.ndarray, y: np.ndarray, w: np.ndarray) -> Combiner:
+    one = fit_combiner((Z @ w)[:, None], y)
+    return Combiner(tuple(float(v) for v in w), one.scale, one.bias)
+
+
+def pooled_rules(Zs: list[np.ndarray], ys: list[np.ndarray]) -> dict[str, list[Combiner]]:
+    """File-level rules (they see every outcome of a cohort-seed): `pooled` (shared weights, Platt per
+    outcome), `mean` (equal weights, Platt), `shrink_<lam>` (per-outcome fit pulled toward the pooled
+    weights at that outcome's own scale)."""
+    w = pooled_weights(Zs, ys)
+    out: dict[str, list[Combiner]] = {"pooled": [], "mean": []}
+    for Z, y in zip(Zs, ys):
+        out["pooled"].append(_platt(Z, y, w))
+        out["mean"].append(_platt(Z, y, (Z != 0).any(axis=0) / max(1, (Z != 0).any(axis=0).sum())))
+    for lam in SHRINK:
+        out[f"shrink_{lam:g}"] = [_fit_toward(Z, y, w * c.scale, lam) for Z, y, c in zip(Zs, ys, out["pooled"])]
+    return out
+
+
+SHRINK = (0.003, 0.01, 0.03, 0.1)
+FILE_RULES = ["pooled", "mean", *(f"shrink_{lam:g}" for lam in SHRINK)]
+
+
 def restack(path: Path) -> list[dict]:
     d = np.load(path, allow_pickle=False)
     kinds = [str(k) for k in d["kinds"]]
     held_rows = d["fold"] >= 0
-    rows = []
+    rows, full = [], []
     for k in range(d["y_tv"].shape[1]):
         usable = [m for m in kinds if not np.isnan(d[f"held_{m}"][held_rows, k]).any()
                   and not np.isnan(d[f"test_{m}"][:, k]).all()]
@@ -102,25 +184,35 @@ def restack(path: Path) -> list[dict]:
         for name, rule in RULES.items():
             row[name] = auroc(yt, rule(Z, y, d["fold"][held_rows]).combine(Zt))
         rows.append(row)
+        # every member, an unusable one as logit 0, for the rules that pool outcomes
+        full.append(tuple(np.column_stack([logit(src[f"{part}_{m}"][sel, k]) if m in usable else np.zeros(sel.sum())
+                                           for m in kinds]) for src, part, sel in
+                          ((d, "held", held_rows), (d, "test", np.ones(len(yt), bool)))) + (y, yt))
+    file_rules = pooled_rules([f[0] for f in full], [f[2] for f in full])
+    for row, (_, Zt, _, yt) in zip(rows, full):
+        for name, combs in file_rules.items():
+            row[name] = auroc(yt, combs[row["outcome"]].combine(Zt))
     return rows
 
 
 def main() -> None:
-    parts = sorted(MEMBERS.glob("*.npz"))
+    # the split seeds of the peers report (extra seeds of one cohort, bench.peers --out, would weigh it more)
+    parts = sorted(p for p in MEMBERS.glob("*.npz") if int(p.stem.rsplit("-seed", 1)[1]) in SEEDS)
     df = pd.DataFrame([r for p in parts for r in restack(p)]).dropna(subset=["registered", *RULES])
+    names = [*RULES, *FILE_RULES]
     lines = [f"{len(df)} outcome-seeds from {df['cohort'].nunique()} cohorts ({len(parts)} cohort-seeds); test AUROC, "
              "each rule fitted on the out-of-fold rows only. `stack` reproduces the registered model (largest "
              f"difference {np.abs(df['stack'] - df['registered']).max():.1e}).", "",
              "| rule | mean AUROC | mean - chosen member | outcome-seeds below chosen member - 0.005 | worst vs chosen "
              "| mean - best member (test oracle) |", "|---|---|---|---|---|---|"]
-    for name in RULES:
+    for name in names:
         d = df[name] - df["chosen_member"]
         lines.append(f"| {name} | {df[name].mean():.4f} | {d.mean():+.4f} | {int((d < -0.005).sum())} | {d.min():+.4f} | "
                      f"{(df[name] - df['best_member_test']).mean():+.4f} |")
-    by = df.groupby("cohort", sort=False)[["stack", "guarded", "chosen_member"]].mean()
-    lines += ["", "| cohort | stack | guarded | chosen member | guarded - stack |", "|---|---|---|---|---|"]
-    lines += [f"| {c} | {r['stack']:.4f} | {r['guarded']:.4f} | {r['chosen_member']:.4f} | "
-              f"{r['guarded'] - r['stack']:+.4f} |" for c, r in by.iterrows()]
+    by = df.groupby("cohort", sort=False)[[*names, "chosen_member"]].mean()
+    lines += ["", "| cohort | " + " | ".join(names) + " | chosen member |", "|---|" + "---|" * (len(names) + 1)]
+    lines += [f"| {c} | " + " | ".join(f"{r[n]:.4f}" for n in names) + f" | {r['chosen_member']:.4f} |"
+              for c, r in by.iterrows()]
     kinds = [c.removeprefix("oof_") for c in df.columns if c.startswith("oof_")]
     lines += ["", "Out-of-fold minus test AUROC per member (mean over outcome-seeds; the stack learns its weights "
               "from the out-of-fold numbers, so a member whose held-out rows flatter it gets too much weight; "
