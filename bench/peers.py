@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     parts = [json.loads((PARTS / f"{n}-seed{s}.json").read_text()) for s in seeds for n in names
              if (PARTS / f"{n}-seed{s}.json").exists()]
     command = "python -m bench.peers " + " ".join(argv if argv is not None else sys.argv[1:])
-    markdown, data = report(parts, names, seeds)
+    extra = [json.loads(q.read_text()) for q in sorted(PARTS.glob("*-seed*.json"))
+             if q.stem.rsplit("-seed", 1)[0] in names and int(q.stem.rsplit("-seed", 1)[1]) not in seeds]
+    markdown, data = report(parts, names, seeds, extra)
     write(args.out, command.strip(), markdown, data)
 
 

@@ -50,7 +50,9 @@ def _f(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.3f}"
 
 
-def report(parts: list[dict], names: list[str], seeds: list[int]) -> tuple[str, dict]:
+def report(parts: list[dict], names: list[str], seeds: list[int], extra: list[dict] = ()) -> tuple[str, dict]:
+    """The report of the `seeds` parts; `extra`: parts of further seeds (bench.peers --seeds 4,... --out ...),
+    read only to say how an outcome that trails at the report's seeds fares over all seeds run."""
     df, t = frames(parts)
     v = verdicts(parts)
     yes = lambda ok: "**met**" if ok else "**not met**"  # noqa: E731
@@ -90,6 +92,13 @@ def report(parts: list[dict], names: list[str], seeds: list[int]) -> tuple[str, 
                      f"{diff.mean():+.4f}{sd} | {_f(m['cmtl_brier'])} / {_f(m['ag_medium_quality_brier'])} | "
                      f"{'yes' if diff.mean() >= MARGIN else 'NO'} |")
     trailing = behind(parts, df)
+    if extra:
+        more, _ = frames(list(parts) + list(extra))
+        for r in trailing:
+            d = more[(more["cohort"] == r["cohort"]) & (more["outcome"] == r["outcome"])]
+            diff = d["cmtl_auroc"] - d["ag_medium_quality_auroc"]
+            r["all_seeds"] = {"seeds": len(d), "mean": float(diff.mean()), "se": float(diff.std() / np.sqrt(len(d))),
+                              "seeds_behind": int((diff < MARGIN).sum())}
     lines += behind_section(trailing)
     return "\n".join(lines), {"verdicts": v, "missing": missing, "rows": df.to_dict("records"),
                               "times": t.to_dict("records"), "behind": trailing}
@@ -131,6 +140,9 @@ def behind_section(rows: list[dict]) -> list[str]:
     for r in rows:
         sd = f" ± {r['sd']:.3f}" if r["sd"] is not None else ""
         lean = ", ".join(f"{k} {w:.2f}" for k, w in r["ag_leaned_on"].items()) or "not recorded"
+        more = r.get("all_seeds")
+        over = (f"; over {more['seeds']} split seeds (the extra ones run for this) {more['mean']:+.4f} ± "
+                f"{more['se']:.4f} (standard error), behind on {more['seeds_behind']}") if more else ""
         lines.append(f"- {r['cohort']} {r['outcome']}: {r['mean']:+.4f}{sd}, behind on {r['seeds_behind']} of "
-                     f"{r['seeds']} seeds; AG leaned on {lean}")
+                     f"{r['seeds']} seeds{over}; AG leaned on {lean}")
     return lines

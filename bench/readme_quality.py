@@ -156,8 +156,12 @@ def peers(res) -> list[str]:
     data = res("peers")
     v = data["verdicts"]
     m = v["met"]
+    def over(r: dict) -> str:  # the same outcome over the further split seeds run for it, if any
+        a = r.get("all_seeds")
+        return f"; over {a['seeds']} seeds {a['mean']:+.3f} ± {a['se']:.3f} s.e." if a else ""
+
     why = "; ".join(f"{r['cohort']} {r['outcome']} {r['mean']:+.3f} (behind on {r['seeds_behind']} of "
-                    f"{r['seeds']} seeds)" for r in data["behind"])  # bench.peers_report.behind
+                    f"{r['seeds']} seeds{over(r)})" for r in data["behind"])  # bench.peers_report.behind
     return [f"real cohorts vs AutoGluon-Tabular (`bench/results/peers.md`: {v['cohorts']} cohorts, seeds "
             f"{','.join(map(str, v['seeds']))}, {v['outcomes']} outcomes"
             + (f"; {len(data['missing'])} cohort-seeds not yet run" if data["missing"] else "") + ")",

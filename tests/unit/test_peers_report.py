@@ -32,3 +32,17 @@ def test_nothing_behind_adds_no_section():
     parts = [_part(1, 0.75, 0.72, None)]
     markdown, data = report(parts, ["c1"], [1])
     assert "Where cmtl is behind" not in markdown and data["behind"] == []
+
+
+def test_extra_seeds_say_how_a_trailing_outcome_fares_over_all_seeds_without_moving_the_verdict():
+    parts = [_part(1, 0.70, 0.72, None), _part(2, 0.71, 0.71, None), _part(3, 0.69, 0.72, None)]
+    extra = [_part(4, 0.74, 0.72, None), _part(5, 0.73, 0.72, None)]
+    plain, data_plain = report(parts, ["c1"], [1, 2, 3])
+    markdown, data = report(parts, ["c1"], [1, 2, 3], extra)
+    assert data["verdicts"] == data_plain["verdicts"]  # the targets stay the report's own seeds
+    more = data["behind"][0]["all_seeds"]
+    diffs = [-0.02, 0.0, -0.03, 0.02, 0.01]
+    assert more["seeds"] == 5 and more["seeds_behind"] == 2
+    assert abs(more["mean"] - sum(diffs) / 5) < 1e-9
+    assert "over 5 split seeds (the extra ones run for this) -0.0040 ± 0.0093 (standard error), behind on 2" in markdown
+    assert "all_seeds" not in data_plain["behind"][0]
