@@ -24,7 +24,7 @@ from scipy.optimize import minimize
 
 from bench.common import write
 from bench.peers import MEMBERS
-from mtl_core.ensemble.stacking import RIDGE, Combiner, fit_combiner, logit
+from mtl_core.ensemble.stacking import RIDGE, Combiner, _objective, fit_combiner, logit
 from mtl_core.evaluation.metrics import auroc
 
 SEEDS = (1, 2, 3)
@@ -85,28 +85,31 @@ RULES = {"stack": lambda Z, y, folds: fit_combiner(Z, y, fallback=0),
          "guarded": lambda Z, y, folds: fit_guarded(Z, y, folds, fallback=0)}
 
 
+SHRINK = (0.003, 0.01, 0.03, 0.1)
+FILE_RULES = ["pooled", "mean", *(f"shrink_{lam:g}" for lam in SHRINK)]
+
+
 def _fit_toward(Z: np.ndarray, y: np.ndarray, target: np.ndarray, lam: float) -> Combiner:
-    """fit_combiner's log-likelihood combiner with the ridge pulling c toward `target` (not 0)."""
+    """fit_combiner's log-likelihood combiner with the ridge pulling c toward `target` (not 0):
+    ridge * ||c - t||^2 is mtl_core's ridge * ||c||^2 minus 2 * ridge * c.t (plus a constant)."""
     keep = ~np.isnan(y)
     Z, y = Z[keep], y[keep]
-    m, n = Z.shape[1], y.size
-    if n == 0 or y.min() == y.max():
-        return Combiner(tuple(1.0 if i == 0 else 0.0 for i in range(m)), 1.0, 0.0)
+    if y.size == 0 or y.min() == y.max():
+        return fit_combiner(Z, y)  # its fallback: member 0 alone
+    ridge = lam * y.size
 
     def f(theta):
-        c, b = theta[:-1], theta[-1]
-        s = Z @ c + b
-        r = 1.0 / (1.0 + np.exp(-s)) - y
-        loss = np.sum(np.logaddexp(0, s) - y * s) + lam * n * np.sum((c - target) ** 2)
-        return loss, np.concatenate([Z.T @ r + 2 * lam * n * (c - target), [r.sum()]])
+        loss, grad = _objective(theta, Z, y, ridge)
+        grad[:-1] -= 2 * ridge * target
+        return loss - 2 * ridge * (theta[:-1] @ target), grad
 
     prior = float(np.log(y.mean() / (1 - y.mean())))
-    res = minimize(f, np.concatenate([target, [prior]]), jac=True, method="L-BFGS-B",
-                   bounds=[(0.0, None)] * m + [(None, None)])
+    res = minimize(f, np.append(target, prior), jac=True, method="L-BFGS-B",
+                   bounds=[(0.0, None)] * Z.shape[1] + [(None, None)])
     c = res.x[:-1]
     total = float(c.sum())
     if total <= 1e-9:
-        return Combiner(tuple(1.0 if i == 0 else 0.0 for i in range(m)), 1.0, 0.0)
+        return Combiner(tuple(1.0 if i == 0 else 0.0 for i in range(Z.shape[1])), 1.0, 0.0)  # fit_combiner's fallback
     return Combiner(tuple(float(v) for v in c / total), total, float(res.x[-1]))
 
 
@@ -119,18 +122,17 @@ def pooled_weights(Zs: list[np.ndarray], ys: list[np.ndarray]) -> np.ndarray:
     data = [(Z, y) for Z, y in data if y.size and y.min() != y.max()]
     if not data:
         return np.full(m, 1.0 / m)
-    n = sum(y.size for _, y in data)
+    ridge = RIDGE * sum(y.size for _, y in data)
 
     def f(theta):
-        c, loss, grad = theta[:m], 0.0, np.zeros(len(theta))
-        for k, (Z, y) in enumerate(data):
-            s = Z @ c + theta[m + k]
-            r = 1.0 / (1.0 + np.exp(-s)) - y
-            loss += np.sum(np.logaddexp(0, s) - y * s)
-            grad[:m] += Z.T @ r
-            grad[m + k] = r.sum()
-        loss += RIDGE * n * np.sum(c ** 2)
-        grad[:m] += 2 * RIDGE * n * c
+        c, grad = theta[:m], np.zeros(len(theta))
+        loss = ridge * np.sum(c ** 2)
+        grad[:m] = 2 * ridge * c
+        for k, (Z, y) in enumerate(data):  # each outcome's log-likelihood, unpenalised, with its own bias
+            part, g = _objective(np.append(c, theta[m + k]), Z, y, 0.0)
+            loss += part
+            grad[:m] += g[:-1]
+            grad[m + k] = g[-1]
         return loss, grad
 
     start = np.concatenate([np.full(m, 1.0 / m), [np.log(y.mean() / (1 - y.mean())) for _, y in data]])
@@ -146,20 +148,22 @@ def _platt(Z: np.ndarray, y: np.ndarray, w: np.ndarray) -> Combiner:
 
 def pooled_rules(Zs: list[np.ndarray], ys: list[np.ndarray]) -> dict[str, list[Combiner]]:
     """File-level rules (they see every outcome of a cohort-seed): `pooled` (shared weights, Platt per
-    outcome), `mean` (equal weights, Platt), `shrink_<lam>` (per-outcome fit pulled toward the pooled
-    weights at that outcome's own scale)."""
+    outcome), `mean` (equal weights over the outcome's usable members, Platt), `shrink_<lam>`
+    (per-outcome fit pulled toward the pooled weights at that outcome's own scale)."""
     w = pooled_weights(Zs, ys)
     out: dict[str, list[Combiner]] = {"pooled": [], "mean": []}
     for Z, y in zip(Zs, ys):
+        usable = (Z != 0).any(axis=0)
         out["pooled"].append(_platt(Z, y, w))
-        out["mean"].append(_platt(Z, y, (Z != 0).any(axis=0) / max(1, (Z != 0).any(axis=0).sum())))
+        out["mean"].append(_platt(Z, y, usable / max(1, usable.sum())))
     for lam in SHRINK:
         out[f"shrink_{lam:g}"] = [_fit_toward(Z, y, w * c.scale, lam) for Z, y, c in zip(Zs, ys, out["pooled"])]
     return out
 
 
-SHRINK = (0.003, 0.01, 0.03, 0.1)
-FILE_RULES = ["pooled", "mean", *(f"shrink_{lam:g}" for lam in SHRINK)]
+def _every(d, kinds: list[str], usable: list[str], part: str, rows: np.ndarray, k: int) -> np.ndarray:
+    """Outcome k's logits of every member on `rows` of `part` (held | test); an unusable member as 0."""
+    return np.column_stack([logit(d[f"{part}_{m}"][rows, k]) if m in usable else np.zeros(rows.sum()) for m in kinds])
 
 
 def restack(path: Path) -> list[dict]:
@@ -184,10 +188,9 @@ def restack(path: Path) -> list[dict]:
         for name, rule in RULES.items():
             row[name] = auroc(yt, rule(Z, y, d["fold"][held_rows]).combine(Zt))
         rows.append(row)
-        # every member, an unusable one as logit 0, for the rules that pool outcomes
-        full.append(tuple(np.column_stack([logit(src[f"{part}_{m}"][sel, k]) if m in usable else np.zeros(sel.sum())
-                                           for m in kinds]) for src, part, sel in
-                          ((d, "held", held_rows), (d, "test", np.ones(len(yt), bool)))) + (y, yt))
+        # every member in file order, an unusable one as logit 0, for the rules that pool outcomes
+        full.append((_every(d, kinds, usable, "held", held_rows, k),
+                     _every(d, kinds, usable, "test", np.ones(len(yt), bool), k), y, yt))
     file_rules = pooled_rules([f[0] for f in full], [f[2] for f in full])
     for row, (_, Zt, _, yt) in zip(rows, full):
         for name, combs in file_rules.items():
