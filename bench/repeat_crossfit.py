@@ -1,6 +1,6 @@
 """Would repeated cross-fitting help the small cohorts? A measured answer, judged over cohorts.
 
-    .venv/bin/python -m bench.repeat_crossfit [--cohorts colon,pbc] [--repeats 2]
+    .venv/bin/python -m bench.repeat_crossfit [--cohorts colon,pbc] [--repeats 2] [--vary folds|seeds]
 
 On a cross-fitted cohort the stack learns its weights from one set of out-of-fold predictions, and each
 member is a bag of 5 fold models. Repeating the cross-fitting with other fold assignments (R times)
@@ -9,6 +9,11 @@ R times the fit time. Here, per cohort and split seed of bench.peers: cmtl's def
 then R-1 more fits whose folds come from other seeds, the members merged (out-of-fold logits averaged,
 fold models pooled) and stacked again by mtl_core's own stack() (`repeated`); `mtl` columns are the
 network member alone. Same test rows, same metric code. Result: bench/results/repeat_crossfit.md.
+
+With --vary seeds the folds stay and each repeat changes the training seed instead (the networks'
+initialisation and batches, the boosting members' early-stopping rows): R models per fold, so each
+row's out-of-fold prediction is itself a bag of R, closer to the bag of 5R that predicts the test rows
+(bench/results/repeat_crossfit_seeds.md).
 """
 from __future__ import annotations
 
@@ -48,7 +53,7 @@ def merged(fits: list[fitting.Fitted]) -> list[Member]:
     return out
 
 
-def run(name: str, seed: int, repeats: int) -> list[dict]:
+def run(name: str, seed: int, repeats: int, vary: str = "folds") -> list[dict]:
     cfg = Config.model_validate(cohort_config(name, seed))
     f, labels = tabular.build_dataset({"tabular": ALL_COHORTS[name].load()}, cfg)
     cols, outcomes = model_columns(f), cfg.outcomes
@@ -57,9 +62,11 @@ def run(name: str, seed: int, repeats: int) -> list[dict]:
         def shifted(*a, seed: int = 0, _r: int = r, **k):  # the same rule, folds of another seed
             return plan_folds(*a, seed=seed + FOLD_SEED_STEP * _r, **k)
 
-        with mock.patch.object(fitting, "plan_folds", shifted):
+        run_cfg = cfg if vary == "folds" or r == 0 else cfg.model_copy(
+            update={"train": cfg.train.model_copy(update={"seed": cfg.train.seed + FOLD_SEED_STEP * r})})
+        with mock.patch.object(fitting, "plan_folds", shifted if vary == "folds" else plan_folds):
             start = time.perf_counter()
-            fits.append(fitting.fit_model(cfg, f, labels))
+            fits.append(fitting.fit_model(run_cfg, f, labels))
             seconds.append(time.perf_counter() - start)
     if fits[0].plan.mode != "crossfit":
         raise SystemExit(f"{name}: a holdout cohort; repeated cross-fitting does not apply")
@@ -81,13 +88,15 @@ def main() -> None:
     ap.add_argument("--cohorts", default=",".join(SMALL))
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--vary", choices=("folds", "seeds"), default="folds")
     args = ap.parse_args()
     df = pd.DataFrame([r for name in args.cohorts.split(",") for s in args.seeds.split(",")
-                       for r in run(name, int(s), args.repeats)])
+                       for r in run(name, int(s), args.repeats, args.vary)])
     d = df["repeated"] - df["single"]
     by = df.groupby(["cohort", "outcome"], sort=False)[["single", "repeated", "mtl_single", "mtl_repeated"]].mean()
     secs = df.groupby(["cohort", "seed"])[["seconds_single", "seconds_repeated"]].first().sum()
-    lines = [f"{len(df)} outcome-seeds, {df['cohort'].nunique()} cross-fitted cohorts, {args.repeats} repeats; test AUROC.",
+    lines = [f"{len(df)} outcome-seeds, {df['cohort'].nunique()} cross-fitted cohorts, {args.repeats} repeats "
+             f"varying the {'fold assignment' if args.vary == 'folds' else 'training seed (same folds)'}; test AUROC.",
              "", f"- repeated - single: mean {d.mean():+.4f}, worst {d.min():+.4f}, best {d.max():+.4f}; "
              f"better on {int((d > 0).sum())} of {len(d)} outcome-seeds",
              f"- network member alone, repeated - single: {(df['mtl_repeated'] - df['mtl_single']).mean():+.4f}",
@@ -96,7 +105,8 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {c} | {o} | {r['single']:.4f} | {r['repeated']:.4f} | {r['repeated'] - r['single']:+.4f} | "
               f"{r['mtl_single']:.4f} | {r['mtl_repeated']:.4f} |" for (c, o), r in by.iterrows()]
-    write("repeat_crossfit", "python -m bench.repeat_crossfit " + " ".join(sys.argv[1:]), "\n".join(lines),
+    name = "repeat_crossfit" if args.vary == "folds" else "repeat_crossfit_seeds"
+    write(name, "python -m bench.repeat_crossfit " + " ".join(sys.argv[1:]), "\n".join(lines),
           {"rows": df.to_dict("records")})
 
 
