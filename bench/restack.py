@@ -6,11 +6,13 @@ bench.peers keeps, per cohort and seed, each member's out-of-fold probabilities 
 its test probabilities and the labels (bench/.cache/peers/). Here each rule learns its per-outcome
 combination from the out-of-fold rows only, exactly as mtl_core's stack() does, and is scored on the
 test rows; across all cohorts that says whether a rule trails its own best member, without tuning it
-on any one cohort's test rows. Rules: `stack` (mtl_core.ensemble.stacking.fit_combiner,
-the registered model) and `guarded` (fit_guarded below: the stack, or one member alone when that wins
-out of fold), and rules that pool an outcome's weights with its cohort's other outcomes (`pooled`: one
-set of weights for all outcomes, Platt-scaled per outcome; `mean`: equal weights; `shrink_<lam>`: per
-outcome, pulled toward the pooled weights). None beats `stack` across cohorts, so mtl_core keeps it.
+on any one cohort's test rows. Rules: `stack` (mtl_core.ensemble.stacking.fit_combiner with the network
+as core, the registered model since a pull toward it won here), `ridge` (the stack before it: a ridge
+toward zero), `guarded` (fit_guarded below: the ridge stack, or one member alone when that wins out of
+fold), `core_<lam>` (pulled toward the network alone, lam per held-out row) and `core_total_<lam>` (lam
+in all: `stack` is core_total_10), and rules that pool an outcome's weights with its cohort's other
+outcomes (`pooled`: one set of weights for all outcomes, Platt-scaled per outcome; `mean`: equal
+weights; `shrink_<lam>`: per outcome, pulled toward the pooled weights).
 Result: bench/results/restack.md.
 """
 from __future__ import annotations
@@ -81,8 +83,28 @@ def fit_guarded(Z: np.ndarray, y: np.ndarray, folds: np.ndarray | None = None, f
     return Combiner(tuple(1.0 if i == j else 0.0 for i in range(m)), alone.scale, alone.bias)
 
 
-RULES = {"stack": lambda Z, y, folds: fit_combiner(Z, y, fallback=0),
+RULES = {"stack": lambda Z, y, folds: fit_combiner(Z, y, fallback=0, core=0),
+         "ridge": lambda Z, y, folds: fit_combiner(Z, y, fallback=0),
          "guarded": lambda Z, y, folds: fit_guarded(Z, y, folds, fallback=0)}
+CORE = (0.003, 0.01, 0.03, 0.1)      # pull per held-out row: as strong against the data at any size
+CORE_TOTAL = (3.0, 10.0, 30.0, 100.0)  # pull in all: the held-out rows of a large cohort outweigh it
+
+
+def fit_toward_core(Z: np.ndarray, y: np.ndarray, lam: float, per_row: bool = True) -> Combiner:
+    """The stack pulled toward the multi-task network alone (column 0, at its own Platt scale): a prior
+    that the shared model, the core of the stack, carries the outcome unless the held-out rows say
+    otherwise. `lam` is the pull per labelled row (per_row) or in all."""
+    keep = ~np.isnan(y)
+    if Z.shape[1] < 2 or not keep.any() or np.unique(y[keep]).size < 2:
+        return fit_combiner(Z, y, fallback=0)
+    target = np.zeros(Z.shape[1])
+    target[0] = fit_combiner(Z[:, :1], y).scale
+    return _fit_toward(Z, y, target, lam if per_row else lam / int(keep.sum()))
+
+
+RULES.update({f"core_{lam:g}": (lambda Z, y, folds, _lam=lam: fit_toward_core(Z, y, _lam)) for lam in CORE})
+RULES.update({f"core_total_{lam:g}": (lambda Z, y, folds, _lam=lam: fit_toward_core(Z, y, _lam, per_row=False))
+              for lam in CORE_TOTAL})
 
 
 SHRINK = (0.003, 0.01, 0.03, 0.1)

@@ -74,7 +74,8 @@ def stack(members: list[Member], Y: pd.DataFrame, plan: FoldPlan, index: pd.Inde
     for k in range(Y.shape[1]):
         usable = [i for i, m in enumerate(members) if m.fitted(k) and not np.isnan(m.held[held, k]).any()]
         Z = np.column_stack([logit(members[i].held[held, k]) for i in usable])
-        part = fit_combiner(Z, Yv[held, k], fallback=0)
+        # the network, when usable, is the core the weights are pulled toward (mtl_core/ensemble/stacking.py)
+        part = fit_combiner(Z, Yv[held, k], fallback=0, core=0 if usable[0] == 0 else None)
         weights = [0.0] * len(members)
         for i, w in zip(usable, part.weights):
             weights[i] = w

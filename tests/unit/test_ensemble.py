@@ -127,6 +127,22 @@ def test_combiner_weights_are_non_negative_sum_to_one_and_favour_the_informative
     assert one_class.weights == (1.0, 0.0, 0.0)
 
 
+def test_core_pull_holds_a_near_tie_at_the_network_and_yields_to_many_rows():
+    def data(n, core_noise, other_noise, seed):
+        rng = np.random.default_rng(seed)
+        signal = rng.normal(size=n)
+        y = (rng.random(n) < 1 / (1 + np.exp(-2 * signal))).astype(float)
+        return np.column_stack([signal + rng.normal(scale=core_noise, size=n),
+                                signal + rng.normal(scale=other_noise, size=n)]), y
+
+    Z, y = data(300, 0.8, 0.7, 1)   # a few hundred rows, the other member a little better
+    pulled, ridged = fit_combiner(Z, y, core=0), fit_combiner(Z, y)
+    assert pulled.weights[0] > ridged.weights[0] + 0.1 and pulled.weights[0] > 0.5
+    assert sum(pulled.weights) == pytest.approx(1.0) and min(pulled.weights) >= 0
+    Z, y = data(20_000, 1.5, 0.3, 2)  # many rows, the other member far better: the rows win
+    assert fit_combiner(Z, y, core=0).weights[1] > 0.8
+
+
 def _members(X, Y, plan):
     members = [fit_mtl_member(dict(FAST), X, Y, plan)]
     members += [fit_single_member(kind, X, Y, plan, dict(FAST)) for kind in ("logistic", "hist_gb")]
