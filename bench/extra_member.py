@@ -31,7 +31,7 @@ from bench.real_data import cohort_config
 from mtl_core.config import Config
 from mtl_core.dataset.features import model_columns
 from mtl_core.dataset.structure import OutcomeStructure, attach
-from mtl_core.ensemble import baselines, fitting
+from mtl_core.ensemble import baselines, fitting, lgbm
 from mtl_core.ensemble.early_stop import stop_split, too_few_to_stop
 from mtl_core.ensemble.lgbm import Categories
 from mtl_core.ensemble.members import fit_single_member
@@ -39,7 +39,7 @@ from mtl_core.ensemble.stacked import stack
 from mtl_core.evaluation.metrics import auroc
 from mtl_core.sources import tabular
 
-ROUNDS, PATIENCE, FIXED = 2000, 50, 100
+ROUNDS, PATIENCE, FIXED = lgbm.MAX_ROUNDS, lgbm.PATIENCE, lgbm.FIXED_ROUNDS  # CatBoost's too
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / "bench" / ".venvs" / "catboost"
 PINS = ("catboost==1.2.10", "plotly==7.1.0")
@@ -69,15 +69,12 @@ def fit_xt(task):
 
     pre = Categories().fit(task.X)
     E, y = pre.transform(task.X), task.y
-
-    def model(rounds):
-        return lightgbm.LGBMClassifier(n_estimators=rounds, learning_rate=0.05, num_leaves=31, extra_trees=True,
-                                       n_jobs=1, verbose=-1, random_state=task.seed, deterministic=True,
-                                       force_col_wise=True)
+    setting = {"learning_rate": 0.05, "num_leaves": 31, "extra_trees": True}
     if too_few_to_stop(y):
-        return baselines._positive_column(Pipeline([("pre", pre), ("model", model(FIXED).fit(E, y))]))
+        return baselines._positive_column(
+            Pipeline([("pre", pre), ("model", lgbm._classifier(setting, task.seed, FIXED).fit(E, y))]))
     train, stop = stop_split(y, task.seed)
-    m = model(ROUNDS).fit(E.iloc[train], y[train], eval_X=E.iloc[stop], eval_y=y[stop],
+    m = lgbm._classifier(setting, task.seed, ROUNDS).fit(E.iloc[train], y[train], eval_X=E.iloc[stop], eval_y=y[stop],
                           callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)])
     return baselines._positive_column(Pipeline([("pre", pre), ("model", m)]))
 

@@ -112,21 +112,14 @@ FILE_RULES = ["pooled", "mean", *(f"shrink_{lam:g}" for lam in SHRINK)]
 
 
 def _fit_toward(Z: np.ndarray, y: np.ndarray, target: np.ndarray, lam: float) -> Combiner:
-    """fit_combiner's log-likelihood combiner with the ridge pulling c toward `target` (not 0):
-    ridge * ||c - t||^2 is mtl_core's ridge * ||c||^2 minus 2 * ridge * c.t (plus a constant)."""
+    """fit_combiner's log-likelihood combiner with the ridge (lam per labelled row) pulling c toward
+    `target` (not 0), through mtl_core's own objective."""
     keep = ~np.isnan(y)
     Z, y = Z[keep], y[keep]
     if y.size == 0 or y.min() == y.max():
         return fit_combiner(Z, y)  # its fallback: member 0 alone
-    ridge = lam * y.size
-
-    def f(theta):
-        loss, grad = _objective(theta, Z, y, ridge)
-        grad[:-1] -= 2 * ridge * target
-        return loss - 2 * ridge * (theta[:-1] @ target), grad
-
     prior = float(np.log(y.mean() / (1 - y.mean())))
-    res = minimize(f, np.append(target, prior), jac=True, method="L-BFGS-B",
+    res = minimize(_objective, np.append(target, prior), args=(Z, y, lam * y.size, target), jac=True, method="L-BFGS-B",
                    bounds=[(0.0, None)] * Z.shape[1] + [(None, None)])
     c = res.x[:-1]
     total = float(c.sum())
