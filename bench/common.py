@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,25 @@ from mtl_core.sources.synthetic import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+VENVS = ROOT / "bench" / ".venvs"  # benchmarks' own environments (gitignored), never the product's .venv
+
+
+def bench_venv(name: str, packages: list[str], constraints: Path, product_path: bool = False) -> Path:
+    """The python of bench/.venvs/<name>, built on first use with `packages` pinned by `constraints`.
+    With product_path, a .pth file puts the product's packages and this checkout after the venv's own,
+    so only what the product lacks gets installed. A marker file says the build finished."""
+    venv = VENVS / name
+    python, marker = venv / "bin" / "python", venv / "bin" / f"{name}-installed"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        if product_path:
+            site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+            product = [p for p in sys.path if p.endswith("site-packages")]
+            Path(site, "cmtl-product.pth").write_text("\n".join([*product, str(ROOT)]) + "\n")
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints), *packages], check=True)
+        marker.touch()
+    return python
 
 
 @dataclass

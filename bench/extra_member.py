@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bench.cohorts import ALL_COHORTS
-from bench.common import write
+from bench.common import bench_venv, write
 from bench.real_data import cohort_config
 from mtl_core.config import Config
 from mtl_core.dataset.features import model_columns
@@ -46,19 +45,9 @@ PINS = ("catboost==1.2.10", "plotly==7.1.0")
 
 
 def ensure_venv() -> Path:
-    """CatBoost's own environment: a venv whose .pth file puts the product's packages and this checkout
-    after its own, so it installs CatBoost (and plotly, its one dependency the product lacks) and nothing else."""
-    python = VENV / "bin" / "python"
-    if not (VENV / "bin" / "catboost-installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              check=True, capture_output=True, text=True).stdout.strip()
-        product = [p for p in sys.path if p.endswith("site-packages")]
-        Path(site, "cmtl-product.pth").write_text("\n".join([*product, str(ROOT)]) + "\n")
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"), *PINS],
-                       check=True)
-        (VENV / "bin" / "catboost-installed").touch()
-    return python
+    """CatBoost's own environment over the product's packages: it installs CatBoost (and plotly, its one
+    dependency the product lacks) and nothing else."""
+    return bench_venv("catboost", PINS, ROOT / "constraints.txt", product_path=True)
 
 
 def fit_xt(task):

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.cohorts import ALL_COHORTS
-from bench.common import RESULTS, ROOT, machine, write
+from bench.common import RESULTS, ROOT, bench_venv, machine, write
 from bench.peers_report import report
 from bench.real_data import cohort_config
 from mtl_core.config import Config
@@ -47,13 +47,7 @@ PRESETS = ("medium_quality", "best_quality")
 
 def ensure_venv() -> Path:
     """AutoGluon's own virtual environment, with the pins recorded beside this file (torch: the CPU build)."""
-    python = VENV / "bin" / "python"
-    if not (VENV / "bin" / "autogluon-installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "-c", str(CONSTRAINTS),
-                        "autogluon.tabular[all]==1.6.3", "torch==2.13.0"], check=True)
-        (VENV / "bin" / "autogluon-installed").touch()
-    return python
+    return bench_venv("autogluon", ["autogluon.tabular[all]==1.6.3", "torch==2.13.0"], CONSTRAINTS)
 
 
 def _score(y: np.ndarray, p: np.ndarray) -> dict:
