@@ -16,7 +16,13 @@ All are scored on the held_out subjects by sklearn's AUROC; the ceiling is the A
 probabilities the generator knows. Wall time and peak RSS of each process tree (polled every 0.1 s)
 are recorded with the load average.
 
-    python -m bench.meds_tab [--patients 2500] [--trials 10]
+    python -m bench.meds_tab [--patients 2500] [--trials 10] [--seeds 7,8,9]
+
+With several generator seeds, each is a fresh cohort (its own subjects, splits and held_out rows) and
+every tool runs on each; the target is read on the mean over seeds, as bench.peers reads the real
+cohorts' (one held_out split of 2,500 patients holds about 20 sepsis cases: an AUROC there moves by
+more than 0.03 from one split to the next). Each seed's cmtl members are also refitted from cmtl's
+feature matrix (the same fit_model as `cmtl run`) and cached for bench.restack as meds-seed<seed>.
 """
 from __future__ import annotations
 
@@ -34,12 +40,15 @@ import pandas as pd
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from bench.common import ROOT, write
+from bench.common import ROOT, bench_venv, write
+from bench.peers import save_members
 from bench.scale import watch_peak
 from bench.targets import MEDS_MARGIN
 from mtl_core.config import SyntheticSource
+from mtl_core.config.loader import load_config
 from mtl_core.data import lake
 from mtl_core.dataset.features import model_columns
+from mtl_core.ensemble.fitting import fit_model
 from mtl_core.sources.export_meds import write_synthetic
 from mtl_core.sources.synthetic_spec import OUTCOMES
 
@@ -52,13 +61,8 @@ TOP_CODES = 300
 
 
 def ensure_venv() -> Path:
-    """MEDS-Tab's own virtual environment, with the pins recorded beside this file."""
-    binary = VENV / "bin" / "meds-tab-xgboost"
-    if not binary.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "-c", str(CONSTRAINTS), "meds-tab==0.2.0"],
-                       check=True)
-    return VENV / "bin"
+    """MEDS-Tab's own virtual environment, with the pins recorded beside this file; its bin directory."""
+    return bench_venv("meds_tab", ["meds-tab==0.2.0"], CONSTRAINTS).parent
 
 
 def run(args: list[str], log: Path, env: dict | None = None) -> dict:
@@ -203,76 +207,150 @@ def score(outcomes: list[str], truth: pd.DataFrame, tools: dict, held_out: set) 
     return rows
 
 
+def cache_members(seed: int, work: Path, feature_set: Path, outcomes: list[str]) -> dict[str, float]:
+    """cmtl's members fitted again on its own feature matrix (fit_model, what `cmtl run` fits) and cached
+    for bench.restack as meds-seed<seed>; returns the refitted model's held_out AUROC per outcome (the
+    run's own, when the fit is deterministic)."""
+    cfg = load_config(work / "cmtl.yaml")
+    t = lake.read_tables(feature_set, ["features", "labels"])
+    f, y = t["features"].reset_index(drop=True), t["labels"].reset_index(drop=True)
+    fitted = fit_model(cfg, f, y)
+    test = (f["split"] == "test").to_numpy()
+    X, Y = f.loc[test, model_columns(f)], y.loc[test, outcomes].to_numpy(float)
+    save_members("meds", seed, fitted, X, y.loc[~test, outcomes].to_numpy(float), Y)
+    P = fitted.model.predict_proba(X)
+    return {o: float(roc_auc_score(Y[~np.isnan(Y[:, k]), k], P[~np.isnan(Y[:, k]), k])) for k, o in enumerate(outcomes)}
+
+
 NAMES = {"cmtl": "cmtl", "meds_tab": "MEDS-Tab", "xgb_cmtl": "XGBoost (MEDS-Tab tuning) on cmtl features"}
+TOOLS = tuple(NAMES)
 
 
-def report(rows, tools, args, counts, load_before) -> None:
-    check = tools["meds_tab"]["check"]
-    lines = ["| outcome | prevalence | held-out n | cmtl AUROC | MEDS-Tab AUROC | XGBoost on cmtl features | "
+def mean_rows(per_seed: dict[int, list[dict]]) -> list[dict]:
+    """Per outcome, each AUROC and the prevalence averaged over seeds; held_out n summed."""
+    out = []
+    for rows in zip(*per_seed.values()):
+        row = {"outcome": rows[0]["outcome"]}
+        for key in rows[0]:
+            if key.endswith("_auroc") or key == "prevalence":
+                row[key] = float(np.mean([r[key] for r in rows]))
+            elif key.endswith("_n"):
+                row[key] = int(sum(r[key] for r in rows))
+        out.append(row)
+    return out
+
+
+def combined_check(checks: dict[int, dict]) -> dict:
+    """The feature checks of every seed in one: rows exact and rows summed, the median of the seeds' medians."""
+    first = next(iter(checks.values()))
+    outcomes = {o: {"rows_equal": sum(c["outcomes"][o]["rows_equal"] for c in checks.values()),
+                    "rows": sum(c["outcomes"][o]["rows"] for c in checks.values()),
+                    "median_events_counted_by_meds_tab": float(np.median(
+                        [c["outcomes"][o]["median_events_counted_by_meds_tab"] for c in checks.values()]))}
+                for o in first["outcomes"]}
+    return {"tests": "; ".join(f"seed {s}: {c['tests']}" for s, c in checks.items()), "outcomes": outcomes}
+
+
+def report(per_seed: dict[int, list[dict]], steps: dict[int, dict], checks: dict[int, dict], args, counts,
+           load_before) -> None:
+    seeds = list(per_seed)
+    rows, check = mean_rows(per_seed), combined_check(checks)
+    label = "mean over seeds " + ", ".join(map(str, seeds)) if len(seeds) > 1 else f"seed {seeds[0]}"
+    lines = [f"AUROC per outcome, {label}:", "",
+             "| outcome | prevalence | held-out n | cmtl AUROC | MEDS-Tab AUROC | XGBoost on cmtl features | "
              "ceiling AUROC | cmtl - MEDS-Tab | met (>= -0.005) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         d = r["cmtl_auroc"] - r["meds_tab_auroc"]
         lines.append(f"| {r['outcome']} | {r['prevalence']:.1%} | {r['cmtl_n']:,} / {r['meds_tab_n']:,} | "
                      f"{r['cmtl_auroc']:.3f} | {r['meds_tab_auroc']:.3f} | {r['xgb_cmtl_auroc']:.3f} | "
                      f"{r['ceiling_auroc']:.3f} | {d:+.3f} | {'yes' if d >= MEDS_MARGIN else 'NO'} |")
-    wall = {k: sum(s["seconds"] for s in v["steps"].values()) for k, v in tools.items()}
-    peak = {k: max(s["peak_rss"] for s in v["steps"].values()) / 2**30 for k, v in tools.items()}
+    if len(seeds) > 1:
+        lines += ["", "cmtl - MEDS-Tab per seed (and the seed's positives among its held_out rows):", "",
+                  "| outcome | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
+        for k, r in enumerate(rows):
+            cells = [f"{per_seed[s][k]['cmtl_auroc'] - per_seed[s][k]['meds_tab_auroc']:+.3f} "
+                     f"({per_seed[s][k]['positives']})" for s in seeds]
+            lines.append(f"| {r['outcome']} | " + " | ".join(cells) + " |")
+    # per tool: the seed-mean of its summed step times, and its largest peak over seeds
+    wall = {k: float(np.mean([sum(x["seconds"] for x in steps[s][k].values()) for s in seeds])) for k in TOOLS}
+    peak = {k: max(x["peak_rss"] for s in seeds for x in steps[s][k].values()) / 2**30 for k in TOOLS}
     met = all(r["cmtl_auroc"] - r["meds_tab_auroc"] >= MEDS_MARGIN for r in rows)
     seen = "; ".join(f"{o} {c['rows_equal']}/{c['rows']} rows exact (median {c['median_events_counted_by_meds_tab']:.0f} "
                      f"events)" for o, c in check["outcomes"].items())
-    lines += ["", f"Wall time, end to end: **cmtl {wall['cmtl']:.0f} s** (one run: ingest, features, training, "
+    per = " per seed" if len(seeds) > 1 else ""
+    lines += ["", f"Wall time, end to end{per}: **cmtl {wall['cmtl']:.0f} s** (one run: ingest, features, training, "
               f"baselines, evaluation, registry) vs **MEDS-Tab {wall['meds_tab']:.0f} s** (describe, tabularise, "
               f"then cache + tune per outcome): ratio {wall['meds_tab'] / wall['cmtl']:.2f}x. XGBoost tuned as "
               f"MEDS-Tab on cmtl's features: {wall['xgb_cmtl']:.0f} s after cmtl's run.",
               f"Peak RSS of the process tree: cmtl {peak['cmtl']:.2f} GiB, MEDS-Tab {peak['meds_tab']:.2f} GiB.",
-              f"AUROC target (cmtl >= MEDS-Tab - 0.005 on every outcome): {'met' if met else 'not met'}.", "",
+              f"AUROC target (cmtl >= MEDS-Tab - 0.005 on every outcome, {label}): {'met' if met else 'not met'}.", "",
               "**MEDS-Tab's features see the history.** MEDS-Tab 0.2.0 as released counts a median of 1 of 40 "
               "prior events on this export and keeps no numeric value at all (bench/meds_tab_repro.py); its "
-              "tabulariser and task cache ran here through bench/meds_tab_patch.py. Checked after the run: "
-              f"bench/checks on this export ({check['tests']}: code counts per held_out label row, code and "
+              "tabulariser and task cache ran here through bench/meds_tab_patch.py. Checked after each run: "
+              f"bench/checks on the export ({check['tests']}: code counts per held_out label row, code and "
               f"window, and value count/sum/min/max, against the shard by hand); full-history event count at "
               f"every held_out label row equal to the shard's events at or before the prediction time: {seen}.",
-              "", "| step | seconds | peak RSS GiB |", "|---|---|---|"]
-    for name, result in tools.items():
-        for step, s in result["steps"].items():
-            lines.append(f"| {NAMES[name]}: {step} | {s['seconds']:.1f} | {s['peak_rss'] / 2**30:.2f} |")
-    lines += ["", f"Data: synthetic cohort of {args.patients:,} patients as MEDS ({counts['events']:,} events in "
-              f"{counts['shards']} shards), ACES-style labels per outcome, the dataset's subject splits "
-              f"(train / tuning / held_out) used by all. MEDS-Tab 0.2.0: windows {WINDOWS_MEDS_TAB}, "
-              f"aggregates {AGGS}, the {TOP_CODES} most frequent codes, {args.trials} optuna trials of XGBoost per "
-              f"outcome (MEDS-DEV's recipe uses 10), min_code_inclusion_count off. cmtl: configs/meds_example.yaml "
-              f"(windows [24h, 30d, all], top {TOP_CODES} codes). All scored by sklearn AUROC on the held_out rows; "
-              f"the ceiling is the AUROC of the generator's true probabilities on the same rows. Load average "
-              f"before: {' / '.join(f'{v:.2f}' for v in load_before)} (1 / 5 / 15 min); 2 shared cores."]
-    data = {"rows": rows, "wall_seconds": wall, "peak_rss_gib": peak, "patients": args.patients,
+              "", f"| step | seconds{' (mean over seeds)' if per else ''} | peak RSS GiB |", "|---|---|---|"]
+    for name in TOOLS:
+        for step in steps[seeds[0]][name]:
+            secs = np.mean([steps[s][name][step]["seconds"] for s in seeds])
+            rss = max(steps[s][name][step]["peak_rss"] for s in seeds) / 2**30
+            lines.append(f"| {NAMES[name]}: {step} | {secs:.1f} | {rss:.2f} |")
+    lines += ["", f"Data: synthetic cohort of {args.patients:,} patients per seed as MEDS (seed {seeds[0]}: "
+              f"{counts[seeds[0]]['events']:,} events in {counts[seeds[0]]['shards']} shards), ACES-style labels per "
+              f"outcome, the dataset's subject splits (train / tuning / held_out) used by all. MEDS-Tab 0.2.0: windows "
+              f"{WINDOWS_MEDS_TAB}, aggregates {AGGS}, the {TOP_CODES} most frequent codes, {args.trials} optuna trials "
+              f"of XGBoost per outcome (MEDS-DEV's recipe uses 10), min_code_inclusion_count off. cmtl: "
+              f"configs/meds_example.yaml (windows [24h, 30d, all], top {TOP_CODES} codes). All scored by sklearn AUROC "
+              f"on the held_out rows; the ceiling is the AUROC of the generator's true probabilities on the same rows. "
+              f"Load average before: {' / '.join(f'{v:.2f}' for v in load_before)} (1 / 5 / 15 min); 2 shared cores."]
+    data = {"rows": rows, "seeds": seeds, "per_seed": {str(s): r for s, r in per_seed.items()},
+            "wall_seconds": wall, "peak_rss_gib": peak, "patients": args.patients,
             "trials": args.trials, "load_before": load_before, "meds_tab_feature_check": check,
-            "meds_tab_patched": True, "target_met": met,
-            "steps": {k: v["steps"] for k, v in tools.items()}}
-    write("meds_tab", f"python -m bench.meds_tab --patients {args.patients} --trials {args.trials}",
-          "\n".join(lines), data)
+            "meds_tab_feature_check_per_seed": {str(s): c for s, c in checks.items()},
+            "meds_tab_patched": True, "target_met": met, "steps": {str(s): v for s, v in steps.items()}}
+    write("meds_tab", f"python -m bench.meds_tab --patients {args.patients} --trials {args.trials} "
+          f"--seeds {','.join(map(str, seeds))}", "\n".join(lines), data)
+
+
+def one_seed(bin_dir: Path, seed: int, args) -> tuple[list[dict], dict, dict, dict]:
+    """Export the seed's cohort, run every tool on it, score them; (rows, steps, check, counts)."""
+    work = Path(tempfile.mkdtemp(prefix=f"cmtl-meds-tab-{seed}-"))
+    data, labels = work / "dataset", work / "labels"
+    counts = write_synthetic(SyntheticSource(n_patients=args.patients, seed=seed), 24, data, labels,
+                             args.outcomes, truth_path=work / "truth.parquet", subjects_per_shard=1000)
+    splits = pd.read_parquet(data / "metadata" / "subject_splits.parquet")
+    held_out = set(splits.loc[splits["split"] == "held_out", "subject_id"])
+    tools = {"cmtl": cmtl(data, labels, work / "cmtl", args.outcomes),
+             "meds_tab": meds_tab(bin_dir, data, labels, work / "meds_tab", args.outcomes, args.trials)}
+    tools["xgb_cmtl"] = xgb_on_cmtl_features(bin_dir, tools["cmtl"]["features"], work / "xgb", args.outcomes,
+                                             args.trials)
+    rows = score(args.outcomes, pd.read_parquet(work / "truth.parquet"), tools, held_out)
+    for r in rows:
+        r["positives"] = int(tools["cmtl"]["predictions"][r["outcome"]]["boolean_value"].sum())
+    if args.members:
+        refit = cache_members(seed, work / "cmtl", tools["cmtl"]["features"], args.outcomes)
+        for r in rows:
+            r["cmtl_refit_auroc"] = refit[r["outcome"]]
+    print(f"seed {seed}: work folder (logs) {work}", flush=True)
+    return rows, {k: v["steps"] for k, v in tools.items()}, tools["meds_tab"]["check"], counts
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--patients", type=int, default=2500)
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--seeds", default="7", help="generator seeds, comma-separated: one cohort each")
     ap.add_argument("--outcomes", nargs="*", default=list(OUTCOMES))
+    ap.add_argument("--no-members", dest="members", action="store_false",
+                    help="skip refitting cmtl's members for bench.restack")
     args = ap.parse_args()
     bin_dir = ensure_venv()
-    work = Path(tempfile.mkdtemp(prefix="cmtl-meds-tab-"))
-    data, labels = work / "dataset", work / "labels"
-    counts = write_synthetic(SyntheticSource(n_patients=args.patients, seed=7), 24, data, labels,
-                             args.outcomes, truth_path=work / "truth.parquet", subjects_per_shard=1000)
-    splits = pd.read_parquet(data / "metadata" / "subject_splits.parquet")
-    held_out = set(splits.loc[splits["split"] == "held_out", "subject_id"])
     load_before = list(os.getloadavg())
-    tools = {"cmtl": cmtl(data, labels, work / "cmtl", args.outcomes),
-             "meds_tab": meds_tab(bin_dir, data, labels, work / "meds_tab", args.outcomes, args.trials)}
-    tools["xgb_cmtl"] = xgb_on_cmtl_features(bin_dir, tools["cmtl"]["features"], work / "xgb", args.outcomes,
-                                             args.trials)
-    rows = score(args.outcomes, pd.read_parquet(work / "truth.parquet"), tools, held_out)
-    report(rows, tools, args, counts, load_before)
-    print(f"work folder (logs): {work}")
+    per_seed, steps, checks, counts = {}, {}, {}, {}
+    for seed in (int(s) for s in args.seeds.split(",")):
+        per_seed[seed], steps[seed], checks[seed], counts[seed] = one_seed(bin_dir, seed, args)
+    report(per_seed, steps, checks, args, counts, load_before)
 
 
 if __name__ == "__main__":

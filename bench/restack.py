@@ -2,15 +2,16 @@
 
     .venv/bin/python -m bench.restack
 
-bench.peers keeps, per cohort and seed, each member's out-of-fold probabilities on the train+val rows,
+bench.peers keeps, per cohort and seed (and bench.meds_tab per generator seed of its MEDS cohort), each member's out-of-fold probabilities on the train+val rows,
 its test probabilities and the labels (bench/.cache/peers/). Here each rule learns its per-outcome
 combination from the out-of-fold rows only, exactly as mtl_core's stack() does, and is scored on the
 test rows; across all cohorts that says whether a rule trails its own best member, without tuning it
 on any one cohort's test rows. Rules: `stack` (mtl_core.ensemble.stacking.fit_combiner with the network
 as core, the registered model since a pull toward it won here), `ridge` (the stack before it: a ridge
 toward zero), `guarded` (fit_guarded below: the ridge stack, or one member alone when that wins out of
-fold), `core_<lam>` (pulled toward the network alone, lam per held-out row) and `core_total_<lam>` (lam
-in all: `stack` is core_total_10), and rules that pool an outcome's weights with its cohort's other
+fold), `core_<lam>` (pulled toward the network alone, lam per held-out row), `core_total_<lam>` (lam
+in all: `stack` is core_total_10), `core_cv` (the pull's strength chosen per outcome by cross-validated
+log-likelihood on the held-out rows), and rules that pool an outcome's weights with its cohort's other
 outcomes (`pooled`: one set of weights for all outcomes, Platt-scaled per outcome; `mean`: equal
 weights; `shrink_<lam>`: per outcome, pulled toward the pooled weights).
 Result: bench/results/restack.md.
@@ -106,6 +107,34 @@ RULES.update({f"core_{lam:g}": (lambda Z, y, folds, _lam=lam: fit_toward_core(Z,
 RULES.update({f"core_total_{lam:g}": (lambda Z, y, folds, _lam=lam: fit_toward_core(Z, y, _lam, per_row=False))
               for lam in CORE_TOTAL})
 
+
+PULL_CHOICES = (None, 3.0, 10.0, 30.0, 100.0)  # None: the ridge toward zero
+
+
+def _pull_fit(Z: np.ndarray, y: np.ndarray, lam: float | None) -> Combiner:
+    return fit_combiner(Z, y, fallback=0) if lam is None else fit_toward_core(Z, y, lam, per_row=False)
+
+
+def fit_core_cv(Z: np.ndarray, y: np.ndarray, folds: np.ndarray | None) -> Combiner:
+    """The pull toward the network with its strength chosen per outcome by cross-validated log-likelihood
+    on the held-out rows (the plan's folds), among PULL_CHOICES."""
+    keep = ~np.isnan(y)
+    Zk, yk = Z[keep], y[keep]
+    f = selection_folds(len(yk), None if folds is None else np.asarray(folds)[keep])
+    if Z.shape[1] < 2 or any(np.unique(yk[f != g]).size < 2 for g in np.unique(f)):
+        return _pull_fit(Z, y, 10.0)
+    losses = []
+    for lam in PULL_CHOICES:
+        loss = 0.0
+        for g in np.unique(f):
+            c = _pull_fit(Zk[f != g], yk[f != g], lam)
+            s = c.bias + c.scale * (Zk[f == g] @ np.asarray(c.weights))
+            loss += float(np.sum(np.logaddexp(0, s) - yk[f == g] * s))
+        losses.append(loss)
+    return _pull_fit(Z, y, PULL_CHOICES[int(np.argmin(losses))])
+
+
+RULES["core_cv"] = fit_core_cv
 
 SHRINK = (0.003, 0.01, 0.03, 0.1)
 FILE_RULES = ["pooled", "mean", *(f"shrink_{lam:g}" for lam in SHRINK)]
@@ -215,7 +244,9 @@ def restack(path: Path) -> list[dict]:
 
 def main() -> None:
     # the split seeds of the peers report (extra seeds of one cohort, bench.peers --out, would weigh it more)
-    parts = sorted(p for p in MEMBERS.glob("*.npz") if int(p.stem.rsplit("-seed", 1)[1]) in SEEDS)
+    # and every seed of the MEDS cohort (bench.meds_tab --seeds: one generated cohort per seed)
+    parts = sorted(p for p in MEMBERS.glob("*.npz")
+                   if int(p.stem.rsplit("-seed", 1)[1]) in SEEDS or p.stem.startswith("meds-seed"))
     df = pd.DataFrame([r for p in parts for r in restack(p)]).dropna(subset=["registered", *RULES])
     names = [*RULES, *FILE_RULES]
     lines = [f"{len(df)} outcome-seeds from {df['cohort'].nunique()} cohorts ({len(parts)} cohort-seeds); test AUROC, "
