@@ -40,7 +40,6 @@ from mtl_core.sources import tabular
 
 ROUNDS, PATIENCE, FIXED = lgbm.MAX_ROUNDS, lgbm.PATIENCE, lgbm.FIXED_ROUNDS  # CatBoost's too
 ROOT = Path(__file__).resolve().parents[1]
-VENV = ROOT / "bench" / ".venvs" / "catboost"
 PINS = ("catboost==1.2.10", "plotly==7.1.0")
 
 

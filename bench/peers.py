@@ -38,7 +38,6 @@ from mtl_core.ensemble.fitting import fit_model
 from mtl_core.evaluation.metrics import auroc, brier
 from mtl_core.sources import tabular
 
-VENV = ROOT / "bench" / ".venvs" / "autogluon"
 CONSTRAINTS = ROOT / "bench" / "autogluon_constraints.txt"
 PARTS = RESULTS / "peers"
 MEMBERS = ROOT / "bench" / ".cache" / "peers"  # members' held-out and test probabilities (gitignored)
