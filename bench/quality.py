@@ -14,7 +14,8 @@ from mtl_core.data.contracts import outcome_definitions
 from mtl_core.dataset.features import build_dataset, model_columns
 from mtl_core.ensemble.fitting import fit_model
 from mtl_core.evaluation.metrics import auroc
-from mtl_core.evaluation.transfer import gradient_affinity, transfer_report
+from mtl_core.evaluation.transfer import transfer_report
+from mtl_core.network.affinity import gradient_affinity
 from mtl_core.sources.synthetic import generate
 
 

@@ -9,5 +9,11 @@ import sys
 RUNS = (["quality"], ["cost"], ["data_efficiency", "--seeds", "5"], ["strategies", "--modes", "joint,alternating"],
         ["real_cli"], ["scale"], ["scale_sources"], ["readme_bench"])
 
-for name, *args in RUNS:
-    subprocess.run([sys.executable, "-m", f"bench.{name}", *args], check=True)
+
+def main() -> None:
+    for name, *args in RUNS:
+        subprocess.run([sys.executable, "-m", f"bench.{name}", *args], check=True)
+
+
+if __name__ == "__main__":
+    main()
