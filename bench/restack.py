@@ -34,13 +34,14 @@ SEEDS = (1, 2, 3)
 SELECT_FOLDS = 5  # folds of the held-out rows over which the stack and each member alone are compared
 
 
-def _cv_logits(Z: np.ndarray, y: np.ndarray, folds: np.ndarray, cols: list[int]) -> np.ndarray:
+def _cv_logits(Z: np.ndarray, y: np.ndarray, folds: np.ndarray, cols: list[int],
+               fit=fit_combiner) -> np.ndarray:
     """Out-of-fold combined logit of the columns `cols`: each fold's rows scored by a combiner fitted
-    on the other folds, so no candidate is judged on rows it learned from."""
+    (by `fit(Z, y)`) on the other folds, so no candidate is judged on rows it learned from."""
     out = np.full(len(y), np.nan)
     for f in np.unique(folds):
         test = folds == f
-        c = fit_combiner(Z[~test][:, cols], y[~test])
+        c = fit(Z[~test][:, cols], y[~test])
         out[test] = c.bias + c.scale * (Z[test][:, cols] @ np.asarray(c.weights))
     return out
 
@@ -50,6 +51,11 @@ def selection_folds(n: int, folds: np.ndarray | None, seed: int = 0) -> np.ndarr
     if folds is not None and len(np.unique(folds)) > 1:
         return np.asarray(folds)
     return np.random.default_rng(seed).permutation(n) % SELECT_FOLDS
+
+
+def _one_class_left(y: np.ndarray, folds: np.ndarray) -> bool:
+    """Whether leaving out some fold leaves rows of one class only (nothing to fit a combiner on)."""
+    return any(np.unique(y[folds != f]).size < 2 for f in np.unique(folds))
 
 
 def guard_choice(Z: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[int | None, list[float]]:
@@ -75,7 +81,7 @@ def fit_guarded(Z: np.ndarray, y: np.ndarray, folds: np.ndarray | None = None, f
     folds = selection_folds(len(yk), None if folds is None else np.asarray(folds)[keep])
     m = Z.shape[1]
     # one member, one class, or a fold without both classes: nothing to choose between out of fold
-    if m < 2 or any(np.unique(yk[folds != f]).size < 2 for f in np.unique(folds)):
+    if m < 2 or _one_class_left(yk, folds):
         return fit_combiner(Z, y, fallback=fallback)
     j, _ = guard_choice(Zk, yk, folds)
     if j is None:
@@ -121,16 +127,13 @@ def fit_core_cv(Z: np.ndarray, y: np.ndarray, folds: np.ndarray | None) -> Combi
     keep = ~np.isnan(y)
     Zk, yk = Z[keep], y[keep]
     f = selection_folds(len(yk), None if folds is None else np.asarray(folds)[keep])
-    if Z.shape[1] < 2 or any(np.unique(yk[f != g]).size < 2 for g in np.unique(f)):
+    if Z.shape[1] < 2 or _one_class_left(yk, f):
         return _pull_fit(Z, y, 10.0)
+    every = list(range(Z.shape[1]))
     losses = []
     for lam in PULL_CHOICES:
-        loss = 0.0
-        for g in np.unique(f):
-            c = _pull_fit(Zk[f != g], yk[f != g], lam)
-            s = c.bias + c.scale * (Zk[f == g] @ np.asarray(c.weights))
-            loss += float(np.sum(np.logaddexp(0, s) - yk[f == g] * s))
-        losses.append(loss)
+        s = _cv_logits(Zk, yk, f, every, fit=lambda Zf, yf, _lam=lam: _pull_fit(Zf, yf, _lam))
+        losses.append(float(np.sum(np.logaddexp(0, s) - yk * s)))  # out-of-fold negative log-likelihood
     return _pull_fit(Z, y, PULL_CHOICES[int(np.argmin(losses))])
 
 
